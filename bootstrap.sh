@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Sets up what `make run` and `make test` need, printing each step; a second call
+# skips finished steps in seconds.
+#   1. glibc >= 2.38 and GLIBCXX_3.4.32 (the ml-metadata and tensorflow-data-validation
+#      1.21 wheels need them). On Debian 12 they come from Debian trixie, pinned at
+#      priority 100 so nothing else is upgraded; elsewhere we stop with a clear message.
+#   2. A virtualenv in .venv with this project installed (editable) with its test extras.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+PYTHON=${PYTHON:-python3}
+step() { printf '\n==> %s\n' "$*"; }
+
+glibc_ok() {
+  # True when the C library is >= 2.38 and libstdc++ exports GLIBCXX_3.4.32.
+  local v
+  v=$(getconf GNU_LIBC_VERSION | awk '{print $2}')
+  [ "$(printf '%s\n2.38\n' "$v" | sort -V | head -1)" = "2.38" ] || return 1
+  local libstdcxx
+  libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 /{print $NF; exit}')
+  [ -n "$libstdcxx" ] && grep -qa GLIBCXX_3.4.32 "$libstdcxx"
+}
+
+debian_sources_uri() {
+  # The URI of the machine's existing main Debian source, so trixie comes from the same mirror.
+  local uri=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '$1=="deb" && $3 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+  fi
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+ensure_glibc() {
+  if glibc_ok; then
+    step "glibc $(getconf GNU_LIBC_VERSION | awk '{print $2}') and GLIBCXX_3.4.32 present: nothing to install"
+    return
+  fi
+  local codename=""
+  [ -r /etc/os-release ] && codename=$(. /etc/os-release; echo "${VERSION_CODENAME:-}")
+  if [ "$codename" != "bookworm" ]; then
+    echo "ERROR: TFX 1.21 (ml-metadata, tensorflow-data-validation) needs glibc >= 2.38 and" >&2
+    echo "libstdc++ with GLIBCXX_3.4.32; this machine has $(getconf GNU_LIBC_VERSION)." >&2
+    echo "Automatic set-up covers Debian 12 only; use Debian 13 / Ubuntu 24.04 or newer." >&2
+    exit 1
+  fi
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  local uri
+  uri=$(debian_sources_uri)
+  step "Debian 12 has $(getconf GNU_LIBC_VERSION); adding Debian trixie from $uri at apt priority 100"
+  $sudo tee /etc/apt/sources.list.d/mnist-tfx-trixie.sources >/dev/null <<SRC
+Types: deb
+URIs: $uri
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  $sudo tee /etc/apt/preferences.d/mnist-tfx-trixie >/dev/null <<PIN
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+  step "apt-get update"
+  $sudo apt-get update -qq
+  step "apt-get install -t trixie libc6 libstdc++6"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t trixie libc6 libstdc++6
+  glibc_ok || { echo "ERROR: glibc/libstdc++ still too old after the trixie install" >&2; exit 1; }
+}
+
+ensure_venv() {
+  # The stamp holds a hash of setup.py: editing the dependencies triggers a reinstall.
+  local stamp="$VENV/.mnist-tfx-installed"
+  local want
+  want=$(sha256sum setup.py | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    step "$VENV is up to date with setup.py: nothing to install"
+    return
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    step "Creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  step "Installing mnist-tfx and its test extras into $VENV (first time: about 3 minutes, 3.3 GB)"
+  "$VENV/bin/pip" install -q --upgrade pip
+  # compat mode: a .pth with the project root, so packages added later import without a reinstall.
+  "$VENV/bin/pip" install -q -e ".[test]" --config-settings editable_mode=compat
+  echo "$want" > "$stamp"
+}
+
+ensure_glibc
+ensure_venv
+step "Set-up complete"

@@ -1,0 +1,119 @@
+"""Beam executor of IdxExampleGen: IDX file pairs -> serialized tf.Examples per split.
+
+Several splits may name the same file pattern (train and eval both come from MNIST's
+60k training file); their records are read once and partitioned by a hash of the
+serialized example with the hash buckets given in the component's custom_config.
+"""
+import bisect
+import hashlib
+import os
+from typing import Any, Dict, List
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+
+from components.idx_example_gen import idx
+from modules import features
+
+IMAGES_MARKER = "images-idx3"
+LABELS_MARKER = "labels-idx1"
+
+
+def find_idx_pair(pattern: str):
+    """Returns (images_path, labels_path) for a glob pattern that must match exactly one of each."""
+    matches = sorted(tf.io.gfile.glob(pattern))
+    images = [m for m in matches if IMAGES_MARKER in os.path.basename(m)]
+    labels = [m for m in matches if LABELS_MARKER in os.path.basename(m)]
+    if len(images) != 1 or len(labels) != 1:
+        raise idx.IdxFormatError(
+            f"{pattern}: expected exactly one '*{IMAGES_MARKER}*' and one '*{LABELS_MARKER}*' file, "
+            f"found images={images} labels={labels}")
+    return images[0], labels[0]
+
+
+def to_example(image, label) -> tf.train.Example:
+    """One record: 784 int64 pixels (row-major) and an int64 label; see README.md for why int64."""
+    return tf.train.Example(features=tf.train.Features(feature={
+        features.IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1).tolist())),
+        features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+    }))
+
+
+def _serialized_examples(pair):
+    images, labels = idx.read_pair(*pair)
+    for image, label in zip(images, labels):
+        yield to_example(image, label).SerializeToString()
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(bytes)
+def IdxToSerializedExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str):
+    """Reads the IDX image/label pair matching split_pattern under input_base."""
+    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    pair = find_idx_pair(os.path.join(input_base, split_pattern))
+    return (pipeline
+            | "IdxFiles" >> beam.Create([pair])
+            | "ToExamples" >> beam.FlatMap(_serialized_examples)
+            # Spreads the records of one file pair over workers for the stages after this one.
+            | "Reshuffle" >> beam.Reshuffle())
+
+
+def hash_buckets(exec_properties: Dict[str, Any]) -> Dict[str, int]:
+    """Split name -> hash buckets, from the SplitConfig packed in custom_config."""
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not raw:
+        return {}
+    custom = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(raw, custom)
+    split_config = example_gen_pb2.SplitConfig()
+    custom.custom_config.Unpack(split_config)
+    return {s.name: s.hash_buckets for s in split_config.splits}
+
+
+def _bucket_of(record: bytes, num_partitions: int, boundaries: List[int]) -> int:
+    bucket = int(hashlib.sha256(record).hexdigest(), 16) % boundaries[-1]
+    return bisect.bisect(boundaries, bucket)
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """ExampleGen executor for MNIST's IDX files."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return IdxToSerializedExample
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]):
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        buckets = hash_buckets(exec_properties)
+
+        splits_by_pattern: Dict[str, List[str]] = {}
+        for split in input_config.splits:
+            splits_by_pattern.setdefault(split.pattern, []).append(split.name)
+
+        result = {}
+        for pattern, names in splits_by_pattern.items():
+            label = "+".join(names)
+            records = pipeline | f"Read[{label}]" >> IdxToSerializedExample(exec_properties, pattern)
+            if len(names) == 1:
+                result[names[0]] = records
+                continue
+            missing = [n for n in names if buckets.get(n, 0) <= 0]
+            if missing:
+                raise ValueError(f"splits {names} share pattern {pattern!r}: custom_config must give "
+                                 f"positive hash_buckets for {missing}")
+            boundaries = list(_cumulative([buckets[n] for n in names]))
+            parts = records | f"Partition[{label}]" >> beam.Partition(_bucket_of, len(names), boundaries)
+            result.update(zip(names, parts))
+        return result
+
+
+def _cumulative(values):
+    total = 0
+    for v in values:
+        total += v
+        yield total

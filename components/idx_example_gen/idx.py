@@ -1,0 +1,112 @@
+"""Reads and writes MNIST's IDX files (gzip-compressed), checking every header field.
+
+IDX layout: a big-endian int32 magic number (0x00000803 for images, 0x00000801 for
+labels), one big-endian int32 per dimension, then the raw uint8 data.
+Every problem raises IdxFormatError naming the file, so a bad data drop is reported
+in plain words instead of surfacing as a reshape error deep inside Beam.
+"""
+import gzip
+import io
+import struct
+import zlib
+
+import numpy as np
+import tensorflow as tf
+
+from modules import features
+
+IMAGES_MAGIC = 0x00000803  # uint8 data, 3 dimensions
+LABELS_MAGIC = 0x00000801  # uint8 data, 1 dimension
+
+
+class IdxFormatError(ValueError):
+    """An IDX file that is not what MNIST's format promises."""
+
+
+def _read_bytes(path: str) -> bytes:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        raw = f.read()
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise IdxFormatError(f"{path}: not a complete gzip file ({e})") from e
+
+
+def _parse(path: str, expected_magic: int) -> np.ndarray:
+    data = _read_bytes(path)
+    ndim = {IMAGES_MAGIC: 3, LABELS_MAGIC: 1}[expected_magic]
+    header_size = 4 * (1 + ndim)
+    if len(data) < header_size:
+        raise IdxFormatError(f"{path}: {len(data)} bytes, shorter than the {header_size}-byte IDX header")
+    magic = struct.unpack(">i", data[:4])[0]
+    if magic != expected_magic:
+        raise IdxFormatError(
+            f"{path}: magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+            f"({'images' if expected_magic == IMAGES_MAGIC else 'labels'})")
+    shape = struct.unpack(f">{ndim}i", data[4:header_size])
+    expected_bytes = int(np.prod(shape))
+    body = data[header_size:]
+    if len(body) != expected_bytes:
+        raise IdxFormatError(
+            f"{path}: header promises {shape[0]} records ({expected_bytes} bytes of data), "
+            f"the file holds {len(body)} bytes")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def read_images(path: str) -> np.ndarray:
+    """Returns uint8 images [n, 28, 28]."""
+    images = _parse(path, IMAGES_MAGIC)
+    if images.shape[1:] != (features.IMAGE_HEIGHT, features.IMAGE_WIDTH):
+        raise IdxFormatError(
+            f"{path}: images are {images.shape[1]}x{images.shape[2]}, "
+            f"expected {features.IMAGE_HEIGHT}x{features.IMAGE_WIDTH}")
+    return images
+
+
+def read_labels(path: str) -> np.ndarray:
+    """Returns uint8 labels [n], each in 0..9."""
+    labels = _parse(path, LABELS_MAGIC)
+    bad = np.flatnonzero(labels >= features.NUM_CLASSES)
+    if bad.size:
+        raise IdxFormatError(
+            f"{path}: {bad.size} labels outside 0-{features.NUM_CLASSES - 1} "
+            f"(first at record {bad[0]}: {labels[bad[0]]})")
+    return labels
+
+
+def read_pair(images_path: str, labels_path: str):
+    """Returns (images, labels) after checking they describe the same records."""
+    images, labels = read_images(images_path), read_labels(labels_path)
+    if len(images) != len(labels):
+        raise IdxFormatError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
+    return images, labels
+
+
+def _encode(array: np.ndarray, magic: int) -> bytes:
+    header = struct.pack(f">i{array.ndim}i", magic, *array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_images(path: str, images: np.ndarray) -> None:
+    """Writes uint8 images [n, h, w] as a gzip IDX file (used for data slices and new spans)."""
+    _write(path, _encode(images, IMAGES_MAGIC))
+
+
+def write_labels(path: str, labels: np.ndarray) -> None:
+    _write(path, _encode(labels, LABELS_MAGIC))
+
+
+def _write(path: str, payload: bytes) -> None:
+    """Writes reproducible gzip bytes; an identical existing file is left untouched, because
+    ExampleGen fingerprints input files by size and mtime and a rewrite would defeat the cache."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
+        gz.write(payload)
+    data = buffer.getvalue()
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path, "rb") as f:
+            if f.read() == data:
+                return
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(data)

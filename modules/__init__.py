@@ -1,0 +1,1 @@
+"""User code that TFX's Transform and Trainer import by dotted path (no tfx imports but the adapters)."""

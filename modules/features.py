@@ -1,0 +1,15 @@
+"""The one home of feature keys and shapes: ExampleGen, Transform, model, Evaluator and serving import it."""
+
+IMAGE_KEY = "image"
+LABEL_KEY = "label"
+
+IMAGE_HEIGHT = 28
+IMAGE_WIDTH = 28
+NUM_PIXELS = IMAGE_HEIGHT * IMAGE_WIDTH
+NUM_CLASSES = 10
+MAX_PIXEL_VALUE = 255
+
+
+def transformed_name(key: str) -> str:
+    """Name of a feature after Transform; the suffix keeps raw and transformed keys apart."""
+    return f"{key}_xf"

@@ -1,0 +1,22 @@
+"""Transform's preprocessing: the same graph runs in training (Transform) and in serving."""
+import tensorflow as tf
+
+from modules import features
+
+
+def scale_pixels(image: tf.Tensor) -> tf.Tensor:
+    """Pixels 0..255 -> float32 in [0, 1].
+
+    A fixed scale, not a TFT analyzer: the pixel range is known from the format, and a
+    data-dependent min/max would silently change the model's input on a skewed span.
+    """
+    return tf.cast(image, tf.float32) / float(features.MAX_PIXEL_VALUE)
+
+
+# Transform calls this (dotted path modules.preprocessing.preprocessing_fn).
+def preprocessing_fn(inputs):
+    """Scales the image; the label passes through as is (the Evaluator reads the raw label)."""
+    return {
+        features.transformed_name(features.IMAGE_KEY): scale_pixels(inputs[features.IMAGE_KEY]),
+        features.transformed_name(features.LABEL_KEY): inputs[features.LABEL_KEY],
+    }

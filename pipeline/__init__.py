@@ -1,0 +1,1 @@
+"""Which components exist and how they connect (pipeline.py), settings (configs.py), local orchestration."""

@@ -1,0 +1,111 @@
+"""Runs the whole pipeline locally: Beam in-process, sqlite ML Metadata, a summary at the end.
+
+    python pipeline/local_runner.py                # full MNIST, strong model, ~minutes on 2 cores
+    python pipeline/local_runner.py --quick        # a slice of the data and short training
+"""
+import sys
+
+if __name__ == "__main__" and not __package__:
+    # `python pipeline/local_runner.py` puts pipeline/ first on sys.path, where pipeline.py would
+    # shadow the installed `pipeline` package; drop that entry so imports resolve to the package.
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+from tfx import v1 as tfx  # noqa: E402
+
+from modules.hparams import HParams  # noqa: E402
+from pipeline import configs, data_slice, run_summary  # noqa: E402
+from pipeline.pipeline import create_pipeline  # noqa: E402
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", default=os.path.join(PROJECT_ROOT, "data", "mnist"),
+                   help="folder of span-N/ IDX folders; ExampleGen takes the latest span")
+    p.add_argument("--output-root", default=os.path.join(PROJECT_ROOT, "outputs"),
+                   help="pipeline root, metadata.sqlite and summary.json go here")
+    p.add_argument("--serving-dir", default=os.path.join(PROJECT_ROOT, "serving_model", configs.MODEL_NAME),
+                   help="Pusher's base directory: versions land in <serving-dir>/<version>/")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a slice ({configs.QUICK_TRAIN_RECORDS} train / {configs.QUICK_TEST_RECORDS} test "
+                        f"records), {configs.QUICK_EPOCHS} epochs, accuracy bound {configs.QUICK_MIN_ACCURACY}")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the HParams default)")
+    p.add_argument("--min-accuracy", type=float, help=f"blessing lower bound (default {configs.MIN_ACCURACY})")
+    p.add_argument("--max-accuracy-drop", type=float, default=configs.MAX_ACCURACY_DROP,
+                   help="largest accepted drop in accuracy against the latest blessed model")
+    p.add_argument("--beam-arg", action="append", dest="beam_args",
+                   help=f"a Beam pipeline arg, repeatable (default: {' '.join(configs.BEAM_PIPELINE_ARGS)})")
+    p.add_argument("--no-cache", action="store_true", help="re-execute every component")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    output_root = os.path.abspath(args.output_root)
+    os.makedirs(output_root, exist_ok=True)
+    data_root = args.data_root
+    hparams = HParams()
+    min_accuracy = configs.MIN_ACCURACY
+    if args.quick:
+        data_root = data_slice.write_slice(args.data_root, os.path.join(output_root, "quick_data"),
+                                           configs.QUICK_TRAIN_RECORDS, configs.QUICK_TEST_RECORDS)
+        hparams = dataclasses.replace(hparams, epochs=configs.QUICK_EPOCHS)
+        min_accuracy = configs.QUICK_MIN_ACCURACY
+    if args.epochs is not None:
+        hparams = dataclasses.replace(hparams, epochs=args.epochs)
+    if args.min_accuracy is not None:
+        min_accuracy = args.min_accuracy
+
+    metadata_path = os.path.join(output_root, "metadata.sqlite")
+    pipeline = create_pipeline(
+        pipeline_name=configs.PIPELINE_NAME,
+        pipeline_root=os.path.join(output_root, "pipeline_root"),
+        data_root=os.path.abspath(data_root),
+        serving_model_dir=os.path.abspath(args.serving_dir),
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        run_fn=configs.RUN_FN,
+        hparams=hparams.to_dict(),
+        min_accuracy=min_accuracy,
+        max_accuracy_drop=args.max_accuracy_drop,
+        beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+        enable_cache=not args.no_cache,
+    )
+    started = time.time()
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    summary = run_summary.summarize(metadata_path, configs.PIPELINE_NAME)
+    summary.update(wall_seconds=round(time.time() - started, 1), hparams=hparams.to_dict(),
+                   min_accuracy=min_accuracy, data_root=os.path.abspath(data_root))
+    with open(os.path.join(output_root, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    print(f"\nrun {summary['run_id']} finished in {summary['wall_seconds']} s")
+    for node, info in summary["components"].items():
+        print(f"  {node:<28} {info['state']:<9} {info['wall_seconds']:>7.1f} s")
+    acc = summary["test_accuracy"]
+    print(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: not evaluated")
+    if summary["blessed"]:
+        print(f"BLESSED; pushed to {summary['pushed_model_dir']}")
+    else:
+        print("NOT BLESSED; nothing pushed. " + "; ".join(summary.get("validation_failures") or []))
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO)
+    summary = run(parse_args(argv))
+    print_summary(summary)
+    return 0 if summary["blessed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""create_pipeline: which TFX components exist and how they connect. Reads no globals."""
+from typing import Any, Dict, Optional, Sequence
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components.idx_example_gen import component as idx_example_gen
+from modules import features
+from modules.model import HPARAMS_KEY
+
+TRAIN, EVAL, TEST = idx_example_gen.TRAIN_SPLIT, idx_example_gen.EVAL_SPLIT, idx_example_gen.TEST_SPLIT
+
+
+def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
+    """Accuracy on the test split must reach min_accuracy and not regress past the baseline."""
+    accuracy = tfma.MetricConfig(
+        class_name="SparseCategoricalAccuracy",
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -max_accuracy_drop})))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(label_key=features.LABEL_KEY, signature_name="serving_default")],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"), accuracy])])
+
+
+def create_pipeline(
+    *,
+    pipeline_name: str,
+    pipeline_root: str,
+    data_root: str,
+    serving_model_dir: str,
+    preprocessing_fn: str,
+    run_fn: str,
+    hparams: Dict[str, Any],
+    min_accuracy: float,
+    max_accuracy_drop: float,
+    beam_pipeline_args: Sequence[str],
+    metadata_connection_config: Optional[Any] = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id("SchemaGen")
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=preprocessing_fn,
+        # Test stays raw: only the Evaluator reads it, through the model's own Transform graph.
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL]),
+    ).with_id("Transform")
+    trainer = tfx.components.Trainer(
+        run_fn=run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[EVAL]),
+        custom_config={HPARAMS_KEY: dict(hparams)},
+    ).with_id("Trainer")
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModelResolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(min_accuracy, max_accuracy_drop),
+        example_splits=[TEST],
+    ).with_id("Evaluator")
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+    ).with_id("Pusher")
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
+                    trainer, baseline_resolver, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )

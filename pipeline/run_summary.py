@@ -1,0 +1,96 @@
+"""Reads one pipeline run back from ML Metadata: what ran, how long, blessed or not, what was pushed."""
+from typing import Any, Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+ACCURACY_METRIC = "sparse_categorical_accuracy"
+
+
+def _node_id(store, execution_id: int) -> str:
+    for ctx in store.get_contexts_by_execution(execution_id):
+        if store.get_context_types_by_id([ctx.type_id])[0].name == "node":
+            return ctx.name.split(".", 1)[-1]  # node contexts are named "<pipeline>.<node id>"
+    return "?"
+
+
+def _outputs(store, execution_id: int) -> List[metadata_store_pb2.Artifact]:
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    return store.get_artifacts_by_id(ids)
+
+
+def _custom(artifact, key: str):
+    if key not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[key]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def latest_run_context(store, pipeline_name: str):
+    """The newest pipeline_run context holding an execution of this pipeline."""
+    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_ctx is None:
+        raise LookupError(f"no pipeline {pipeline_name!r} in this metadata store")
+    pipeline_execs = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")
+            if any(e.id in pipeline_execs for e in store.get_executions_by_context(c.id))]
+    if not runs:
+        raise LookupError(f"pipeline {pipeline_name!r} has no runs yet")
+    return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+
+
+def overall_accuracy(evaluation_uri: str) -> Optional[float]:
+    """The candidate's accuracy on the whole evaluated split (not a slice, not a diff)."""
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for kv in metrics.metric_keys_and_values:
+            key = kv.key
+            if key.name == ACCURACY_METRIC and not key.is_diff and key.model_name != "baseline":
+                return kv.value.double_value.value
+    return None
+
+
+def validation_failures(evaluation_uri: str) -> List[str]:
+    """Plain-words reasons for a NOT_BLESSED decision, from TFMA's validation result."""
+    result = tfma.load_validation_result(evaluation_uri)
+    reasons = []
+    for failure in result.metric_validations_per_slice:
+        for f in failure.failures:
+            reasons.append(f"{f.metric_key.name}: {f.message}".strip())
+    return reasons
+
+
+def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(config)
+    run = latest_run_context(store, pipeline_name)
+    components: Dict[str, Dict[str, Any]] = {}
+    summary: Dict[str, Any] = {"pipeline_name": pipeline_name, "run_id": run.name, "components": components,
+                               "blessed": None, "test_accuracy": None, "pushed": False,
+                               "pushed_model_dir": None, "pushed_version": None}
+    for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
+        node = _node_id(store, execution.id)
+        components[node] = {
+            "state": _STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
+            "wall_seconds": round((execution.last_update_time_since_epoch
+                                   - execution.create_time_since_epoch) / 1000.0, 1),
+        }
+        for artifact in _outputs(store, execution.id):
+            type_name = store.get_artifact_types_by_id([artifact.type_id])[0].name
+            if type_name == "ModelEvaluation":
+                summary["test_accuracy"] = overall_accuracy(artifact.uri)
+                summary["validation_failures"] = validation_failures(artifact.uri)
+            elif type_name == "ModelBlessing":
+                summary["blessed"] = bool(_custom(artifact, "blessed"))
+            elif type_name == "PushedModel":
+                summary["pushed"] = bool(_custom(artifact, "pushed"))
+                if summary["pushed"]:
+                    summary["pushed_model_dir"] = _custom(artifact, "pushed_destination")
+                    summary["pushed_version"] = _custom(artifact, "pushed_version")
+    return summary

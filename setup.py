@@ -1,0 +1,23 @@
+"""Installs mnist-tfx as a package so TFX imports user code by dotted path.
+
+`pip install -e .[test]` (what `make test` does) makes `modules.model.run_fn` and
+`modules.preprocessing.preprocessing_fn` importable in the local runner, in Beam
+workers and in the Kubeflow image alike.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="mnist-tfx",
+    version="0.1.0",
+    description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
+    python_requires=">=3.9,<3.12",
+    packages=find_packages(include=["pipeline*", "components*", "modules*", "serving*", "kubeflow*"]),
+    install_requires=[
+        "tfx[kfp]==1.21.0",
+        # Not a tfx dependency, but the Trainer's TensorBoard callback needs it.
+        "tensorboard",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-timeout"],
+    },
+)

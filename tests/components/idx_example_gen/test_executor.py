@@ -1,0 +1,73 @@
+"""IdxExampleGen's executor run for real (Beam, TFRecord output) on a small IDX span."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+
+from components.idx_example_gen import component, executor
+from modules import features
+
+
+def _read_split(examples, split):
+    uri = artifact_utils.get_split_uri([examples], split)
+    files = tf.io.gfile.glob(os.path.join(uri, "*"))
+    return [tf.train.Example.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+@pytest.fixture(scope="module")
+def generated(small_data_root, tmp_path_factory, beam_pipeline_args):
+    gen = component.create_idx_example_gen(small_data_root)
+    exec_properties = {k: v for k, v in gen.exec_properties.items()}
+    for key in (standard_component_specs.INPUT_CONFIG_KEY, standard_component_specs.CUSTOM_CONFIG_KEY,
+                standard_component_specs.OUTPUT_CONFIG_KEY):
+        if not isinstance(exec_properties[key], str):
+            exec_properties[key] = proto_utils.proto_to_json(exec_properties[key])
+    # Resolve {SPAN} the way ExampleGen's driver does before the executor runs.
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    for split in input_config.splits:
+        split.pattern = split.pattern.replace("{SPAN}", "1")
+    exec_properties[standard_component_specs.INPUT_CONFIG_KEY] = proto_utils.proto_to_json(input_config)
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path_factory.mktemp("examples"))
+    ex = executor.Executor(executor.Executor.Context(beam_pipeline_args=beam_pipeline_args))
+    ex.Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, exec_properties)
+    return examples
+
+
+def test_split_names(generated):
+    assert artifact_utils.decode_split_names(generated.split_names) == ["train", "eval", "test"]
+
+
+def test_train_and_eval_partition_the_training_file(generated):
+    train, evals, test = (_read_split(generated, s) for s in ("train", "eval", "test"))
+    assert len(train) + len(evals) == 600
+    assert len(test) == 200
+    # 11:1 hash buckets: about 50 of 600 go to eval.
+    assert 25 <= len(evals) <= 80
+    train_keys = {e.SerializeToString() for e in train}
+    assert not any(e.SerializeToString() in train_keys for e in evals)
+
+
+def test_records_hold_784_int_pixels_and_the_label(generated, small_data_root):
+    from components.idx_example_gen import idx
+    span = os.path.join(small_data_root, "span-1")
+    images, labels = idx.read_pair(os.path.join(span, "t10k-images-idx3-ubyte.gz"),
+                                   os.path.join(span, "t10k-labels-idx1-ubyte.gz"))
+    by_pixels = {img.tobytes(): int(lab) for img, lab in zip(images, labels)}
+    for example in _read_split(generated, "test")[:20]:
+        pixels = example.features.feature[features.IMAGE_KEY].int64_list.value
+        label = example.features.feature[features.LABEL_KEY].int64_list.value
+        assert len(pixels) == features.NUM_PIXELS and len(label) == 1
+        assert by_pixels[np.array(pixels, np.uint8).tobytes()] == label[0]
+
+
+def test_missing_labels_file_is_named(tmp_path):
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match="expected exactly one"):
+        executor.find_idx_pair(str(tmp_path / "train-*-ubyte.gz"))

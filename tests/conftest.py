@@ -1,0 +1,69 @@
+"""Shared fixtures: the shipped MNIST span, small real IDX slices, and a real Transform output."""
+import os
+
+import numpy as np
+import pytest
+
+from components.idx_example_gen import idx
+from pipeline import configs, data_slice
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_ROOT = os.path.join(PROJECT_ROOT, "data", "mnist")
+
+
+@pytest.fixture(scope="session")
+def span_dir() -> str:
+    return data_slice.latest_span_dir(DATA_ROOT)
+
+
+@pytest.fixture(scope="session")
+def train_images_labels(span_dir):
+    return idx.read_pair(os.path.join(span_dir, "train-images-idx3-ubyte.gz"),
+                         os.path.join(span_dir, "train-labels-idx1-ubyte.gz"))
+
+
+@pytest.fixture(scope="session")
+def small_data_root(tmp_path_factory) -> str:
+    """A real IDX span of 600 training and 200 test records (the first of each file)."""
+    return data_slice.write_slice(DATA_ROOT, str(tmp_path_factory.mktemp("small_data")), 600, 200)
+
+
+@pytest.fixture(scope="session")
+def beam_pipeline_args():
+    return list(configs.BEAM_PIPELINE_ARGS)
+
+
+@pytest.fixture(scope="session")
+def few_images(train_images_labels):
+    images, labels = train_images_labels
+    return images[:64], labels[:64]
+
+
+@pytest.fixture(scope="session")
+def transform_output(tmp_path_factory, few_images, beam_pipeline_args):
+    """Runs preprocessing_fn through tft_beam on real images and returns a TFTransformOutput."""
+    import apache_beam as beam
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    from modules import features, preprocessing
+
+    images, labels = few_images
+    rows = [{features.IMAGE_KEY: img.reshape(-1).astype(np.int64), features.LABEL_KEY: np.array([lab], np.int64)}
+            for img, lab in zip(images, labels)]
+    raw_spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
+                features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    out_dir = str(tmp_path_factory.mktemp("transform_output"))
+    with beam.Pipeline(options=PipelineOptions(beam_pipeline_args)) as p:
+        with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
+            data = p | beam.Create(rows)
+            transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(preprocessing.preprocessing_fn)
+            _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+            # Transform also records the raw schema: serving parses raw tf.Examples with it.
+            _ = metadata | "WriteRawMetadata" >> tft_beam.WriteMetadata(
+                os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR), p)
+    return tft.TFTransformOutput(out_dir)

@@ -1,0 +1,24 @@
+"""The model's contract with Transform: input names and output shape."""
+import numpy as np
+
+from modules import cnn, features
+from modules.hparams import HParams
+
+
+def test_model_inputs_match_transformed_features(transform_output):
+    """Fails with both name lists when a model edit and preprocessing_fn disagree."""
+    model = cnn.build_model(HParams())
+    model_inputs = {t.name.split(":")[0] for t in model.inputs}
+    transformed = set(transform_output.transformed_feature_spec())
+    transformed.discard(features.transformed_name(features.LABEL_KEY))
+    assert model_inputs == transformed, (
+        f"model inputs {sorted(model_inputs)} != Transform outputs {sorted(transformed)} (label excluded): "
+        "rename the keras.Input or change preprocessing_fn so they agree")
+
+
+def test_outputs_probabilities_for_ten_classes():
+    model = cnn.build_model(HParams())
+    x = {features.transformed_name(features.IMAGE_KEY): np.random.rand(5, features.NUM_PIXELS).astype("float32")}
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (5, features.NUM_CLASSES)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

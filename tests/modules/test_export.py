@@ -1,0 +1,56 @@
+"""The exported SavedModel: signatures, dtypes, shapes, and loading with TensorFlow alone."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from components.idx_example_gen.executor import to_example
+from modules import cnn, export, features
+from modules.hparams import HParams
+
+# Runs in a fresh interpreter that imports only TensorFlow: no TFT, no Keras import by us.
+_LOAD_ONLY_TF = """
+import json, sys
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+examples = tf.constant([bytes.fromhex(h) for h in json.loads(sys.argv[2])])
+out = {}
+for name, fn in loaded.signatures.items():
+    inputs = {k: [str(v.dtype.name), v.shape.as_list()] for k, v in fn.structured_input_signature[1].items()}
+    result = fn(examples=examples)
+    out[name] = {"inputs": inputs, "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in result.items()}}
+    if name == "serving_default":
+        out["probabilities"] = result["probabilities"].numpy().tolist()
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, transform_output, few_images):
+    model = cnn.build_model(HParams())
+    path = str(tmp_path_factory.mktemp("export"))
+    export.export_serving_model(model, transform_output, path)
+    images, labels = few_images
+    serialized = [to_example(img, lab).SerializeToString() for img, lab in zip(images[:4], labels[:4])]
+    result = subprocess.run([sys.executable, "-c", _LOAD_ONLY_TF, path, json.dumps([s.hex() for s in serialized])],
+                            capture_output=True, text=True, check=True)
+    return model, images[:4], json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_signature_names_and_types(exported):
+    _, _, sigs = exported
+    assert set(sigs) - {"probabilities"} == {export.SERVING_SIGNATURE, export.TRANSFORM_SIGNATURE}
+    serving = sigs[export.SERVING_SIGNATURE]
+    assert serving["inputs"] == {export.EXAMPLES_INPUT: ["string", [None]]}
+    assert serving["outputs"] == {export.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]]}
+    transformed = sigs[export.TRANSFORM_SIGNATURE]["outputs"]
+    assert transformed[features.transformed_name(features.IMAGE_KEY)] == ["float32", [4, features.NUM_PIXELS]]
+
+
+def test_serving_matches_the_keras_model_on_scaled_pixels(exported):
+    """serving_default applies the Transform graph itself: no training/serving skew."""
+    model, images, sigs = exported
+    direct = model.predict({features.transformed_name(features.IMAGE_KEY): images.reshape(4, -1) / 255.0}, verbose=0)
+    np.testing.assert_allclose(np.array(sigs["probabilities"]), direct, atol=1e-5)
