@@ -1,0 +1,42 @@
+"""create_pipeline's DAG, checked without running it."""
+import json
+
+from pipeline import configs
+from pipeline.pipeline import create_pipeline
+
+
+def _pipeline():
+    return create_pipeline(
+        pipeline_name="p", pipeline_root="/tmp/root", data_root="/tmp/data", serving_model_dir="/tmp/serving",
+        preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, hparams={"epochs": 1},
+        min_accuracy=0.99, max_accuracy_drop=0.002, beam_pipeline_args=configs.BEAM_PIPELINE_ARGS)
+
+
+def test_components_and_their_upstreams():
+    nodes = {c.id: c for c in _pipeline().components}
+    upstream = {cid: sorted(u.id for u in c.upstream_nodes) for cid, c in nodes.items()}
+    assert upstream == {
+        "IdxExampleGen": [],
+        "StatisticsGen": ["IdxExampleGen"],
+        "SchemaGen": ["StatisticsGen"],
+        "ExampleValidator": ["SchemaGen", "StatisticsGen"],
+        "Transform": ["IdxExampleGen", "SchemaGen"],
+        "Trainer": ["SchemaGen", "Transform"],
+        "LatestBlessedModelResolver": [],
+        "Evaluator": ["IdxExampleGen", "LatestBlessedModelResolver", "Trainer"],
+        "Pusher": ["Evaluator", "Trainer"],
+    }
+
+
+def test_trainer_never_reads_test_and_evaluator_reads_only_test():
+    nodes = {c.id: c for c in _pipeline().components}
+    trainer = nodes["Trainer"].exec_properties  # protos are stored as JSON strings
+    assert json.loads(trainer["train_args"])["splits"] == ["train"]
+    assert json.loads(trainer["eval_args"])["splits"] == ["eval"]
+    assert json.loads(nodes["Evaluator"].exec_properties["example_splits"]) == ["test"]
+    assert json.loads(nodes["Transform"].exec_properties["splits_config"]) == {
+        "analyze": ["train"], "transform": ["train", "eval"]}
+
+
+def test_beam_args_avoid_prism_download():
+    assert "--runner=FnApiRunner" in _pipeline().beam_pipeline_args
