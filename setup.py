@@ -12,6 +12,7 @@ setup(
     description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
     python_requires=">=3.9,<3.12",
     packages=find_packages(include=["pipeline*", "components*", "modules*", "serving*", "kubeflow*"]),
+    package_data={"pipeline": ["schema/*.pbtxt"]},
     install_requires=[
         "tfx[kfp]==1.21.0",
         # Not a tfx dependency, but the Trainer's TensorBoard callback needs it.

@@ -43,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="largest accepted drop in accuracy against the latest blessed model")
     p.add_argument("--beam-arg", action="append", dest="beam_args",
                    help=f"a Beam pipeline arg, repeatable (default: {' '.join(configs.BEAM_PIPELINE_ARGS)})")
+    p.add_argument("--infer-schema", action="store_true",
+                   help="infer the schema with SchemaGen instead of importing pipeline/schema/schema.pbtxt")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     return p.parse_args(argv)
 
@@ -74,14 +76,21 @@ def run(args: argparse.Namespace) -> dict:
         hparams=hparams.to_dict(),
         min_accuracy=min_accuracy,
         max_accuracy_drop=args.max_accuracy_drop,
+        label_drift_threshold=configs.LABEL_DRIFT_LINF,
+        pixel_drift_threshold=configs.PIXEL_DRIFT_JSD,
+        schema_file=None if args.infer_schema else configs.SCHEMA_FILE,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=not args.no_cache,
     )
     started = time.time()
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    error = None
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as e:  # noqa: BLE001  a component failed: the summary says which one and why
+        error = f"{type(e).__name__}: {e}"
     summary = run_summary.summarize(metadata_path, configs.PIPELINE_NAME)
-    summary.update(wall_seconds=round(time.time() - started, 1), hparams=hparams.to_dict(),
+    summary.update(error=error, wall_seconds=round(time.time() - started, 1), hparams=hparams.to_dict(),
                    min_accuracy=min_accuracy, data_root=os.path.abspath(data_root))
     with open(os.path.join(output_root, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -92,6 +101,10 @@ def print_summary(summary: dict) -> None:
     print(f"\nrun {summary['run_id']} finished in {summary['wall_seconds']} s")
     for node, info in summary["components"].items():
         print(f"  {node:<28} {info['state']:<9} {info['wall_seconds']:>7.1f} s")
+    if summary["error"]:
+        failed = [n for n, c in summary["components"].items() if c["state"] == "FAILED"]
+        print(f"RUN STOPPED at {', '.join(failed) or 'start-up'}; nothing was pushed.\n{summary['error']}")
+        return
     acc = summary["test_accuracy"]
     print(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: not evaluated")
     if summary["blessed"]:

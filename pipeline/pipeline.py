@@ -3,7 +3,9 @@ from typing import Any, Dict, Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.input_resolution import canned_resolver_functions  # not in tfx.v1 yet
 
+from components.data_gate.component import DataGate
 from components.idx_example_gen import component as idx_example_gen
 from modules import features
 from modules.model import HPARAMS_KEY
@@ -37,18 +39,41 @@ def create_pipeline(
     hparams: Dict[str, Any],
     min_accuracy: float,
     max_accuracy_drop: float,
+    label_drift_threshold: float,
+    pixel_drift_threshold: float,
     beam_pipeline_args: Sequence[str],
+    schema_file: Optional[str] = None,
     metadata_connection_config: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
+    """schema_file: the curated schema; None infers one with SchemaGen (to regenerate the file)."""
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id("SchemaGen")
+    if schema_file:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("ImportSchemaGen")
+        # With the schema, statistics treat the label as categorical (needed for its L-infinity drift).
+        statistics_gen = tfx.components.StatisticsGen(
+            examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]).with_id("StatisticsGen")
+    else:
+        statistics_gen = tfx.components.StatisticsGen(
+            examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id("SchemaGen")
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
+    # The statistics the gate let through last time (none on the first run): drift is measured
+    # against the last good span, never against a rejected one.
+    statistics_baseline = canned_resolver_functions.latest_created(
+        tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics,
+                        producer_component_id="DataGate", output_key="validated_statistics"))
+    data_gate = DataGate(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],
+        baseline_statistics=statistics_baseline,
+        label_drift_threshold=label_drift_threshold,
+        pixel_drift_threshold=pixel_drift_threshold,
+    ).with_id("DataGate")
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -56,6 +81,9 @@ def create_pipeline(
         # Test stays raw: only the Evaluator reads it, through the model's own Transform graph.
         splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL]),
     ).with_id("Transform")
+    # No data flows from the gate to Transform: the edge only orders them, so a failed gate
+    # stops everything from Transform on.
+    transform.add_upstream_node(data_gate)
     trainer = tfx.components.Trainer(
         run_fn=run_fn,
         examples=transform.outputs["transformed_examples"],
@@ -86,8 +114,8 @@ def create_pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                    trainer, baseline_resolver, evaluator, pusher],
+        components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
+                    transform, trainer, baseline_resolver, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

@@ -72,7 +72,7 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
     run = latest_run_context(store, pipeline_name)
     components: Dict[str, Dict[str, Any]] = {}
     summary: Dict[str, Any] = {"pipeline_name": pipeline_name, "run_id": run.name, "components": components,
-                               "blessed": None, "test_accuracy": None, "pushed": False,
+                               "span": None, "blessed": None, "test_accuracy": None, "pushed": False,
                                "pushed_model_dir": None, "pushed_version": None}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
         node = _node_id(store, execution.id)
@@ -83,7 +83,9 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
         }
         for artifact in _outputs(store, execution.id):
             type_name = store.get_artifact_types_by_id([artifact.type_id])[0].name
-            if type_name == "ModelEvaluation":
+            if type_name == "Examples" and node.endswith("ExampleGen"):
+                summary["span"] = _custom(artifact, "span")
+            elif type_name == "ModelEvaluation":
                 summary["test_accuracy"] = overall_accuracy(artifact.uri)
                 summary["validation_failures"] = validation_failures(artifact.uri)
             elif type_name == "ModelBlessing":

@@ -12,9 +12,9 @@ from pipeline import configs
 pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COMPONENTS = ["IdxExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "Pusher"]
-UPSTREAM_OF_EVALUATOR = ["IdxExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer"]
+COMPONENTS = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform",
+              "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"]
+CACHED_ON_RERUN = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer"]
 
 # Accuracy of serving_default over the ExampleGen test split, in a process importing only TensorFlow.
 _SERVING_ACCURACY = """
@@ -75,12 +75,31 @@ def test_pushed_model_alone_gives_the_evaluator_accuracy(runs):
     assert correct / total == pytest.approx(first["test_accuracy"], abs=1e-6)
 
 
-def test_rerun_takes_everything_upstream_of_the_evaluator_from_cache(runs):
+def test_rerun_takes_data_transform_and_training_from_cache(runs):
     second = runs[1]
     states = {name: c["state"] for name, c in second["components"].items()}
-    assert {states[n] for n in UPSTREAM_OF_EVALUATOR} == {"CACHED"}, states
+    assert {states[n] for n in CACHED_ON_RERUN} == {"CACHED"}, states
+    # DataGate's drift baseline is now the first run's validated statistics (a new input), so it
+    # runs again, finds no drift against the same data, and lets the cached Transform stand.
+    assert states["DataGate"] == "COMPLETE"
     # The Evaluator's inputs changed: its baseline is now the first run's blessed model, so it runs
     # again, compares the model with itself (no regression) and blesses it again.
     assert states["Evaluator"] == "COMPLETE"
     assert second["blessed"] is True
     assert second["test_accuracy"] == pytest.approx(runs[0]["test_accuracy"], abs=1e-9)
+
+
+def test_schema_and_validation_results_load_with_tfdv(runs):
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.utils import anomalies_util
+
+    output_root = runs[2]
+    root = os.path.join(output_root, "pipeline_root")
+    [schema] = glob.glob(os.path.join(root, "ImportSchemaGen", "schema", "*", "schema.pbtxt"))
+    assert {f.name for f in tfdv.load_schema_text(schema).feature} == {"image", "label"}
+    diffs = glob.glob(os.path.join(root, "ExampleValidator", "anomalies", "*", "Split-*", "SchemaDiff.pb"))
+    assert len(diffs) == 3  # train, eval, test; the re-run took ExampleValidator from cache
+    assert all(not anomalies_util.load_anomalies_binary(d).anomaly_info for d in diffs)
+    drifts = glob.glob(os.path.join(root, "DataGate", "validated_statistics", "*", "drift_anomalies.pbtxt"))
+    assert len(drifts) == 2
+    assert all(not tfdv.load_anomalies_text(d).anomaly_info for d in drifts)

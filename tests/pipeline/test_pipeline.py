@@ -9,7 +9,8 @@ def _pipeline():
     return create_pipeline(
         pipeline_name="p", pipeline_root="/tmp/root", data_root="/tmp/data", serving_model_dir="/tmp/serving",
         preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, hparams={"epochs": 1},
-        min_accuracy=0.99, max_accuracy_drop=0.002, beam_pipeline_args=configs.BEAM_PIPELINE_ARGS)
+        min_accuracy=0.99, max_accuracy_drop=0.002, label_drift_threshold=0.05, pixel_drift_threshold=0.01,
+        beam_pipeline_args=configs.BEAM_PIPELINE_ARGS, schema_file=configs.SCHEMA_FILE)
 
 
 def test_components_and_their_upstreams():
@@ -17,11 +18,13 @@ def test_components_and_their_upstreams():
     upstream = {cid: sorted(u.id for u in c.upstream_nodes) for cid, c in nodes.items()}
     assert upstream == {
         "IdxExampleGen": [],
-        "StatisticsGen": ["IdxExampleGen"],
-        "SchemaGen": ["StatisticsGen"],
-        "ExampleValidator": ["SchemaGen", "StatisticsGen"],
-        "Transform": ["IdxExampleGen", "SchemaGen"],
-        "Trainer": ["SchemaGen", "Transform"],
+        "ImportSchemaGen": [],
+        "StatisticsGen": ["IdxExampleGen", "ImportSchemaGen"],
+        "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
+        "DataGate": ["ExampleValidator", "ImportSchemaGen", "StatisticsGen"],
+        # The gate passes no data to Transform: the edge orders them, so anomalies stop the run.
+        "Transform": ["DataGate", "IdxExampleGen", "ImportSchemaGen"],
+        "Trainer": ["ImportSchemaGen", "Transform"],
         "LatestBlessedModelResolver": [],
         "Evaluator": ["IdxExampleGen", "LatestBlessedModelResolver", "Trainer"],
         "Pusher": ["Evaluator", "Trainer"],

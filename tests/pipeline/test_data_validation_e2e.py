@@ -1,0 +1,161 @@
+"""Bad data drops stop the run before Trainer, say why, and leave the served version untouched."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from components.idx_example_gen import idx
+from pipeline import configs, data_slice
+from tests.conftest import DATA_ROOT, PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+TRAIN, TEST = 600, 200
+FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+         "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def _run(data_root, output_root, serving_dir):
+    proc = subprocess.run(
+        [sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--data-root", str(data_root),
+         "--output-root", str(output_root), "--serving-dir", str(serving_dir), "--epochs", "2",
+         "--min-accuracy", str(configs.QUICK_MIN_ACCURACY),
+         # Models trained on 600 different records differ by a few points: the change threshold
+         # is not what these tests are about.
+         "--max-accuracy-drop", "1"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True)
+    with open(os.path.join(output_root, "summary.json")) as f:
+        return proc.returncode, proc.stdout, json.load(f)
+
+
+def _tree_digest(path) -> str:
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(path)):
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(full.encode())
+            with open(full, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def _write_span(data_root, span, make):
+    """Writes span-<span> from span 1's records transformed by make(kind, images, labels)."""
+    src, dst = os.path.join(data_root, "span-1"), os.path.join(data_root, f"span-{span}")
+    os.makedirs(dst, exist_ok=True)
+    for kind, (images_file, labels_file) in FILES.items():
+        images, labels = idx.read_pair(os.path.join(src, images_file), os.path.join(src, labels_file))
+        make(kind, images, labels, os.path.join(dst, images_file), os.path.join(dst, labels_file))
+
+
+def _write_ok(kind, images, labels, images_path, labels_path):
+    idx.write_images(images_path, images)
+    idx.write_labels(labels_path, labels)
+
+
+def _truncated(kind, images, labels, images_path, labels_path):
+    _write_ok(kind, images, labels, images_path, labels_path)
+    if kind == "train":
+        with open(images_path, "rb") as f:
+            data = f.read()
+        with open(images_path, "wb") as f:
+            f.write(data[: len(data) // 2])
+
+
+def _wrong_magic(kind, images, labels, images_path, labels_path):
+    _write_ok(kind, images, labels, images_path, labels_path)
+    if kind == "train":  # a label file carrying the images' magic number
+        idx._write(labels_path, idx._encode(labels, idx.IMAGES_MAGIC))
+
+
+def _small_images(kind, images, labels, images_path, labels_path):
+    _write_ok(kind, images[:, :27, :27] if kind == "train" else images, labels, images_path, labels_path)
+
+
+def _label_ten(kind, images, labels, images_path, labels_path):
+    labels = labels.copy()
+    if kind == "train":
+        labels[5] = 10
+    idx._write(labels_path, idx._encode(labels, idx.LABELS_MAGIC))
+    idx.write_images(images_path, images)
+
+
+def _count_mismatch(kind, images, labels, images_path, labels_path):
+    _write_ok(kind, images, labels[:-1] if kind == "train" else labels, images_path, labels_path)
+
+
+def _all_black(kind, images, labels, images_path, labels_path):
+    _write_ok(kind, np.zeros_like(images), labels, images_path, labels_path)
+
+
+def _skewed_labels(kind, images, labels, images_path, labels_path):
+    keep = labels < 5  # half the digits vanish: the others' shares double
+    _write_ok(kind, images[keep], labels[keep], images_path, labels_path)
+
+
+CASES = [
+    ("truncated_gzip", _truncated, "IdxExampleGen", "train-images-idx3-ubyte.gz: not a complete gzip file"),
+    ("wrong_magic", _wrong_magic, "IdxExampleGen", "magic number 0x00000803, expected 0x00000801"),
+    ("images_27x27", _small_images, "IdxExampleGen", "images are 27x27, expected 28x28"),
+    ("label_10", _label_ten, "IdxExampleGen", "1 labels outside 0-9 (first at record 5: 10)"),
+    ("count_mismatch", _count_mismatch, "IdxExampleGen", f"holds {TRAIN} images but"),
+    ("all_black", _all_black, "DataGate", "feature 'image': High approximate Jensen-Shannon divergence"),
+    ("skewed_labels", _skewed_labels, "DataGate", "feature 'label': High Linfty distance"),
+]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """A first, clean run on span 1 that blesses and pushes a version."""
+    root = tmp_path_factory.mktemp("validation")
+    data_root = data_slice.write_slice(DATA_ROOT, str(root / "data"), TRAIN, TEST)
+    output_root, serving_dir = root / "out", root / "serving"
+    rc, _, summary = _run(data_root, output_root, serving_dir)
+    assert rc == 0 and summary["blessed"] and summary["pushed"], summary
+    return data_root, output_root, serving_dir
+
+
+@pytest.mark.parametrize("name,make,stops_at,message", CASES, ids=[c[0] for c in CASES])
+def test_bad_span_stops_before_trainer(baseline, tmp_path, name, make, stops_at, message):
+    base_data, output_root, serving_dir = baseline
+    data_root = tmp_path / "data"
+    shutil.copytree(base_data, data_root)
+    _write_span(str(data_root), 2, make)
+    served_before = _tree_digest(serving_dir)
+
+    rc, stdout, summary = _run(data_root, output_root, serving_dir)
+
+    assert rc != 0
+    assert summary["components"][stops_at]["state"] == "FAILED"
+    assert "Trainer" not in summary["components"] and not summary["pushed"]
+    assert message in summary["error"] and message in stdout
+    assert f"RUN STOPPED at {stops_at}" in stdout
+    assert _tree_digest(serving_dir) == served_before
+
+
+def test_clean_second_span_trains_through_to_a_push(baseline, tmp_path, train_images_labels):
+    base_data, output_root, serving_dir = baseline
+    data_root = tmp_path / "data"
+    shutil.copytree(base_data, data_root)
+    images, labels = train_images_labels
+    # Records the first span never saw, shuffled: a plausible new data drop.
+    pick = np.random.default_rng(2).permutation(np.arange(TRAIN + TEST, len(labels)))
+    new_train, new_test = pick[:TRAIN], pick[TRAIN:TRAIN + TEST]
+    span2 = data_root / "span-2"
+    span2.mkdir()
+    for kind, rows in (("train", new_train), ("t10k", new_test)):
+        idx.write_images(str(span2 / FILES[kind][0]), images[rows])
+        idx.write_labels(str(span2 / FILES[kind][1]), labels[rows])
+    versions_before = set(os.listdir(serving_dir))
+
+    rc, _, summary = _run(data_root, output_root, serving_dir)
+
+    assert rc == 0, summary["error"]
+    assert summary["span"] == 2
+    assert summary["blessed"] and summary["pushed"]
+    assert set(os.listdir(serving_dir)) - versions_before == {str(summary["pushed_version"])}
