@@ -1,32 +1,49 @@
 """The Keras CNN (Keras 3, imported as `keras`: what tf.keras means depends on import order)."""
+import math
+
 import keras
 
 from modules import features
 from modules.hparams import HParams
 
 
-def build_model(hparams: HParams) -> keras.Model:
-    """The seeds' CNN: Conv32-Pool-Conv64-Pool-Conv64-Flatten-Dense128-Dropout-Dense10.
+def build_model(hparams: HParams, steps_per_epoch: int, dtype_policy: str = "float32") -> keras.Model:
+    """32C3-BN-32C3-BN-MP-64C3-BN-64C3-BN-MP-Dense128-BN-Dropout-Dense10, 'same' padding.
 
     Input is Transform's output: a flat [784] float image under its transformed name.
+    Augmentation happens in the input pipeline (modules/data.py), so the exported graph holds
+    no random state.
     """
     image_key = features.transformed_name(features.IMAGE_KEY)
     inputs = keras.Input(shape=(features.NUM_PIXELS,), name=image_key)
     x = keras.layers.Reshape((features.IMAGE_HEIGHT, features.IMAGE_WIDTH, 1))(inputs)
-    x = keras.layers.Conv2D(32, 3, activation="relu")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(64, 3, activation="relu")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(64, 3, activation="relu")(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(128, activation="relu")(x)
-    x = keras.layers.Dropout(hparams.dropout)(x)
+    for filters in (32, 32, None, 64, 64, None):
+        if filters is None:
+            x = keras.layers.MaxPooling2D(dtype=dtype_policy)(x)
+            continue
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, dtype=dtype_policy)(x)
+        x = keras.layers.BatchNormalization(momentum=hparams.bn_momentum, dtype=dtype_policy)(x)
+        x = keras.layers.Activation("relu", dtype=dtype_policy)(x)
+    x = keras.layers.Flatten(dtype=dtype_policy)(x)
+    x = keras.layers.Dense(128, use_bias=False, dtype=dtype_policy)(x)
+    x = keras.layers.BatchNormalization(momentum=hparams.bn_momentum, dtype=dtype_policy)(x)
+    x = keras.layers.Activation("relu", dtype=dtype_policy)(x)
+    x = keras.layers.Dropout(hparams.dropout, dtype=dtype_policy)(x)
     # float32 probabilities whatever the compute dtype, so serving outputs stay stable.
     outputs = keras.layers.Dense(features.NUM_CLASSES, activation="softmax", dtype="float32")(x)
     model = keras.Model(inputs={image_key: inputs}, outputs=outputs)
     model.compile(
-        optimizer=keras.optimizers.Adam(hparams.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(hparams, steps_per_epoch)),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return model
+
+
+def learning_rate_schedule(hparams: HParams, steps_per_epoch: int):
+    """Linear warm-up to the peak over warmup_fraction of all steps, then cosine decay to 0."""
+    total = max(1, hparams.epochs * steps_per_epoch)
+    warmup = int(math.ceil(total * hparams.warmup_fraction))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=max(1, total - warmup),
+        warmup_target=hparams.peak_learning_rate, warmup_steps=warmup)

@@ -4,6 +4,9 @@ Keras 3 cannot save_format='tf' nor host the TFT layer inside a functional model
 tf.Module holds both and tf.saved_model.save writes it; the result loads in a process
 that imports only TensorFlow.
 """
+import shutil
+import tempfile
+
 import tensorflow as tf
 
 from modules import features
@@ -45,3 +48,16 @@ def build_signatures(model, tf_transform_output) -> tuple:
 def export_serving_model(model, tf_transform_output, export_dir: str) -> None:
     module, signatures = build_signatures(model, tf_transform_output)
     tf.saved_model.save(module, export_dir, signatures=signatures)
+
+
+def export_on_chief(model, tf_transform_output, export_dir: str, chief: bool) -> None:
+    """Under multi-worker training every worker must save (saving runs collective ops), but only
+    the chief's copy is kept: the others write to a temporary directory and delete it."""
+    if chief:
+        export_serving_model(model, tf_transform_output, export_dir)
+        return
+    scratch = tempfile.mkdtemp(prefix="worker_export_")
+    try:
+        export_serving_model(model, tf_transform_output, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

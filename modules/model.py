@@ -1,5 +1,7 @@
 """Trainer's entry point: translates TFX's FnArgs into calls of the plain functions beside it."""
+import dataclasses
 import logging
+import os
 
 import tensorflow_transform as tft
 
@@ -9,15 +11,31 @@ from modules.hparams import HParams
 HPARAMS_KEY = "hparams"  # the custom_config key that carries HParams.to_dict()
 
 
+def hparams_from(fn_args) -> HParams:
+    """custom_config's HParams, overridden by the Tuner's best values when the Tuner ran."""
+    hparams = HParams.from_dict((fn_args.custom_config or {}).get(HPARAMS_KEY, {}))
+    tuned = (getattr(fn_args, "hyperparameters", None) or {}).get("values", {})
+    return dataclasses.replace(hparams, **tuned)
+
+
+def datasets(fn_args, hparams: HParams, replicas: int, tf_transform_output):
+    """(train, eval, number of train records) from Transform's output, batched for the replicas."""
+    spec = tf_transform_output.transformed_feature_spec()
+    global_batch = hparams.batch_size * replicas
+    train_ds = data.input_fn(fn_args.train_files, spec, global_batch, hparams.shuffle_buffer,
+                             augment=data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom))
+    eval_ds = data.input_fn(fn_args.eval_files, spec, global_batch)
+    return train_ds, eval_ds, data.count_records(fn_args.train_files)
+
+
 # Trainer calls this (dotted path modules.model.run_fn).
 def run_fn(fn_args) -> None:
-    hparams = HParams.from_dict((fn_args.custom_config or {}).get(HPARAMS_KEY, {}))
+    hparams = hparams_from(fn_args)
     logging.info("training with %s", hparams)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    spec = tf_transform_output.transformed_feature_spec()
-    dist = strategy.choose_strategy()
-    global_batch = hparams.batch_size * dist.num_replicas_in_sync
-    train_ds = data.input_fn(fn_args.train_files, spec, global_batch, hparams.shuffle_buffer)
-    eval_ds = data.input_fn(fn_args.eval_files, spec, global_batch)
-    model, _ = training.train(train_ds, eval_ds, hparams, dist, log_dir=fn_args.model_run_dir)
-    export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts.
+    dist = strategy.choose_strategy(hparams.strategy, hparams.tpu)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train_ds, eval_ds, train_examples = datasets(fn_args, hparams, dist.num_replicas_in_sync, tf_transform_output)
+    model, _ = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)
+    export.export_on_chief(model, tf_transform_output, fn_args.serving_model_dir,
+                           strategy.is_chief(os.environ.get("TF_CONFIG")))

@@ -1,22 +1,34 @@
 """Builds and fits the model under a distribution strategy; returns the model and its history."""
+import math
 from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from modules import cnn
+from modules import cnn, custom_loop, strategy as strategies
 from modules.hparams import HParams
 
 
 def train(train_dataset: tf.data.Dataset, eval_dataset: tf.data.Dataset, hparams: HParams,
-          strategy: tf.distribute.Strategy, log_dir: Optional[str] = None):
-    """Fits hparams.epochs full passes over train_dataset, validating on eval_dataset."""
+          strategy: tf.distribute.Strategy, train_examples: int, log_dir: Optional[str] = None):
+    """Fits up to hparams.epochs full passes over train_dataset, validating on eval_dataset;
+    stops early when eval accuracy stalls and keeps the best epoch's weights."""
+    global_batch = hparams.batch_size * strategy.num_replicas_in_sync
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if multi_worker:
+        steps_per_epoch = custom_loop.steps_per_epoch(train_examples, global_batch)
+    else:
+        steps_per_epoch = math.ceil(train_examples / global_batch)
+    policy = strategies.precision_policy(hparams.precision, strategy)
     with strategy.scope():
-        model = cnn.build_model(hparams)
-    callbacks = []
+        model = cnn.build_model(hparams, steps_per_epoch, policy)
+    if multi_worker:
+        return model, custom_loop.fit(model, train_dataset, eval_dataset, hparams, strategy, train_examples, log_dir)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", restore_best_weights=True,
+                                               patience=hparams.early_stopping_patience)]
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
-    # verbose=2: one line per epoch in the Trainer log, no progress bars.
+    # verbose=2: one line per epoch in the Trainer log (time, loss, accuracy), no progress bars.
     history = model.fit(train_dataset, validation_data=eval_dataset, epochs=hparams.epochs,
                         callbacks=callbacks, verbose=2)
     return model, history.history

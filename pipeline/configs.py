@@ -7,6 +7,8 @@ MODEL_NAME = "mnist"  # the TF Serving model name: serving_model/<MODEL_NAME>/<v
 # Dotted paths of the installed package: the same code runs locally and in the Kubeflow image.
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.model.run_fn"
+TUNER_FN = "modules.tuning.tuner_fn"
+TUNING_TRIALS = 4  # points of modules.tuning.search_space tried when --tune is on
 
 # The curated schema (ImportSchemaGen); shipped inside the package for the Kubeflow image too.
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
@@ -25,8 +27,9 @@ MAX_ACCURACY_DROP = 0.002
 # in_memory: multi_processing measured 1.35-2.7x slower on this 2-core machine.
 BEAM_PIPELINE_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory")
 
-# Quick mode: a slice of the data and one epoch, for tests and smoke runs.
+# Quick mode: a slice of the data and short training, for tests and smoke runs. 44 steps are too
+# few for BatchNorm's default moving-average momentum (0.99) to settle, hence 0.9.
 QUICK_TRAIN_RECORDS = 3000
 QUICK_TEST_RECORDS = 1000
-QUICK_EPOCHS = 2
+QUICK_HPARAMS = {"epochs": 2, "bn_momentum": 0.9}
 QUICK_MIN_ACCURACY = 0.5

@@ -20,7 +20,7 @@ import time  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 
 from modules.hparams import HParams  # noqa: E402
-from pipeline import configs, data_slice, run_summary  # noqa: E402
+from pipeline import code_version, configs, data_slice, run_summary  # noqa: E402
 from pipeline.pipeline import create_pipeline  # noqa: E402
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="Pusher's base directory: versions land in <serving-dir>/<version>/")
     p.add_argument("--quick", action="store_true",
                    help=f"a slice ({configs.QUICK_TRAIN_RECORDS} train / {configs.QUICK_TEST_RECORDS} test "
-                        f"records), {configs.QUICK_EPOCHS} epochs, accuracy bound {configs.QUICK_MIN_ACCURACY}")
+                        f"records), hyperparameters {configs.QUICK_HPARAMS}, accuracy bound {configs.QUICK_MIN_ACCURACY}")
     p.add_argument("--epochs", type=int, help="training epochs (default: the HParams default)")
     p.add_argument("--min-accuracy", type=float, help=f"blessing lower bound (default {configs.MIN_ACCURACY})")
     p.add_argument("--max-accuracy-drop", type=float, default=configs.MAX_ACCURACY_DROP,
@@ -45,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"a Beam pipeline arg, repeatable (default: {' '.join(configs.BEAM_PIPELINE_ARGS)})")
     p.add_argument("--infer-schema", action="store_true",
                    help="infer the schema with SchemaGen instead of importing pipeline/schema/schema.pbtxt")
+    p.add_argument("--tune", action="store_true",
+                   help=f"add a Tuner ({configs.TUNING_TRIALS} trials); its best values override the defaults")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     return p.parse_args(argv)
 
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.quick:
         data_root = data_slice.write_slice(args.data_root, os.path.join(output_root, "quick_data"),
                                            configs.QUICK_TRAIN_RECORDS, configs.QUICK_TEST_RECORDS)
-        hparams = dataclasses.replace(hparams, epochs=configs.QUICK_EPOCHS)
+        hparams = dataclasses.replace(hparams, **configs.QUICK_HPARAMS)
         min_accuracy = configs.QUICK_MIN_ACCURACY
     if args.epochs is not None:
         hparams = dataclasses.replace(hparams, epochs=args.epochs)
@@ -79,6 +81,9 @@ def run(args: argparse.Namespace) -> dict:
         label_drift_threshold=configs.LABEL_DRIFT_LINF,
         pixel_drift_threshold=configs.PIXEL_DRIFT_JSD,
         schema_file=None if args.infer_schema else configs.SCHEMA_FILE,
+        code_version=code_version.fingerprint(),
+        tuner_fn=configs.TUNER_FN if args.tune else None,
+        tuning_trials=configs.TUNING_TRIALS,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=not args.no_cache,
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> dict:
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as e:  # noqa: BLE001  a component failed: the summary says which one and why
+        logging.exception("pipeline run failed")
         error = f"{type(e).__name__}: {e}"
     summary = run_summary.summarize(metadata_path, configs.PIPELINE_NAME)
     summary.update(error=error, wall_seconds=round(time.time() - started, 1), hparams=hparams.to_dict(),

@@ -1,14 +1,17 @@
 """create_pipeline: which TFX components exist and how they connect. Reads no globals."""
+import os
 from typing import Any, Dict, Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.dsl.input_resolution import canned_resolver_functions  # not in tfx.v1 yet
 
 from components.data_gate.component import DataGate
 from components.idx_example_gen import component as idx_example_gen
 from modules import features
 from modules.model import HPARAMS_KEY
+from modules.tuning import MAX_TRIALS_KEY
+
+CODE_VERSION_KEY = "code_version"
 
 TRAIN, EVAL, TEST = idx_example_gen.TRAIN_SPLIT, idx_example_gen.EVAL_SPLIT, idx_example_gen.TEST_SPLIT
 
@@ -43,10 +46,19 @@ def create_pipeline(
     pixel_drift_threshold: float,
     beam_pipeline_args: Sequence[str],
     schema_file: Optional[str] = None,
+    code_version: str = "",
+    trainer_custom_config: Optional[Any] = None,
+    tuner_fn: Optional[str] = None,
+    tuning_trials: int = 4,
     metadata_connection_config: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-    """schema_file: the curated schema; None infers one with SchemaGen (to regenerate the file)."""
+    """schema_file: the curated schema; None infers one with SchemaGen (to regenerate the file).
+    code_version: a fingerprint of modules/ (pipeline.code_version); a change re-runs Transform
+    and Trainer instead of reusing their cached outputs.
+    trainer_custom_config: replaces Trainer's custom_config ({hparams, code_version}); the
+    Kubeflow runner passes a RuntimeParameter here so a run can change the hyperparameters.
+    tuner_fn: set to add a Tuner whose best hyperparameters override `hparams` in Trainer."""
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     if schema_file:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("ImportSchemaGen")
@@ -61,16 +73,12 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
-    # The statistics the gate let through last time (none on the first run): drift is measured
-    # against the last good span, never against a rejected one.
-    statistics_baseline = canned_resolver_functions.latest_created(
-        tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics,
-                        producer_component_id="DataGate", output_key="validated_statistics"))
     data_gate = DataGate(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         anomalies=example_validator.outputs["anomalies"],
-        baseline_statistics=statistics_baseline,
+        # Drift baseline: the statistics of the last span that passed (none on the first run).
+        baseline_uri=os.path.join(pipeline_root, "validated_statistics_baseline"),
         label_drift_threshold=label_drift_threshold,
         pixel_drift_threshold=pixel_drift_threshold,
     ).with_id("DataGate")
@@ -80,18 +88,31 @@ def create_pipeline(
         preprocessing_fn=preprocessing_fn,
         # Test stays raw: only the Evaluator reads it, through the model's own Transform graph.
         splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL]),
+        custom_config={CODE_VERSION_KEY: code_version},
     ).with_id("Transform")
     # No data flows from the gate to Transform: the edge only orders them, so a failed gate
     # stops everything from Transform on.
     transform.add_upstream_node(data_gate)
+    tuner = None
+    if tuner_fn:
+        tuner = tfx.components.Tuner(
+            tuner_fn=tuner_fn,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
+            eval_args=tfx.proto.EvalArgs(splits=[EVAL]),
+            custom_config={HPARAMS_KEY: dict(hparams), MAX_TRIALS_KEY: tuning_trials, CODE_VERSION_KEY: code_version},
+        ).with_id("Tuner")
     trainer = tfx.components.Trainer(
         run_fn=run_fn,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
         eval_args=tfx.proto.EvalArgs(splits=[EVAL]),
-        custom_config={HPARAMS_KEY: dict(hparams)},
+        custom_config=trainer_custom_config or {HPARAMS_KEY: dict(hparams), CODE_VERSION_KEY: code_version},
     ).with_id("Trainer")
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -111,11 +132,12 @@ def create_pipeline(
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
     ).with_id("Pusher")
+    components = [example_gen, schema_gen, statistics_gen, example_validator, data_gate, transform,
+                  tuner, trainer, baseline_resolver, evaluator, pusher]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
-                    transform, trainer, baseline_resolver, evaluator, pusher],
+        components=[c for c in components if c is not None],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

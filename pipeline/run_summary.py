@@ -1,7 +1,12 @@
 """Reads one pipeline run back from ML Metadata: what ran, how long, blessed or not, what was pushed."""
+import json
+import os
 from typing import Any, Dict, List, Optional
 
+import tensorflow as tf
+
 import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -58,9 +63,13 @@ def validation_failures(evaluation_uri: str) -> List[str]:
     """Plain-words reasons for a NOT_BLESSED decision, from TFMA's validation result."""
     result = tfma.load_validation_result(evaluation_uri)
     reasons = []
-    for failure in result.metric_validations_per_slice:
-        for f in failure.failures:
-            reasons.append(f"{f.metric_key.name}: {f.message}".strip())
+    for per_slice in result.metric_validations_per_slice:
+        where = "overall" if not per_slice.slice_key.single_slice_keys else str(per_slice.slice_key).strip()
+        for f in per_slice.failures:
+            kind = "change against the baseline" if f.metric_key.is_diff else "value"
+            value = f.metric_value.double_value.value
+            threshold = json_format.MessageToDict(f.metric_threshold)
+            reasons.append(f"{f.metric_key.name} {kind} {value:.4f} ({where}) fails {threshold} {f.message}".strip())
     return reasons
 
 
@@ -85,6 +94,9 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
             type_name = store.get_artifact_types_by_id([artifact.type_id])[0].name
             if type_name == "Examples" and node.endswith("ExampleGen"):
                 summary["span"] = _custom(artifact, "span")
+            elif type_name == "HyperParameters":
+                with tf.io.gfile.GFile(os.path.join(artifact.uri, "best_hyperparameters.txt")) as f:
+                    summary["tuned_hparams"] = json.loads(f.read())["values"]
             elif type_name == "ModelEvaluation":
                 summary["test_accuracy"] = overall_accuracy(artifact.uri)
                 summary["validation_failures"] = validation_failures(artifact.uri)

@@ -40,8 +40,8 @@ def few_images(train_images_labels):
 
 
 @pytest.fixture(scope="session")
-def transform_output(tmp_path_factory, few_images, beam_pipeline_args):
-    """Runs preprocessing_fn through tft_beam on real images and returns a TFTransformOutput."""
+def transform_dir(tmp_path_factory, few_images, beam_pipeline_args) -> str:
+    """Runs preprocessing_fn through tft_beam on real images; returns the transform output folder."""
     import apache_beam as beam
     import tensorflow as tf
     import tensorflow_transform as tft
@@ -66,4 +66,11 @@ def transform_output(tmp_path_factory, few_images, beam_pipeline_args):
             # Transform also records the raw schema: serving parses raw tf.Examples with it.
             _ = metadata | "WriteRawMetadata" >> tft_beam.WriteMetadata(
                 os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR), p)
-    return tft.TFTransformOutput(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def transform_output(transform_dir):
+    import tensorflow_transform as tft
+
+    return tft.TFTransformOutput(transform_dir)

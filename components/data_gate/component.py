@@ -2,8 +2,13 @@
 
 TFX's ExampleValidator only reports; wiring Transform after this gate makes a bad data drop
 fail the run with every anomaly listed, so it can never train, be evaluated or be pushed.
-The gate's output is the statistics it let through: the next run compares its span with them.
+
+Drift is measured against the statistics of the last span that passed the gate, kept at
+`baseline_uri` (a folder under the pipeline root). A plain folder rather than an ML Metadata
+query works the same under every orchestrator (Kubeflow's compiler accepts only two resolver
+strategies and neither can filter by producer) and can never hold a rejected span.
 """
+import json
 import os
 
 import tensorflow as tf
@@ -18,6 +23,7 @@ from components.data_gate import checks
 STATS_FILE = "FeatureStats.pb"  # StatisticsGen's file name in each Split-<name> folder
 ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's
 DRIFT_FILE = "drift_anomalies.pbtxt"
+SOURCE_FILE = "source.json"  # which statistics artifact the baseline was copied from
 DRIFT_SPLIT = "train"  # the split compared with the previous span's
 
 
@@ -25,8 +31,19 @@ def _split_file(artifact, split: str, name: str) -> str:
     return os.path.join(artifact_utils.get_split_uri([artifact], split), name)
 
 
-def _splits(artifact):
-    return artifact_utils.decode_split_names(artifact.split_names)
+def load_baseline(baseline_uri: str):
+    path = os.path.join(baseline_uri, STATS_FILE)
+    return tfdv.load_stats_binary(path) if tf.io.gfile.exists(path) else None
+
+
+def save_baseline(baseline_uri: str, stats_path: str, source: dict) -> None:
+    """Replaces the baseline by renaming a complete copy over it: a reader never sees half a file."""
+    tf.io.gfile.makedirs(baseline_uri)
+    for name, write in ((STATS_FILE, lambda tmp: tf.io.gfile.copy(stats_path, tmp, overwrite=True)),
+                        (SOURCE_FILE, lambda tmp: tf.io.gfile.GFile(tmp, "w").write(json.dumps(source)))):
+        tmp = os.path.join(baseline_uri, f".{name}.tmp")
+        write(tmp)
+        tf.io.gfile.rename(tmp, os.path.join(baseline_uri, name), overwrite=True)
 
 
 @tfx.dsl.components.component
@@ -35,30 +52,28 @@ def DataGate(
     schema: tfx.dsl.components.InputArtifact[Schema],
     anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
     validated_statistics: tfx.dsl.components.OutputArtifact[ExampleStatistics],
+    baseline_uri: tfx.dsl.components.Parameter[str],
     label_drift_threshold: tfx.dsl.components.Parameter[float],
     pixel_drift_threshold: tfx.dsl.components.Parameter[float],
-    baseline_statistics: tfx.dsl.components.InputArtifact[ExampleStatistics] = None,
 ) -> None:
     problems = checks.schema_anomalies(
         {split: anomalies_util.load_anomalies_binary(_split_file(anomalies, split, ANOMALIES_FILE))
-         for split in _splits(anomalies)})
+         for split in artifact_utils.decode_split_names(anomalies.split_names)})
 
     schema_proto = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
-    current = tfdv.load_stats_binary(_split_file(statistics, DRIFT_SPLIT, STATS_FILE))
-    previous = None
-    if baseline_statistics is not None:
-        previous = tfdv.load_stats_binary(_split_file(baseline_statistics, DRIFT_SPLIT, STATS_FILE))
-    drift = checks.drift(current, previous, schema_proto, label_drift_threshold, pixel_drift_threshold)
-    # Written before any failure, so the drift verdict can be read with tfdv.load_anomalies_text.
-    tfdv.write_anomalies_text(drift, os.path.join(validated_statistics.uri, DRIFT_FILE))
+    current_path = _split_file(statistics, DRIFT_SPLIT, STATS_FILE)
+    drift = checks.drift(tfdv.load_stats_binary(current_path), load_baseline(baseline_uri), schema_proto,
+                         label_drift_threshold, pixel_drift_threshold)
     problems += checks.describe(drift, f"split '{DRIFT_SPLIT}' against the last validated span")
     if problems:
         raise checks.DataValidationError(
             "data validation failed; the run stops before Transform, Trainer and Pusher:\n  - "
             + "\n  - ".join(problems))
 
+    tfdv.write_anomalies_text(drift, os.path.join(validated_statistics.uri, DRIFT_FILE))
     validated_statistics.split_names = statistics.split_names
-    for split in _splits(statistics):
+    for split in artifact_utils.decode_split_names(statistics.split_names):
         target = artifact_utils.get_split_uri([validated_statistics], split)
         tf.io.gfile.makedirs(target)
         tf.io.gfile.copy(_split_file(statistics, split, STATS_FILE), os.path.join(target, STATS_FILE), overwrite=True)
+    save_baseline(baseline_uri, current_path, {"statistics_uri": statistics.uri, "split": DRIFT_SPLIT})

@@ -7,7 +7,7 @@ from modules.hparams import HParams
 
 def test_model_inputs_match_transformed_features(transform_output):
     """Fails with both name lists when a model edit and preprocessing_fn disagree."""
-    model = cnn.build_model(HParams())
+    model = cnn.build_model(HParams(), steps_per_epoch=10)
     model_inputs = {t.name.split(":")[0] for t in model.inputs}
     transformed = set(transform_output.transformed_feature_spec())
     transformed.discard(features.transformed_name(features.LABEL_KEY))
@@ -17,7 +17,7 @@ def test_model_inputs_match_transformed_features(transform_output):
 
 
 def test_outputs_probabilities_for_ten_classes():
-    model = cnn.build_model(HParams())
+    model = cnn.build_model(HParams(), steps_per_epoch=10)
     x = {features.transformed_name(features.IMAGE_KEY): np.random.rand(5, features.NUM_PIXELS).astype("float32")}
     probs = model.predict(x, verbose=0)
     assert probs.shape == (5, features.NUM_CLASSES)

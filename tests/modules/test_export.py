@@ -29,7 +29,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, transform_output, few_images):
-    model = cnn.build_model(HParams())
+    model = cnn.build_model(HParams(), steps_per_epoch=10)
     path = str(tmp_path_factory.mktemp("export"))
     export.export_serving_model(model, transform_output, path)
     images, labels = few_images

@@ -43,3 +43,16 @@ def test_trainer_never_reads_test_and_evaluator_reads_only_test():
 
 def test_beam_args_avoid_prism_download():
     assert "--runner=FnApiRunner" in _pipeline().beam_pipeline_args
+
+
+def test_tuner_feeds_trainer_when_enabled():
+    pipeline = create_pipeline(
+        pipeline_name="p", pipeline_root="/tmp/root", data_root="/tmp/data", serving_model_dir="/tmp/serving",
+        preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, hparams={"epochs": 1},
+        min_accuracy=0.99, max_accuracy_drop=0.002, label_drift_threshold=0.05, pixel_drift_threshold=0.01,
+        beam_pipeline_args=configs.BEAM_PIPELINE_ARGS, schema_file=configs.SCHEMA_FILE,
+        tuner_fn=configs.TUNER_FN, tuning_trials=2)
+    nodes = {c.id: c for c in pipeline.components}
+    assert sorted(u.id for u in nodes["Tuner"].upstream_nodes) == ["ImportSchemaGen", "Transform"]
+    assert "Tuner" in {u.id for u in nodes["Trainer"].upstream_nodes}
+    assert "Tuner" not in {c.id for c in _pipeline().components}

@@ -1,0 +1,116 @@
+"""Compiles the pipeline for Kubeflow Pipelines v2 into a PipelineSpec YAML.
+
+    python -m kubeflow.runner --image REGISTRY/mnist-tfx:TAG --pipeline-root gs://BUCKET/root \
+        --data-root gs://BUCKET/mnist --serving-dir gs://BUCKET/serving/mnist --output pipeline.yaml
+
+The same create_pipeline(...) as the local runner; what differs is only where things live
+(object storage), the image, the metadata (KFP's own) and the Beam args. Every flag can also
+be set by an environment variable (MNIST_TFX_IMAGE, MNIST_TFX_PIPELINE_ROOT, ...).
+"""
+import argparse
+import json
+import os
+import sys
+
+import yaml
+from tfx import v1 as tfx
+
+from modules.hparams import HParams
+from modules.model import HPARAMS_KEY
+from pipeline import code_version, configs
+from pipeline.pipeline import CODE_VERSION_KEY, create_pipeline
+
+# Where kubeflow/Dockerfile puts this project inside the image (an editable install: the curated
+# schema and any data files are at the same relative paths as in this checkout).
+IMAGE_PROJECT_DIR = "/mnist-tfx"
+IMAGE_SCHEMA_FILE = os.path.join(IMAGE_PROJECT_DIR, os.path.relpath(configs.SCHEMA_FILE, code_version.PROJECT_DIR))
+
+# Runtime parameter: the Trainer's custom_config as JSON, so a run can change epochs, batch size,
+# strategy (say multi_worker) or any other HParams field without recompiling.
+TRAINER_CONFIG_PARAMETER = "trainer_custom_config"
+
+
+def _env(name: str, default=None):
+    return os.environ.get(f"MNIST_TFX_{name}", default)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--image", default=_env("IMAGE"), required=_env("IMAGE") is None,
+                   help="the image built from kubeflow/Dockerfile (env MNIST_TFX_IMAGE)")
+    p.add_argument("--pipeline-root", default=_env("PIPELINE_ROOT"), required=_env("PIPELINE_ROOT") is None,
+                   help="gs://, s3:// or minio:// folder for artifacts (env MNIST_TFX_PIPELINE_ROOT)")
+    p.add_argument("--data-root", default=_env("DATA_ROOT"), required=_env("DATA_ROOT") is None,
+                   help="folder of span-N/ IDX folders (env MNIST_TFX_DATA_ROOT)")
+    p.add_argument("--serving-dir", default=_env("SERVING_DIR"), required=_env("SERVING_DIR") is None,
+                   help="Pusher's base directory, mounted by TF Serving (env MNIST_TFX_SERVING_DIR)")
+    p.add_argument("--beam-arg", action="append", dest="beam_args",
+                   help="Beam pipeline arg, repeatable, e.g. --beam-arg=--runner=DataflowRunner "
+                        f"(default: {' '.join(configs.BEAM_PIPELINE_ARGS)}, in-process in each task)")
+    p.add_argument("--schema-file", default=_env("SCHEMA_FILE", IMAGE_SCHEMA_FILE),
+                   help="the curated schema as the tasks see it (default: its path inside the image)")
+    p.add_argument("--min-accuracy", type=float, default=float(_env("MIN_ACCURACY", configs.MIN_ACCURACY)))
+    p.add_argument("--output", default=_env("OUTPUT", "pipeline.yaml"),
+                   help="a .yaml PipelineSpec: what kfp.Client uploads and the kfp SDK loads")
+    return p.parse_args(argv)
+
+
+def default_trainer_config() -> str:
+    return json.dumps({HPARAMS_KEY: HParams().to_dict(), CODE_VERSION_KEY: code_version.fingerprint()})
+
+
+def build(args: argparse.Namespace):
+    trainer_config = tfx.dsl.experimental.RuntimeParameter(
+        name=TRAINER_CONFIG_PARAMETER, ptype=str, default=default_trainer_config())
+    return create_pipeline(
+        pipeline_name=configs.PIPELINE_NAME.replace("_", "-"),  # KFP names: lowercase and dashes
+        pipeline_root=args.pipeline_root,
+        data_root=args.data_root,
+        serving_model_dir=args.serving_dir,
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        run_fn=configs.RUN_FN,
+        hparams=HParams().to_dict(),
+        trainer_custom_config=trainer_config,
+        min_accuracy=args.min_accuracy,
+        max_accuracy_drop=configs.MAX_ACCURACY_DROP,
+        label_drift_threshold=configs.LABEL_DRIFT_LINF,
+        pixel_drift_threshold=configs.PIXEL_DRIFT_JSD,
+        beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
+        schema_file=args.schema_file,
+        code_version=code_version.fingerprint(),
+    )
+
+
+def compile_pipeline(args: argparse.Namespace) -> str:
+    output = os.path.abspath(args.output)
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        # Spec 2.1: the task entrypoint reads KFP 2.x's parameterValues (with 2.0 it reads only the
+        # deprecated `parameters` field and every exec property arrives empty).
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=args.image, use_pipeline_spec_2_1=True),
+        output_dir=os.path.dirname(output), output_filename=os.path.basename(output))
+    runner.run(build(args))
+    add_parameter_defaults(output, {TRAINER_CONFIG_PARAMETER: default_trainer_config()})
+    return output
+
+
+def add_parameter_defaults(spec_path: str, defaults: dict) -> None:
+    """TFX 1.21 writes RuntimeParameter defaults only into a PipelineJob's runtimeConfig (.json
+    output); in the bare PipelineSpec YAML that kfp.Client uploads they would be missing and every
+    run would have to pass them. Adds them where KFP v2 reads defaults: the root's input spec."""
+    with open(spec_path) as f:
+        spec = yaml.safe_load(f)
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    for name, value in defaults.items():
+        parameters[name].update(defaultValue=value, isOptional=True)
+    with open(spec_path, "w") as f:
+        yaml.safe_dump(spec, f, sort_keys=False)
+
+
+def main(argv=None) -> int:
+    print(compile_pipeline(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

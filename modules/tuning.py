@@ -1,0 +1,45 @@
+"""Tuner's entry point: a small KerasTuner search whose best values flow into Trainer."""
+import dataclasses
+import math
+
+import keras_tuner
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+
+from modules import cnn, model, strategy
+from modules.hparams import HParams
+
+MAX_TRIALS_KEY = "max_trials"  # custom_config key: how many points of the space to try
+
+
+def search_space(hp: keras_tuner.HyperParameters) -> dict:
+    """The HParams fields worth searching on MNIST, each with values known to train."""
+    return {
+        "peak_learning_rate": hp.Choice("peak_learning_rate", [1e-3, 3e-3]),
+        "dropout": hp.Choice("dropout", [0.25, 0.4]),
+    }
+
+
+def build_tuned_model(base: HParams, hp: keras_tuner.HyperParameters, steps_per_epoch: int, policy: str):
+    return cnn.build_model(dataclasses.replace(base, **search_space(hp)), steps_per_epoch, policy)
+
+
+# Tuner calls this (dotted path modules.tuning.tuner_fn).
+def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
+    base = model.hparams_from(fn_args)
+    dist = strategy.choose_strategy(base.strategy, base.tpu)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train_ds, eval_ds, train_examples = model.datasets(fn_args, base, dist.num_replicas_in_sync, tf_transform_output)
+    steps = math.ceil(train_examples / (base.batch_size * dist.num_replicas_in_sync))
+    policy = strategy.precision_policy(base.precision, dist)
+    tuner = keras_tuner.RandomSearch(
+        lambda hp: build_tuned_model(base, hp, steps, policy),
+        objective=keras_tuner.Objective("val_accuracy", "max"),
+        max_trials=int((fn_args.custom_config or {}).get(MAX_TRIALS_KEY, 4)),
+        distribution_strategy=dist,
+        directory=fn_args.working_dir,
+        project_name="mnist",
+        seed=0,
+    )
+    return tfx.components.TunerFnResult(
+        tuner=tuner, fit_kwargs={"x": train_ds, "validation_data": eval_ds, "epochs": base.epochs, "verbose": 2})

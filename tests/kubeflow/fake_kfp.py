@@ -1,0 +1,126 @@
+"""A local HTTP server answering the KFP v2beta1 endpoints that kubeflow/schedule.py calls.
+
+It records every request (method, path, query, JSON or multipart body) so tests can check
+what the client asked for; it keeps pipelines, versions, experiments and recurring runs in
+memory. `refuse_with=401` makes it refuse every call, as an endpoint with auth would.
+"""
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API = "/apis/v2beta1"
+
+
+class FakeKfp:
+    def __init__(self, refuse_with=None):
+        self.requests = []
+        self.refuse_with = refuse_with
+        self.pipelines = {}  # display name -> id
+        self.versions = {}  # pipeline id -> [version ids]
+        self.experiments = {}  # display name -> id
+        self.recurring_runs = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.host = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def paths(self, method=None):
+        return [r["path"] for r in self.requests if method is None or r["method"] == method]
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method):
+                url = urllib.parse.urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                record = {"method": method, "path": url.path, "query": urllib.parse.parse_qs(url.query),
+                          "content_type": self.headers.get("Content-Type", ""), "raw": raw}
+                try:
+                    record["json"] = json.loads(raw) if raw and "json" in record["content_type"] else None
+                except ValueError:
+                    record["json"] = None
+                fake.requests.append(record)
+                if fake.refuse_with:
+                    return self._reply(fake.refuse_with, {"error": "unauthenticated", "code": 16})
+                status, body = fake.answer(method, url.path, record)
+                return self._reply(status, body)
+
+            def do_GET(self):
+                self._handle("GET")
+
+            def do_POST(self):
+                self._handle("POST")
+
+        return Handler
+
+    def answer(self, method, path, record):
+        query = record["query"]
+        if method == "GET" and path == f"{API}/pipelines":
+            wanted = _filter_value(query)
+            found = [{"pipeline_id": pid, "display_name": name} for name, pid in self.pipelines.items()
+                     if wanted in (None, name)]
+            return 200, {"pipelines": found, "total_size": len(found)}
+        if method == "POST" and path == f"{API}/pipelines/upload":
+            name = query.get("name", ["?"])[0]
+            pid = f"pipeline-{len(self.pipelines) + 1}"
+            self.pipelines[name] = pid
+            self.versions[pid] = [f"{pid}-v1"]
+            return 200, {"pipeline_id": pid, "display_name": name}
+        if method == "POST" and path == f"{API}/pipelines/upload_version":
+            pid = query.get("pipelineid", [None])[0]
+            vid = f"{pid}-v{len(self.versions[pid]) + 1}"
+            self.versions[pid].append(vid)
+            return 200, {"pipeline_id": pid, "pipeline_version_id": vid, "display_name": query.get("name", [""])[0]}
+        if method == "GET" and path.startswith(f"{API}/pipelines/") and path.endswith("/versions"):
+            pid = path.split("/")[-2]
+            newest_first = list(reversed(self.versions.get(pid, [])))
+            return 200, {"pipeline_versions": [{"pipeline_id": pid, "pipeline_version_id": v} for v in newest_first],
+                         "total_size": len(newest_first)}
+        if method == "GET" and path == f"{API}/experiments":
+            wanted = _filter_value(query)
+            found = [{"experiment_id": eid, "display_name": name} for name, eid in self.experiments.items()
+                     if wanted in (None, name)]
+            return 200, {"experiments": found, "total_size": len(found)}
+        if method == "POST" and path == f"{API}/experiments":
+            name = record["json"]["display_name"]
+            self.experiments.setdefault(name, f"experiment-{len(self.experiments) + 1}")
+            return 200, {"experiment_id": self.experiments[name], "display_name": name}
+        if method == "POST" and path == f"{API}/recurringruns":
+            run = dict(record["json"], recurring_run_id=f"recurring-{len(self.recurring_runs) + 1}")
+            self.recurring_runs.append(run)
+            return 200, run
+        if method == "GET" and path.startswith(f"{API}/healthz"):
+            return 200, {}
+        return 404, {"error": f"fake KFP has no {method} {path}"}
+
+
+def _filter_value(query):
+    """The display_name a KFP list filter asks for, or None for no filter."""
+    raw = query.get("filter", [None])[0]
+    if not raw:
+        return None
+    for predicate in json.loads(raw).get("predicates", []):
+        if predicate.get("key") in ("display_name", "name"):
+            return predicate.get("string_value") or predicate.get("stringValue")
+    return None

@@ -1,0 +1,67 @@
+"""The compiled KFP v2 spec: DAG, image, executors, runtime parameters; loadable by the kfp SDK."""
+import json
+
+import kfp
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from kubeflow import runner
+from tests.kubeflow.conftest import IMAGE
+
+
+def _spec(path):
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def test_dag_has_every_component_with_its_dependencies(compiled):
+    tasks = _spec(compiled)["root"]["dag"]["tasks"]
+    assert {name: sorted(t.get("dependentTasks", [])) for name, t in tasks.items()} == {
+        "IdxExampleGen": [],
+        "ImportSchemaGen": [],
+        "StatisticsGen": ["IdxExampleGen", "ImportSchemaGen"],
+        "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
+        "DataGate": ["ExampleValidator", "ImportSchemaGen", "StatisticsGen"],
+        "Transform": ["DataGate", "IdxExampleGen", "ImportSchemaGen"],
+        "Trainer": ["ImportSchemaGen", "Transform"],
+        # KFP splits the latest-blessed-model resolver into two metadata queries.
+        "LatestBlessedModelResolver-model-blessing-resolver": [],
+        "LatestBlessedModelResolver-model-resolver": [],
+        "Evaluator": ["IdxExampleGen", "LatestBlessedModelResolver-model-resolver", "Trainer"],
+        "Pusher": ["Evaluator", "Trainer"],
+    }
+
+
+def test_every_container_runs_the_configured_image_and_our_executors(compiled):
+    executors = _spec(compiled)["deploymentSpec"]["executors"]
+    containers = {k: v["container"] for k, v in executors.items() if "container" in v}
+    assert len(containers) == 9 and {c["image"] for c in containers.values()} == {IMAGE}
+    class_of = {k: c["args"][c["args"].index("--executor_class_path") + 1]
+                for k, c in containers.items() if "--executor_class_path" in c["args"]}
+    assert class_of["IdxExampleGen_executor"] == "components.idx_example_gen.executor.Executor"
+    assert class_of["Trainer_executor"] == "tfx.components.trainer.executor.GenericExecutor"
+    assert class_of["Transform_executor"] == "tfx.components.transform.executor.Executor"
+    assert class_of["DataGate_executor"].startswith("components.data_gate.component.")
+    assert all(c["command"][-1] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+               for c in containers.values())
+
+
+def test_trainer_config_is_a_runtime_parameter(compiled):
+    spec = _spec(compiled)
+    parameter = spec["root"]["inputDefinitions"]["parameters"][runner.TRAINER_CONFIG_PARAMETER]
+    assert json.loads(parameter["defaultValue"])["hparams"]["epochs"] > 0
+    trainer_inputs = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+    assert trainer_inputs["custom_config"] == {"componentInputParameter": runner.TRAINER_CONFIG_PARAMETER}
+
+
+def test_loads_with_the_kfp_sdk_and_parses_strictly(compiled):
+    component = kfp.components.load_component_from_file(compiled)
+    assert component.name == "mnist-tfx"
+    json_format.ParseDict(_spec(compiled), pipeline_spec_pb2.PipelineSpec())
+
+
+def test_schema_path_defaults_to_the_image_layout():
+    args = runner.parse_args(["--image", "i", "--pipeline-root", "gs://b/r", "--data-root", "gs://b/d",
+                              "--serving-dir", "gs://b/s"])
+    assert args.schema_file == "/mnist-tfx/pipeline/schema/schema.pbtxt"

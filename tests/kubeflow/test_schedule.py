@@ -1,0 +1,67 @@
+"""schedule.py against a local HTTP server that answers KFP's v2beta1 API."""
+import json
+import socket
+
+import pytest
+
+from kubeflow import runner, schedule
+from tests.kubeflow.fake_kfp import API, FakeKfp
+
+
+def _schedule(host, package, *extra):
+    return schedule.main(["--host", host, "--package", package, "--cron", "0 30 2 * * *", *extra])
+
+
+def test_first_schedule_uploads_and_creates_the_recurring_run(compiled, capsys):
+    with FakeKfp() as fake:
+        assert _schedule(fake.host, compiled, "--epochs", "3") == 0
+        upload = [r for r in fake.requests if r["path"] == f"{API}/pipelines/upload"]
+        [run] = fake.recurring_runs
+    assert len(upload) == 1 and upload[0]["query"]["name"] == ["mnist-tfx"]
+    assert b"deploymentSpec" in upload[0]["raw"]  # the compiled YAML itself was sent
+    assert run["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"
+    assert int(run["max_concurrency"]) == 1 and run["no_catchup"] is True
+    assert run["pipeline_version_reference"] == {"pipeline_id": "pipeline-1", "pipeline_version_id": "pipeline-1-v1"}
+    config = json.loads(run["runtime_config"]["parameters"][runner.TRAINER_CONFIG_PARAMETER])
+    assert config["hparams"]["epochs"] == 3
+    assert '"recurring_run_id": "recurring-1"' in capsys.readouterr().out
+
+
+def test_second_schedule_adds_a_version_and_uses_it(compiled):
+    with FakeKfp() as fake:
+        assert _schedule(fake.host, compiled) == 0
+        assert _schedule(fake.host, compiled, "--version-name", "v2") == 0
+        versions = [r for r in fake.requests if r["path"] == f"{API}/pipelines/upload_version"]
+        second = fake.recurring_runs[1]
+        experiment_posts = fake.paths("POST").count(f"{API}/experiments")
+    assert len(versions) == 1 and versions[0]["query"]["name"] == ["v2"]
+    assert second["pipeline_version_reference"]["pipeline_version_id"] == "pipeline-1-v2"
+    assert experiment_posts == 1  # the experiment is reused
+
+
+def test_dry_run_contacts_nothing(compiled, capsys):
+    with FakeKfp() as fake:
+        assert _schedule(fake.host, compiled, "--dry-run") == 0
+        assert fake.requests == []
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["dry_run"] and printed["cron"] == "0 30 2 * * *" and printed["no_catchup"]
+
+
+def test_refused_credentials_are_named(compiled, capsys):
+    with FakeKfp(refuse_with=401) as fake:
+        assert _schedule(fake.host, compiled, "--token", "expired") == 1
+    assert "refused the credentials" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_unreachable_endpoint_is_named(compiled, capsys):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert _schedule(f"http://127.0.0.1:{port}", compiled) == 1
+    assert f"could not reach Kubeflow Pipelines at http://127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_five_field_cron_is_rejected():
+    with pytest.raises(ValueError, match="KFP wants 6"):
+        schedule.check_cron("0 3 * * *")
