@@ -13,21 +13,24 @@ import os
 import sys
 
 import yaml
+from google.protobuf import json_format
 from tfx import v1 as tfx
 
 from modules.hparams import HParams
 from modules.model import HPARAMS_KEY
 from pipeline import code_version, configs
-from pipeline.pipeline import CODE_VERSION_KEY, create_pipeline
+from pipeline.pipeline import CODE_VERSION_KEY, create_pipeline, eval_config
 
 # Where kubeflow/Dockerfile puts this project inside the image (an editable install: the curated
 # schema and any data files are at the same relative paths as in this checkout).
 IMAGE_PROJECT_DIR = "/mnist-tfx"
 IMAGE_SCHEMA_FILE = os.path.join(IMAGE_PROJECT_DIR, os.path.relpath(configs.SCHEMA_FILE, code_version.PROJECT_DIR))
 
-# Runtime parameter: the Trainer's custom_config as JSON, so a run can change epochs, batch size,
-# strategy (say multi_worker) or any other HParams field without recompiling.
+# Runtime parameters, so a run can change them without recompiling: the Trainer's custom_config
+# as JSON (epochs, batch size, strategy or any other HParams field) and the Evaluator's EvalConfig
+# as JSON (the accuracy bound; kubeflow/schedule.py builds it from --min-accuracy).
 TRAINER_CONFIG_PARAMETER = "trainer_custom_config"
+EVAL_CONFIG_PARAMETER = "eval_config"
 
 
 def _env(name: str, default=None):
@@ -49,19 +52,31 @@ def parse_args(argv=None) -> argparse.Namespace:
                         f"(default: {' '.join(configs.BEAM_PIPELINE_ARGS)}, in-process in each task)")
     p.add_argument("--schema-file", default=_env("SCHEMA_FILE", IMAGE_SCHEMA_FILE),
                    help="the curated schema as the tasks see it (default: its path inside the image)")
-    p.add_argument("--min-accuracy", type=float, default=float(_env("MIN_ACCURACY", configs.MIN_ACCURACY)))
+    p.add_argument("--min-accuracy", type=float, default=float(_env("MIN_ACCURACY", configs.MIN_ACCURACY)),
+                   help="the default of the eval_config runtime parameter's accuracy bound")
     p.add_argument("--output", default=_env("OUTPUT", "pipeline.yaml"),
                    help="a .yaml PipelineSpec: what kfp.Client uploads and the kfp SDK loads")
     return p.parse_args(argv)
 
 
-def default_trainer_config() -> str:
-    return json.dumps({HPARAMS_KEY: HParams().to_dict(), CODE_VERSION_KEY: code_version.fingerprint()})
+def trainer_config_json(hparams: HParams) -> str:
+    return json.dumps({HPARAMS_KEY: hparams.to_dict(), CODE_VERSION_KEY: code_version.fingerprint()})
+
+
+def eval_config_json(min_accuracy: float) -> str:
+    return json_format.MessageToJson(eval_config(min_accuracy, configs.MAX_ACCURACY_DROP))
+
+
+def runtime_defaults(args: argparse.Namespace) -> dict:
+    return {TRAINER_CONFIG_PARAMETER: trainer_config_json(HParams()),
+            EVAL_CONFIG_PARAMETER: eval_config_json(args.min_accuracy)}
 
 
 def build(args: argparse.Namespace):
-    trainer_config = tfx.dsl.experimental.RuntimeParameter(
-        name=TRAINER_CONFIG_PARAMETER, ptype=str, default=default_trainer_config())
+    defaults = runtime_defaults(args)
+    trainer_config, evaluator_config = (
+        tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=defaults[name])
+        for name in (TRAINER_CONFIG_PARAMETER, EVAL_CONFIG_PARAMETER))
     return create_pipeline(
         pipeline_name=configs.PIPELINE_NAME.replace("_", "-"),  # KFP names: lowercase and dashes
         pipeline_root=args.pipeline_root,
@@ -71,6 +86,7 @@ def build(args: argparse.Namespace):
         run_fn=configs.RUN_FN,
         hparams=HParams().to_dict(),
         trainer_custom_config=trainer_config,
+        evaluator_config=evaluator_config,
         min_accuracy=args.min_accuracy,
         max_accuracy_drop=configs.MAX_ACCURACY_DROP,
         label_drift_threshold=configs.LABEL_DRIFT_LINF,
@@ -90,7 +106,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
             default_image=args.image, use_pipeline_spec_2_1=True),
         output_dir=os.path.dirname(output), output_filename=os.path.basename(output))
     runner.run(build(args))
-    add_parameter_defaults(output, {TRAINER_CONFIG_PARAMETER: default_trainer_config()})
+    add_parameter_defaults(output, runtime_defaults(args))
     return output
 
 

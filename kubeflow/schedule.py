@@ -1,7 +1,7 @@
 """Uploads the compiled pipeline to Kubeflow Pipelines and creates a recurring run.
 
     python -m kubeflow.schedule --host https://KFP_HOST --package pipeline.yaml \
-        --cron "0 0 3 * * *" --epochs 15 [--dry-run]
+        --cron "0 0 3 * * *" --epochs 15 --min-accuracy 0.995 [--dry-run]
 
 A new upload of an existing pipeline becomes a new version of it. The recurring run uses the
 newest version, runs at most one at a time and does not catch up on missed slots.
@@ -14,12 +14,9 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, Optional
 
+from kubeflow.runner import EVAL_CONFIG_PARAMETER, TRAINER_CONFIG_PARAMETER, eval_config_json, trainer_config_json
 from modules.hparams import HParams
-from modules.model import HPARAMS_KEY
-from pipeline import code_version, configs
-from pipeline.pipeline import CODE_VERSION_KEY
-
-from kubeflow.runner import TRAINER_CONFIG_PARAMETER
+from pipeline import configs
 
 DEFAULT_CRON = "0 0 3 * * *"  # KFP's 6-field cron (seconds first): every day at 03:00
 
@@ -35,18 +32,18 @@ def check_cron(expression: str) -> str:
     return expression
 
 
-def run_parameters(epochs: Optional[int]) -> Dict[str, Any]:
-    """The runtime parameters of one run: the Trainer's custom_config, with epochs if given."""
+def run_parameters(epochs: Optional[int], min_accuracy: float) -> Dict[str, Any]:
+    """The runtime parameters of the runs: Trainer's custom_config (epochs if given) and the
+    Evaluator's EvalConfig with this accuracy bound."""
     hparams = HParams() if epochs is None else HParams(epochs=epochs)
-    return {TRAINER_CONFIG_PARAMETER: json.dumps({HPARAMS_KEY: hparams.to_dict(),
-                                                  CODE_VERSION_KEY: code_version.fingerprint()})}
+    return {TRAINER_CONFIG_PARAMETER: trainer_config_json(hparams), EVAL_CONFIG_PARAMETER: eval_config_json(min_accuracy)}
 
 
 def plan(args: argparse.Namespace) -> Dict[str, Any]:
     return {"host": args.host, "package": args.package, "pipeline": args.pipeline_name,
             "version": args.version_name, "experiment": args.experiment, "job": args.job_name,
             "cron": check_cron(args.cron), "max_concurrency": 1, "no_catchup": True,
-            "parameters": run_parameters(args.epochs)}
+            "parameters": run_parameters(args.epochs, args.min_accuracy)}
 
 
 def _call(what: str, endpoint: str, fn, *args, **kwargs):
@@ -114,6 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--job-name", default=f"{configs.PIPELINE_NAME.replace('_', '-')}-daily")
     p.add_argument("--cron", default=DEFAULT_CRON, help=f"6-field cron (default {DEFAULT_CRON!r})")
     p.add_argument("--epochs", type=int, help="training epochs for these runs (default: HParams' default)")
+    p.add_argument("--min-accuracy", type=float, default=configs.MIN_ACCURACY,
+                   help=f"test accuracy a model needs to be blessed and pushed (default {configs.MIN_ACCURACY})")
     p.add_argument("--dry-run", action="store_true", help="print what would be done; contact nothing")
     return p.parse_args(argv)
 

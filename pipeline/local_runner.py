@@ -30,14 +30,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=os.path.join(PROJECT_ROOT, "data", "mnist"),
                    help="folder of span-N/ IDX folders; ExampleGen takes the latest span")
-    p.add_argument("--output-root", default=os.path.join(PROJECT_ROOT, "outputs"),
-                   help="pipeline root, metadata.sqlite and summary.json go here")
-    p.add_argument("--serving-dir", default=os.path.join(PROJECT_ROOT, "serving_model", configs.MODEL_NAME),
-                   help="Pusher's base directory: versions land in <serving-dir>/<version>/")
+    p.add_argument("--output-root",
+                   help="pipeline root, metadata.sqlite and summary.json go here (default outputs/, "
+                        "outputs/quick/ with --quick)")
+    p.add_argument("--serving-dir",
+                   help="Pusher's base directory: versions land in <serving-dir>/<version>/ (default "
+                        f"serving_model/{configs.MODEL_NAME}/; with --quick <output-root>/serving_model/)")
     p.add_argument("--quick", action="store_true",
                    help=f"a slice ({configs.QUICK_TRAIN_RECORDS} train / {configs.QUICK_TEST_RECORDS} test "
                         f"records), hyperparameters {configs.QUICK_HPARAMS}, accuracy bound {configs.QUICK_MIN_ACCURACY}")
     p.add_argument("--epochs", type=int, help="training epochs (default: the HParams default)")
+    p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
+                   help="any modules/hparams.HParams field, repeatable (e.g. --hparam bn_momentum=0.9)")
     p.add_argument("--min-accuracy", type=float, help=f"blessing lower bound (default {configs.MIN_ACCURACY})")
     p.add_argument("--max-accuracy-drop", type=float, default=configs.MAX_ACCURACY_DROP,
                    help="largest accepted drop in accuracy against the latest blessed model")
@@ -51,8 +55,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def parse_hparams(pairs) -> dict:
+    """NAME=VALUE strings -> typed HParams overrides; an unknown name is an error."""
+    types = {f.name: f.type for f in dataclasses.fields(HParams)}
+    overrides = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in types:
+            raise SystemExit(f"--hparam {pair}: unknown field {name!r}; known: {sorted(types)}")
+        overrides[name] = types[name](value)  # the field's annotation is its class: int, float, str
+    return overrides
+
+
+def default_paths(args: argparse.Namespace):
+    """Quick runs keep their own metadata and push directory: a slice-trained model must never
+    become the baseline of, or be served in place of, a full run's."""
+    output_root = args.output_root or os.path.join(PROJECT_ROOT, "outputs", *(["quick"] if args.quick else []))
+    if args.serving_dir:
+        serving_dir = args.serving_dir
+    elif args.quick:
+        serving_dir = os.path.join(output_root, "serving_model", configs.MODEL_NAME)
+    else:
+        serving_dir = os.path.join(PROJECT_ROOT, "serving_model", configs.MODEL_NAME)
+    return os.path.abspath(output_root), os.path.abspath(serving_dir)
+
+
 def run(args: argparse.Namespace) -> dict:
-    output_root = os.path.abspath(args.output_root)
+    output_root, serving_dir = default_paths(args)
     os.makedirs(output_root, exist_ok=True)
     data_root = args.data_root
     hparams = HParams()
@@ -64,6 +93,7 @@ def run(args: argparse.Namespace) -> dict:
         min_accuracy = configs.QUICK_MIN_ACCURACY
     if args.epochs is not None:
         hparams = dataclasses.replace(hparams, epochs=args.epochs)
+    hparams = dataclasses.replace(hparams, **parse_hparams(args.hparam))
     if args.min_accuracy is not None:
         min_accuracy = args.min_accuracy
 
@@ -72,7 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=os.path.join(output_root, "pipeline_root"),
         data_root=os.path.abspath(data_root),
-        serving_model_dir=os.path.abspath(args.serving_dir),
+        serving_model_dir=serving_dir,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
         hparams=hparams.to_dict(),

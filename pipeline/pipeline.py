@@ -48,6 +48,7 @@ def create_pipeline(
     schema_file: Optional[str] = None,
     code_version: str = "",
     trainer_custom_config: Optional[Any] = None,
+    evaluator_config: Optional[Any] = None,
     tuner_fn: Optional[str] = None,
     tuning_trials: int = 4,
     metadata_connection_config: Optional[Any] = None,
@@ -58,6 +59,8 @@ def create_pipeline(
     and Trainer instead of reusing their cached outputs.
     trainer_custom_config: replaces Trainer's custom_config ({hparams, code_version}); the
     Kubeflow runner passes a RuntimeParameter here so a run can change the hyperparameters.
+    evaluator_config: replaces the EvalConfig built from min_accuracy and max_accuracy_drop
+    (the Kubeflow runner passes a RuntimeParameter holding its JSON).
     tuner_fn: set to add a Tuner whose best hyperparameters override `hparams` in Trainer."""
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     if schema_file:
@@ -123,7 +126,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=eval_config(min_accuracy, max_accuracy_drop),
+        eval_config=evaluator_config or eval_config(min_accuracy, max_accuracy_drop),
         example_splits=[TEST],
     ).with_id("Evaluator")
     pusher = tfx.components.Pusher(

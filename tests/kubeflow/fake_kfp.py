@@ -77,10 +77,7 @@ class FakeKfp:
     def answer(self, method, path, record):
         query = record["query"]
         if method == "GET" and path == f"{API}/pipelines":
-            wanted = _filter_value(query)
-            found = [{"pipeline_id": pid, "display_name": name} for name, pid in self.pipelines.items()
-                     if wanted in (None, name)]
-            return 200, {"pipelines": found, "total_size": len(found)}
+            return 200, _listing("pipelines", "pipeline_id", self.pipelines, query)
         if method == "POST" and path == f"{API}/pipelines/upload":
             name = query.get("name", ["?"])[0]
             pid = f"pipeline-{len(self.pipelines) + 1}"
@@ -98,10 +95,7 @@ class FakeKfp:
             return 200, {"pipeline_versions": [{"pipeline_id": pid, "pipeline_version_id": v} for v in newest_first],
                          "total_size": len(newest_first)}
         if method == "GET" and path == f"{API}/experiments":
-            wanted = _filter_value(query)
-            found = [{"experiment_id": eid, "display_name": name} for name, eid in self.experiments.items()
-                     if wanted in (None, name)]
-            return 200, {"experiments": found, "total_size": len(found)}
+            return 200, _listing("experiments", "experiment_id", self.experiments, query)
         if method == "POST" and path == f"{API}/experiments":
             name = record["json"]["display_name"]
             self.experiments.setdefault(name, f"experiment-{len(self.experiments) + 1}")
@@ -113,6 +107,13 @@ class FakeKfp:
         if method == "GET" and path.startswith(f"{API}/healthz"):
             return 200, {}
         return 404, {"error": f"fake KFP has no {method} {path}"}
+
+
+def _listing(kind, id_key, ids_by_name, query):
+    """A KFP list response of the named objects matching the request's display_name filter."""
+    wanted = _filter_value(query)
+    found = [{id_key: oid, "display_name": name} for name, oid in ids_by_name.items() if wanted in (None, name)]
+    return {kind: found, "total_size": len(found)}
 
 
 def _filter_value(query):

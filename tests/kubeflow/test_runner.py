@@ -7,7 +7,10 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow import runner
+from modules.hparams import HParams
+from pipeline import configs
 from tests.kubeflow.conftest import IMAGE
+from tests.pipeline.test_pipeline import UPSTREAM
 
 
 def _spec(path):
@@ -17,20 +20,13 @@ def _spec(path):
 
 def test_dag_has_every_component_with_its_dependencies(compiled):
     tasks = _spec(compiled)["root"]["dag"]["tasks"]
-    assert {name: sorted(t.get("dependentTasks", [])) for name, t in tasks.items()} == {
-        "IdxExampleGen": [],
-        "ImportSchemaGen": [],
-        "StatisticsGen": ["IdxExampleGen", "ImportSchemaGen"],
-        "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
-        "DataGate": ["ExampleValidator", "ImportSchemaGen", "StatisticsGen"],
-        "Transform": ["DataGate", "IdxExampleGen", "ImportSchemaGen"],
-        "Trainer": ["ImportSchemaGen", "Transform"],
-        # KFP splits the latest-blessed-model resolver into two metadata queries.
-        "LatestBlessedModelResolver-model-blessing-resolver": [],
-        "LatestBlessedModelResolver-model-resolver": [],
-        "Evaluator": ["IdxExampleGen", "LatestBlessedModelResolver-model-resolver", "Trainer"],
-        "Pusher": ["Evaluator", "Trainer"],
-    }
+    # The local DAG, except that KFP splits the latest-blessed-model resolver into two metadata
+    # queries and the Evaluator waits for the model one.
+    resolver = "LatestBlessedModelResolver"
+    expected = {name: [f"{resolver}-model-resolver" if u == resolver else u for u in ups]
+                for name, ups in UPSTREAM.items() if name != resolver}
+    expected.update({f"{resolver}-model-blessing-resolver": [], f"{resolver}-model-resolver": []})
+    assert {name: sorted(t.get("dependentTasks", [])) for name, t in tasks.items()} == expected
 
 
 def test_every_container_runs_the_configured_image_and_our_executors(compiled):
@@ -47,12 +43,20 @@ def test_every_container_runs_the_configured_image_and_our_executors(compiled):
                for c in containers.values())
 
 
-def test_trainer_config_is_a_runtime_parameter(compiled):
+def test_training_and_blessing_knobs_are_runtime_parameters(compiled):
     spec = _spec(compiled)
-    parameter = spec["root"]["inputDefinitions"]["parameters"][runner.TRAINER_CONFIG_PARAMETER]
-    assert json.loads(parameter["defaultValue"])["hparams"]["epochs"] > 0
-    trainer_inputs = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
-    assert trainer_inputs["custom_config"] == {"componentInputParameter": runner.TRAINER_CONFIG_PARAMETER}
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == {runner.TRAINER_CONFIG_PARAMETER, runner.EVAL_CONFIG_PARAMETER}
+    trainer_default = json.loads(parameters[runner.TRAINER_CONFIG_PARAMETER]["defaultValue"])
+    assert trainer_default["hparams"] == HParams().to_dict()
+    eval_default = json.loads(parameters[runner.EVAL_CONFIG_PARAMETER]["defaultValue"])
+    [accuracy] = [m for m in eval_default["metricsSpecs"][0]["metrics"] if m["className"] == "SparseCategoricalAccuracy"]
+    assert accuracy["threshold"]["valueThreshold"]["lowerBound"] == configs.MIN_ACCURACY
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["Trainer"]["inputs"]["parameters"]["custom_config"] == {
+        "componentInputParameter": runner.TRAINER_CONFIG_PARAMETER}
+    assert tasks["Evaluator"]["inputs"]["parameters"]["eval_config"] == {
+        "componentInputParameter": runner.EVAL_CONFIG_PARAMETER}
 
 
 def test_loads_with_the_kfp_sdk_and_parses_strictly(compiled):

@@ -14,7 +14,7 @@ def _schedule(host, package, *extra):
 
 def test_first_schedule_uploads_and_creates_the_recurring_run(compiled, capsys):
     with FakeKfp() as fake:
-        assert _schedule(fake.host, compiled, "--epochs", "3") == 0
+        assert _schedule(fake.host, compiled, "--epochs", "3", "--min-accuracy", "0.995") == 0
         upload = [r for r in fake.requests if r["path"] == f"{API}/pipelines/upload"]
         [run] = fake.recurring_runs
     assert len(upload) == 1 and upload[0]["query"]["name"] == ["mnist-tfx"]
@@ -22,8 +22,9 @@ def test_first_schedule_uploads_and_creates_the_recurring_run(compiled, capsys):
     assert run["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"
     assert int(run["max_concurrency"]) == 1 and run["no_catchup"] is True
     assert run["pipeline_version_reference"] == {"pipeline_id": "pipeline-1", "pipeline_version_id": "pipeline-1-v1"}
-    config = json.loads(run["runtime_config"]["parameters"][runner.TRAINER_CONFIG_PARAMETER])
-    assert config["hparams"]["epochs"] == 3
+    parameters = run["runtime_config"]["parameters"]
+    assert json.loads(parameters[runner.TRAINER_CONFIG_PARAMETER])["hparams"]["epochs"] == 3
+    assert '"lowerBound": 0.995' in parameters[runner.EVAL_CONFIG_PARAMETER]
     assert '"recurring_run_id": "recurring-1"' in capsys.readouterr().out
 
 

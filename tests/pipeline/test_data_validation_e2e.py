@@ -23,7 +23,9 @@ FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
 def _run(data_root, output_root, serving_dir):
     proc = subprocess.run(
         [sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--data-root", str(data_root),
-         "--output-root", str(output_root), "--serving-dir", str(serving_dir), "--epochs", "2",
+         "--output-root", str(output_root), "--serving-dir", str(serving_dir),
+         # 600 records: small batches and a few epochs give BatchNorm enough steps to settle.
+         *[f"--hparam={k}={v}" for k, v in {**configs.QUICK_HPARAMS, "batch_size": 32, "epochs": 4}.items()],
          "--min-accuracy", str(configs.QUICK_MIN_ACCURACY),
          # Models trained on 600 different records differ by a few points: the change threshold
          # is not what these tests are about.

@@ -1,0 +1,47 @@
+"""The input pipeline over real Transform output format, and the training augmentation."""
+import numpy as np
+import tensorflow as tf
+
+from modules import data, features
+
+
+def _batch(images):
+    key = features.transformed_name(features.IMAGE_KEY)
+    return {key: tf.constant(images.reshape(len(images), -1) / 255.0, tf.float32)}, tf.zeros([len(images), 1], tf.int64)
+
+
+def test_augmentation_moves_pixels_but_keeps_shape_range_and_labels(few_images):
+    images, _ = few_images
+    batch, labels = _batch(images[:32])
+    key = features.transformed_name(features.IMAGE_KEY)
+    out, out_labels = data.augmenter(0.1, 10.0, 0.1)(batch, labels)
+    moved = out[key].numpy()
+    assert moved.shape == (32, features.NUM_PIXELS)
+    assert moved.min() >= 0.0 and moved.max() <= 1.0 + 1e-6
+    assert np.abs(moved - batch[key].numpy()).mean() > 0.01  # the digits really moved
+    np.testing.assert_array_equal(out_labels.numpy(), labels.numpy())
+
+
+def test_zero_augmentation_is_identity(few_images):
+    images, _ = few_images
+    batch, labels = _batch(images[:8])
+    key = features.transformed_name(features.IMAGE_KEY)
+    out, _ = data.augmenter(0.0, 0.0, 0.0)(batch, labels)
+    np.testing.assert_allclose(out[key].numpy(), batch[key].numpy(), atol=1e-6)
+
+
+def test_input_fn_and_count_over_gzipped_records(tmp_path, few_images):
+    images, labels = few_images
+    key, label_key = features.transformed_name(features.IMAGE_KEY), features.transformed_name(features.LABEL_KEY)
+    path = str(tmp_path / "part-0.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for img, lab in zip(images[:10], labels[:10]):
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                key: tf.train.Feature(float_list=tf.train.FloatList(value=(img.reshape(-1) / 255.0).tolist())),
+                label_key: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(lab)]))})).SerializeToString())
+    spec = {key: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.float32),
+            label_key: tf.io.FixedLenFeature([1], tf.int64)}
+    assert data.count_records([str(tmp_path / "*")]) == 10
+    batches = list(data.input_fn([str(tmp_path / "*")], spec, batch_size=4))
+    assert [b[1].shape[0] for b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy().ravel() for b in batches]), labels[:10])
