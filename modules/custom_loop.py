@@ -19,7 +19,6 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
         strategy: tf.distribute.Strategy, train_examples: int, log_dir=None):
     """Trains the compiled model (its optimizer and schedule) with strategy.run; returns history."""
     global_batch = hparams.batch_size * strategy.num_replicas_in_sync
-    # floor, not ceil: every worker must run the same number of collective steps.
     steps = steps_per_epoch(train_examples, global_batch)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -33,9 +32,7 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=1),
-                                                 tf.cast(tf.reshape(labels, [-1]), tf.int64)), tf.float32))
-        return loss, correct
+        return loss, _correct(probabilities, labels)
 
     @tf.function
     def train_step():
@@ -45,9 +42,7 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
 
     @tf.function
     def eval_step(features, labels):
-        probabilities = model(features, training=False)
-        predicted = tf.argmax(probabilities, axis=1)
-        return tf.reduce_sum(tf.cast(tf.equal(predicted, tf.cast(tf.reshape(labels, [-1]), tf.int64)), tf.float32))
+        return _correct(model(features, training=False), labels)
 
     writer = tf.summary.create_file_writer(log_dir) if log_dir else None
     history = {"loss": [], "accuracy": [], "val_accuracy": []}
@@ -74,5 +69,12 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
     return history
 
 
+def _correct(probabilities, labels):
+    """How many predictions in the batch match their [b, 1] int labels, as a float32 scalar."""
+    matches = tf.equal(tf.argmax(probabilities, axis=1), tf.cast(tf.reshape(labels, [-1]), tf.int64))
+    return tf.reduce_sum(tf.cast(matches, tf.float32))
+
+
 def steps_per_epoch(train_examples: int, global_batch: int) -> int:
+    """Floor, not ceil: every worker must run the same number of collective steps."""
     return max(1, train_examples // global_batch)

@@ -9,21 +9,26 @@ from modules import cnn, custom_loop, strategy as strategies
 from modules.hparams import HParams
 
 
+def model_settings(hparams: HParams, strategy: tf.distribute.Strategy, train_examples: int):
+    """(steps per epoch, dtype policy) that build_model needs for its schedule and precision.
+    Multi-worker rounds the steps down: every worker must run the same number of collective steps."""
+    global_batch = hparams.batch_size * strategy.num_replicas_in_sync
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        steps_per_epoch = custom_loop.steps_per_epoch(train_examples, global_batch)
+    else:
+        steps_per_epoch = math.ceil(train_examples / global_batch)
+    return steps_per_epoch, strategies.precision_policy(hparams.precision, strategy)
+
+
 def train(train_dataset: tf.data.Dataset, eval_dataset: tf.data.Dataset, hparams: HParams,
           strategy: tf.distribute.Strategy, train_examples: int, log_dir: Optional[str] = None):
     """Fits up to hparams.epochs full passes over train_dataset, validating on eval_dataset;
     stops early when eval loss stalls and keeps the best epoch's weights (model.fit path; the
     multi-worker loop runs all epochs)."""
-    global_batch = hparams.batch_size * strategy.num_replicas_in_sync
-    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    if multi_worker:
-        steps_per_epoch = custom_loop.steps_per_epoch(train_examples, global_batch)
-    else:
-        steps_per_epoch = math.ceil(train_examples / global_batch)
-    policy = strategies.precision_policy(hparams.precision, strategy)
+    steps_per_epoch, policy = model_settings(hparams, strategy, train_examples)
     with strategy.scope():
         model = cnn.build_model(hparams, steps_per_epoch, policy)
-    if multi_worker:
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return model, custom_loop.fit(model, train_dataset, eval_dataset, hparams, strategy, train_examples, log_dir)
     # Eval loss, not accuracy: on 5k images accuracy moves in steps of 0.02% and stalls by chance.
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", restore_best_weights=True,

@@ -1,12 +1,11 @@
 """Tuner's entry point: a small KerasTuner search whose best values flow into Trainer."""
 import dataclasses
-import math
 
 import keras_tuner
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from modules import cnn, model, strategy
+from modules import cnn, model, strategy, training
 from modules.hparams import HParams
 
 MAX_TRIALS_KEY = "max_trials"  # custom_config key: how many points of the space to try
@@ -30,8 +29,7 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
     dist = strategy.choose_strategy(base.strategy, base.tpu)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_ds, eval_ds, train_examples = model.datasets(fn_args, base, dist.num_replicas_in_sync, tf_transform_output)
-    steps = math.ceil(train_examples / (base.batch_size * dist.num_replicas_in_sync))
-    policy = strategy.precision_policy(base.precision, dist)
+    steps, policy = training.model_settings(base, dist, train_examples)
     tuner = keras_tuner.RandomSearch(
         lambda hp: build_tuned_model(base, hp, steps, policy),
         objective=keras_tuner.Objective("val_accuracy", "max"),
