@@ -13,8 +13,10 @@ run: setup
 quick: setup
 	$(PY) pipeline/local_runner.py --quick
 
-test: setup
+test:
+	@./bootstrap.sh --browser
 	$(PY) -m pytest tests
 
-test-fast: setup
+test-fast:
+	@./bootstrap.sh --browser
 	$(PY) -m pytest tests -m "not e2e"

@@ -12,13 +12,18 @@ setup(
     description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
     python_requires=">=3.9,<3.12",
     packages=find_packages(include=["pipeline*", "components*", "modules*", "serving*", "kubeflow*"]),
-    package_data={"pipeline": ["schema/*.pbtxt"]},
+    package_data={"pipeline": ["schema/*.pbtxt"], "serving": ["web/*.html"]},
     install_requires=[
         "tfx[kfp]==1.21.0",
         # Not a tfx dependency, but the Trainer's TensorBoard callback needs it.
         "tensorboard",
+        # Run reports (plots); the serving clients and their image loading.
+        "matplotlib",
+        "pillow",
+        "requests",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout"],
+        # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test.
+        "test": ["pytest", "pytest-timeout", "selenium"],
     },
 )

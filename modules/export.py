@@ -4,17 +4,25 @@ Keras 3 cannot save_format='tf' nor host the TFT layer inside a functional model
 tf.Module holds both and tf.saved_model.save writes it; the result loads in a process
 that imports only TensorFlow.
 """
+import json
+import os
 import shutil
 import tempfile
+from typing import Optional
 
 import tensorflow as tf
 
 from modules import features
 
 SERVING_SIGNATURE = "serving_default"
+IMAGES_SIGNATURE = "predict_images"
 TRANSFORM_SIGNATURE = "transform_features"
 EXAMPLES_INPUT = "examples"
+IMAGES_INPUT = "images"
 PROBABILITIES_OUTPUT = "probabilities"
+CLASSES_OUTPUT = "classes"
+# Hyperparameters and per-epoch history travel with the model (TF Serving ignores assets.extra).
+TRAINING_RECORD = os.path.join("assets.extra", "training.json")
 
 
 def build_signatures(model, tf_transform_output) -> tuple:
@@ -26,13 +34,27 @@ def build_signatures(model, tf_transform_output) -> tuple:
     serving_spec = {k: v for k, v in raw_spec.items() if k != features.LABEL_KEY}
     image_key = features.transformed_name(features.IMAGE_KEY)
     examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
+    images_spec = tf.TensorSpec([None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], tf.uint8, name=IMAGES_INPUT)
+
+    def predict_raw(raw_features):
+        """Raw features (as tf.Example parsing gives them) -> probabilities, via the Transform graph."""
+        transformed = module.tft_layer(raw_features)
+        return module.model({image_key: transformed[image_key]}, training=False)
 
     @tf.function(input_signature=[examples_spec])
     def serve_examples(examples):
         """Serialized tf.Example (no label needed) -> class probabilities [batch, 10]."""
-        transformed = module.tft_layer(tf.io.parse_example(examples, serving_spec))
-        probabilities = module.model({image_key: transformed[image_key]}, training=False)
-        return {PROBABILITIES_OUTPUT: probabilities}
+        return {PROBABILITIES_OUTPUT: predict_raw(tf.io.parse_example(examples, serving_spec))}
+
+    @tf.function(input_signature=[images_spec])
+    def serve_images(images):
+        """uint8 pixels [batch, 28, 28] -> probabilities [batch, 10] and the predicted class [batch].
+
+        The pixels become the same int64 [batch, 784] feature tf.Example parsing yields, so both
+        signatures run the identical Transform graph and model."""
+        pixels = tf.reshape(tf.cast(images, tf.int64), [-1, features.NUM_PIXELS])
+        probabilities = predict_raw({features.IMAGE_KEY: pixels})
+        return {PROBABILITIES_OUTPUT: probabilities, CLASSES_OUTPUT: tf.argmax(probabilities, axis=-1)}
 
     @tf.function(input_signature=[examples_spec])
     def transform_features(examples):
@@ -41,6 +63,7 @@ def build_signatures(model, tf_transform_output) -> tuple:
 
     return module, {
         SERVING_SIGNATURE: serve_examples.get_concrete_function(),
+        IMAGES_SIGNATURE: serve_images.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }
 
@@ -50,11 +73,29 @@ def export_serving_model(model, tf_transform_output, export_dir: str) -> None:
     tf.saved_model.save(module, export_dir, signatures=signatures)
 
 
-def export_on_chief(model, tf_transform_output, export_dir: str, chief: bool) -> None:
+def write_training_record(export_dir: str, record: dict) -> None:
+    path = os.path.join(export_dir, TRAINING_RECORD)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(record, indent=2))
+
+
+def read_training_record(export_dir: str) -> dict:
+    path = os.path.join(export_dir, TRAINING_RECORD)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        return json.loads(f.read())
+
+
+def export_on_chief(model, tf_transform_output, export_dir: str, chief: bool,
+                    training_record: Optional[dict] = None) -> None:
     """Under multi-worker training every worker must save (saving runs collective ops), but only
     the chief's copy is kept: the others write to a temporary directory and delete it."""
     if chief:
         export_serving_model(model, tf_transform_output, export_dir)
+        if training_record is not None:
+            write_training_record(export_dir, training_record)
         return
     scratch = tempfile.mkdtemp(prefix="worker_export_")
     try:

@@ -36,6 +36,8 @@ def run_fn(fn_args) -> None:
     dist = strategy.choose_strategy(hparams.strategy, hparams.tpu)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_ds, eval_ds, train_examples = datasets(fn_args, hparams, dist.num_replicas_in_sync, tf_transform_output)
-    model, _ = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)
+    model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)
+    record = {"hparams": hparams.to_dict(), "train_examples": train_examples, "strategy": type(dist).__name__,
+              "history": {k: [float(x) for x in v] for k, v in history.items()}}
     export.export_on_chief(model, tf_transform_output, fn_args.serving_model_dir,
-                           strategy.is_chief(os.environ.get("TF_CONFIG")))
+                           strategy.is_chief(os.environ.get("TF_CONFIG")), record)

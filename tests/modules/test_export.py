@@ -16,13 +16,13 @@ import json, sys
 import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
 examples = tf.constant([bytes.fromhex(h) for h in json.loads(sys.argv[2])])
+images = tf.constant(json.loads(sys.argv[3]), tf.uint8)
 out = {}
 for name, fn in loaded.signatures.items():
     inputs = {k: [str(v.dtype.name), v.shape.as_list()] for k, v in fn.structured_input_signature[1].items()}
-    result = fn(examples=examples)
-    out[name] = {"inputs": inputs, "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in result.items()}}
-    if name == "serving_default":
-        out["probabilities"] = result["probabilities"].numpy().tolist()
+    result = fn(images=images) if "images" in inputs else fn(examples=examples)
+    out[name] = {"inputs": inputs, "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in result.items()},
+                 "values": {k: v.numpy().tolist() for k, v in result.items()}}
 print(json.dumps(out))
 """
 
@@ -34,17 +34,21 @@ def exported(tmp_path_factory, transform_output, few_images):
     export.export_serving_model(model, transform_output, path)
     images, labels = few_images
     serialized = [to_example(img, lab).SerializeToString() for img, lab in zip(images[:4], labels[:4])]
-    result = subprocess.run([sys.executable, "-c", _LOAD_ONLY_TF, path, json.dumps([s.hex() for s in serialized])],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", _LOAD_ONLY_TF, path, json.dumps([s.hex() for s in serialized]),
+                             json.dumps(images[:4].tolist())], capture_output=True, text=True, check=True)
     return model, images[:4], json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_signature_names_and_types(exported):
     _, _, sigs = exported
-    assert set(sigs) - {"probabilities"} == {export.SERVING_SIGNATURE, export.TRANSFORM_SIGNATURE}
+    assert set(sigs) == {export.SERVING_SIGNATURE, export.IMAGES_SIGNATURE, export.TRANSFORM_SIGNATURE}
     serving = sigs[export.SERVING_SIGNATURE]
     assert serving["inputs"] == {export.EXAMPLES_INPUT: ["string", [None]]}
     assert serving["outputs"] == {export.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]]}
+    images = sigs[export.IMAGES_SIGNATURE]
+    assert images["inputs"] == {export.IMAGES_INPUT: ["uint8", [None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH]]}
+    assert images["outputs"] == {export.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]],
+                                 export.CLASSES_OUTPUT: ["int64", [4]]}
     transformed = sigs[export.TRANSFORM_SIGNATURE]["outputs"]
     assert transformed[features.transformed_name(features.IMAGE_KEY)] == ["float32", [4, features.NUM_PIXELS]]
 
@@ -53,4 +57,12 @@ def test_serving_matches_the_keras_model_on_scaled_pixels(exported):
     """serving_default applies the Transform graph itself: no training/serving skew."""
     model, images, sigs = exported
     direct = model.predict({features.transformed_name(features.IMAGE_KEY): images.reshape(4, -1) / 255.0}, verbose=0)
-    np.testing.assert_allclose(np.array(sigs["probabilities"]), direct, atol=1e-5)
+    np.testing.assert_allclose(np.array(sigs[export.SERVING_SIGNATURE]["values"]["probabilities"]), direct, atol=1e-5)
+
+
+def test_image_signature_gives_the_same_outputs_as_serving_default(exported):
+    _, _, sigs = exported
+    by_examples = np.array(sigs[export.SERVING_SIGNATURE]["values"][export.PROBABILITIES_OUTPUT])
+    by_images = sigs[export.IMAGES_SIGNATURE]["values"]
+    np.testing.assert_array_equal(np.array(by_images[export.PROBABILITIES_OUTPUT]), by_examples)
+    assert by_images[export.CLASSES_OUTPUT] == by_examples.argmax(axis=1).tolist()

@@ -17,19 +17,25 @@ COMPONENTS = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValid
 CACHED_ON_RERUN = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform",
                    "Trainer"]
 
-# Accuracy of serving_default over the ExampleGen test split, in a process importing only TensorFlow.
+# Accuracy of serving_default over the ExampleGen test split, in a process importing only TensorFlow,
+# and the largest difference between serving_default's and predict_images' probabilities.
 _SERVING_ACCURACY = """
 import glob, sys
 import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+loaded = tf.saved_model.load(sys.argv[1])
+by_examples, by_images = loaded.signatures["serving_default"], loaded.signatures["predict_images"]
 files = glob.glob(sys.argv[2] + "/*")
 correct = total = 0
+max_diff = 0.0
+spec = {"label": tf.io.FixedLenFeature([1], tf.int64), "image": tf.io.FixedLenFeature([784], tf.int64)}
 for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256):
-    probs = model(examples=batch)["probabilities"]
-    labels = tf.io.parse_example(batch, {"label": tf.io.FixedLenFeature([1], tf.int64)})["label"][:, 0]
-    correct += int(tf.reduce_sum(tf.cast(tf.argmax(probs, axis=1) == labels, tf.int32)))
+    probs = by_examples(examples=batch)["probabilities"]
+    parsed = tf.io.parse_example(batch, spec)
+    images = tf.reshape(tf.cast(parsed["image"], tf.uint8), [-1, 28, 28])
+    max_diff = max(max_diff, float(tf.reduce_max(tf.abs(by_images(images=images)["probabilities"] - probs))))
+    correct += int(tf.reduce_sum(tf.cast(tf.argmax(probs, axis=1) == parsed["label"][:, 0], tf.int32)))
     total += int(batch.shape[0])
-print(correct, total)
+print(correct, total, max_diff)
 """
 
 
@@ -71,9 +77,27 @@ def test_pushed_model_alone_gives_the_evaluator_accuracy(runs):
     assert len(test_split) == 1
     out = subprocess.run([sys.executable, "-c", _SERVING_ACCURACY, os.path.join(serving_dir, versions[0]),
                           test_split[0]], check=True, capture_output=True, text=True).stdout.split()
-    correct, total = int(out[-2]), int(out[-1])
+    correct, total, max_diff = int(out[-3]), int(out[-2]), float(out[-1])
     assert total == configs.QUICK_TEST_RECORDS
     assert correct / total == pytest.approx(first["test_accuracy"], abs=1e-6)
+    assert max_diff == 0.0  # both signatures run the same Transform graph and model
+
+
+def test_accuracy_through_the_rest_api_equals_the_evaluators(runs):
+    """The pushed model behind serving.server, every test image sent as JSON over REST."""
+    from serving.cli import evaluate
+    from serving.client import RestClient
+    from tests.serving.conftest import start_server
+
+    first, _, output_root, serving_dir, _ = runs
+    server = start_server("dev", str(serving_dir))
+    try:
+        result = evaluate(RestClient(server.rest_url, configs.MODEL_NAME),
+                          os.path.join(output_root, "quick_data", "span-1"))
+    finally:
+        server.stop()
+    assert result["examples"] == configs.QUICK_TEST_RECORDS
+    assert result["accuracy"] == pytest.approx(first["test_accuracy"], abs=1e-6)
 
 
 def test_rerun_takes_everything_up_to_the_trainer_from_cache(runs):
@@ -106,8 +130,9 @@ def test_schema_and_validation_results_load_with_tfdv(runs):
 
 
 def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
-    from modules import tuning
     import keras_tuner
+
+    from modules import tuning
 
     summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--tune")
     assert summary["components"]["Tuner"]["state"] == "COMPLETE"

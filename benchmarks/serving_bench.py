@@ -1,0 +1,126 @@
+"""Serving latency and throughput: REST and gRPC through serving.server, next to the in-process
+SavedModel call on the same inputs; batch 1 and 32, 1 and 8 concurrent clients.
+
+    python benchmarks/serving_bench.py                   # newest version in serving_model/mnist
+    python benchmarks/serving_bench.py --model-dir DIR   # any exported version directory
+
+Writes benchmarks/results/serving_bench.json and prints a Markdown table. Clients and server
+share this machine's cores, as a sidecar client would.
+"""
+import argparse
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from components.idx_example_gen import idx
+from modules import export
+from pipeline import configs
+from serving.client import GrpcClient, RestClient
+from serving.process import ServerProcess
+from serving.repository import version_dirs
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BATCHES = (1, 32)
+CONCURRENCY = (1, 8)
+
+
+def newest_version_dir() -> str:
+    versions = version_dirs(os.path.join(PROJECT, "serving_model", configs.MODEL_NAME))
+    if not versions:
+        raise SystemExit("no pushed model in serving_model/: run `make run` or pass --model-dir")
+    return versions[max(versions)]
+
+
+def measure(call, batches, concurrency: int, requests_per_client: int) -> dict:
+    """Runs call(batch) requests_per_client times in each of `concurrency` threads."""
+    latencies, errors = [], []
+
+    def client(offset):
+        for i in range(requests_per_client):
+            start = time.perf_counter()
+            try:
+                call(batches[(offset + i) % len(batches)])
+            except Exception as e:  # noqa: BLE001  counted and reported
+                errors.append(repr(e))
+                continue
+            latencies.append(time.perf_counter() - start)
+
+    for b in batches[:3]:  # warm-up: connections, first graph executions
+        call(b)
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {"requests": len(latencies), "errors": len(errors), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2), "requests_per_s": round(len(latencies) / wall, 1),
+            "images_per_s": round(len(latencies) * len(batches[0]) / wall, 1)}
+
+
+def run(model_dir: str, requests_per_client: int) -> dict:
+    span = os.path.join(PROJECT, "data", "mnist", "span-1")
+    images, _ = idx.read_pair(os.path.join(span, "t10k-images-idx3-ubyte.gz"),
+                              os.path.join(span, "t10k-labels-idx1-ubyte.gz"))
+    signature = tf.saved_model.load(model_dir).signatures[export.IMAGES_SIGNATURE]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = os.path.join(tmp, configs.MODEL_NAME)
+        os.makedirs(base)
+        os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
+        with ServerProcess(base, configs.MODEL_NAME) as server:
+            rest = RestClient(server.rest_url, configs.MODEL_NAME)
+            grpc_client = GrpcClient(server.grpc_target, configs.MODEL_NAME)
+            calls = {
+                "in-process": lambda b: signature(images=tf.constant(b)),
+                "rest": rest.predict_images,
+                "grpc": grpc_client.predict_images,
+            }
+            for batch in BATCHES:
+                batches = [images[i:i + batch] for i in range(0, 64 * batch, batch)]
+                for concurrency in CONCURRENCY:
+                    for name, call in calls.items():
+                        row = {"path": name, "batch": batch, "clients": concurrency,
+                               **measure(call, batches, concurrency, requests_per_client)}
+                        print(row, flush=True)
+                        results.append(row)
+            grpc_client.close()
+    return {"model_dir": os.path.abspath(model_dir), "requests_per_client": requests_per_client,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
+            "results": results}
+
+
+def table(report: dict) -> str:
+    lines = ["| path | batch | clients | p50 ms | p99 ms | requests/s | images/s | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        lines.append(f"| {r['path']} | {r['batch']} | {r['clients']} | {r['p50_ms']} | {r['p99_ms']} | "
+                     f"{r['requests_per_s']} | {r['images_per_s']} | {r['errors']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", help="an exported version directory (default: newest pushed)")
+    p.add_argument("--requests", type=int, default=200, help="requests per client per configuration")
+    p.add_argument("--output", default=os.path.join(PROJECT, "benchmarks", "results", "serving_bench.json"))
+    args = p.parse_args(argv)
+    report = run(args.model_dir or newest_version_dir(), args.requests)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(report, f, indent=2)
+    print(table(report))
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

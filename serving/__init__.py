@@ -1,0 +1,1 @@
+"""Serving: a TF Serving-compatible development server, clients, deployment assets, a web page."""

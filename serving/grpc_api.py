@@ -1,0 +1,79 @@
+"""TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus."""
+from concurrent import futures
+from typing import Optional
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
+
+from serving import responses
+from serving.errors import ServingError, invalid
+from serving.repository import ModelRepository
+
+
+def _version(model_spec) -> Optional[int]:
+    if model_spec.HasField("version_label"):
+        raise ServingError(grpc.StatusCode.NOT_FOUND, "version labels are not configured on this server")
+    return model_spec.version.value if model_spec.HasField("version") else None
+
+
+def _abort_on_error(method):
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except ServingError as e:
+            context.abort(e.code, e.message)
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, repository: ModelRepository):
+        self.repository = repository
+
+    @_abort_on_error
+    def Predict(self, request, context):  # noqa: N802  (gRPC method name)
+        servable = self.repository.servable(request.model_spec.name, _version(request.model_spec))
+        inputs = {}
+        for key, proto in request.inputs.items():
+            try:
+                inputs[key] = tf.make_ndarray(proto)
+            except Exception as e:  # noqa: BLE001  malformed TensorProto
+                raise invalid(f"input '{key}' is not a valid TensorProto: {e}") from e
+        signature = request.model_spec.signature_name
+        outputs = servable.predict(signature, inputs, list(request.output_filter))
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature or "serving_default"
+        for key, value in outputs.items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    @_abort_on_error
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        unsupported = [f for f in request.metadata_field if f != responses.METADATA_FIELD]
+        if unsupported or not request.metadata_field:
+            raise invalid(f"metadata_field must be ['{responses.METADATA_FIELD}']; got {list(request.metadata_field)}")
+        return responses.model_metadata(self.repository, request.model_spec.name, _version(request.model_spec))
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, repository: ModelRepository):
+        self.repository = repository
+
+    @_abort_on_error
+    def GetModelStatus(self, request, context):  # noqa: N802
+        return responses.model_status(self.repository, request.model_spec.name, _version(request.model_spec))
+
+
+def make_server(repository: ModelRepository, host: str, port: int, max_message_bytes: int,
+                workers: int = 8) -> grpc.Server:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                         options=[("grpc.max_receive_message_length", max_message_bytes),
+                                  ("grpc.max_send_message_length", max_message_bytes)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(repository), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
+    if server.add_insecure_port(f"{host}:{port}") == 0:
+        raise OSError(f"gRPC could not bind {host}:{port}")
+    return server

@@ -1,0 +1,158 @@
+"""The models a server serves: versions found under each base path, loaded, swapped and unloaded.
+
+Layout (the push directory, as TF Serving reads it): <base_path>/<version>/saved_model.pb, the
+version a positive integer. Other names (a Pusher's hidden temporary directory) are ignored.
+A new version is loaded completely before it replaces the old one, so requests never fail
+during a swap; a version that fails to load is reported and the old one keeps serving.
+"""
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.errors import not_found
+from serving.servable import Servable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    base_path: str
+    num_versions: int = 1  # version policy "latest N"
+    specific_versions: Sequence[int] = ()  # version policy "specific" (overrides latest N)
+
+
+@dataclass
+class VersionState:
+    version: int
+    state: str  # TF Serving's names: LOADING, AVAILABLE, END
+    error: str = ""
+
+
+def configs_from_file(path: str) -> List[ModelConfig]:
+    """Reads a TF Serving models.config (text ModelServerConfig) with the same meaning."""
+    from google.protobuf import text_format
+
+    with open(path) as f:
+        config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    models = []
+    for c in config.model_config_list.config:
+        policy = c.model_version_policy
+        base_path = c.base_path if os.path.isabs(c.base_path) else os.path.join(os.path.dirname(path), c.base_path)
+        models.append(ModelConfig(
+            name=c.name, base_path=base_path,
+            num_versions=(policy.latest.num_versions or 1) if policy.HasField("latest") else 1,
+            specific_versions=tuple(policy.specific.versions) if policy.HasField("specific") else ()))
+    return models
+
+
+def version_dirs(base_path: str) -> Dict[int, str]:
+    """{version: path} for the integer-named directories holding a saved_model.pb."""
+    found = {}
+    try:
+        names = os.listdir(base_path)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        path = os.path.join(base_path, name)
+        if name.isdigit() and int(name) > 0 and os.path.isfile(os.path.join(path, "saved_model.pb")):
+            found[int(name)] = path
+    return found
+
+
+class ModelRepository:
+    def __init__(self, models: Sequence[ModelConfig]):
+        self._configs = {m.name: m for m in models}
+        self._servables: Dict[str, Dict[int, Servable]] = {m.name: {} for m in models}
+        self._states: Dict[str, Dict[int, VersionState]] = {m.name: {} for m in models}
+        self._failed: Dict[tuple, float] = {}  # (name, version) -> mtime of the directory that failed
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _wanted(self, config: ModelConfig) -> Dict[int, str]:
+        available = version_dirs(config.base_path)
+        if config.specific_versions:
+            return {v: p for v, p in available.items() if v in config.specific_versions}
+        return {v: available[v] for v in sorted(available)[-config.num_versions:]}
+
+    def poll_once(self) -> None:
+        for name, config in self._configs.items():
+            wanted = self._wanted(config)
+            for version, path in sorted(wanted.items()):
+                if version in self._servables[name]:
+                    continue
+                mtime = os.path.getmtime(path)
+                if self._failed.get((name, version)) == mtime:
+                    continue  # failed before and unchanged since: do not retry every poll
+                with self._lock:
+                    self._states[name][version] = VersionState(version, "LOADING")
+                try:
+                    servable = Servable(name, version, path)
+                except Exception as e:  # noqa: BLE001  any load failure is reported, never fatal
+                    log.error("model %s version %d failed to load: %s", name, version, e)
+                    self._failed[(name, version)] = mtime
+                    with self._lock:
+                        self._states[name][version] = VersionState(version, "END", f"failed to load: {e}")
+                    continue
+                with self._lock:  # the swap: a new dict, so readers see the old or the new, never half
+                    self._servables[name] = {**self._servables[name], version: servable}
+                    self._states[name][version] = VersionState(version, "AVAILABLE")
+                log.info("model %s version %d AVAILABLE from %s", name, version, path)
+            # Unload versions no longer wanted, but only once a wanted version serves.
+            loaded = self._servables[name]
+            if any(v in loaded for v in wanted):
+                with self._lock:
+                    self._servables[name] = {v: s for v, s in loaded.items() if v in wanted}
+                    for v in loaded:
+                        if v not in wanted:
+                            self._states[name][v] = VersionState(v, "END")
+                            log.info("model %s version %d unloaded", name, v)
+
+    def start(self, poll_seconds: float) -> None:
+        """Loads what is there now, then polls in the background (poll_seconds <= 0: never)."""
+        self.poll_once()
+        if poll_seconds > 0:
+            def loop():
+                while not self._stop.wait(poll_seconds):
+                    self.poll_once()
+
+            self._thread = threading.Thread(target=loop, name="model-poller", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def model_names(self) -> List[str]:
+        return sorted(self._configs)
+
+    def servable(self, name: str, version: Optional[int] = None) -> Servable:
+        """The requested version, or the newest loaded one; NOT_FOUND names what exists."""
+        if name not in self._servables:
+            raise not_found(f"Servable not found for request: no model named '{name}' "
+                            f"(this server has {self.model_names()})")
+        loaded = self._servables[name]
+        if version is None:
+            if not loaded:
+                raise not_found(f"Servable not found for request: Latest({name}): no version is loaded yet")
+            return loaded[max(loaded)]
+        if version not in loaded:
+            raise not_found(f"Servable not found for request: Specific({name}, {version}); "
+                            f"loaded versions: {sorted(loaded)}")
+        return loaded[version]
+
+    def states(self, name: str, version: Optional[int] = None) -> List[VersionState]:
+        if name not in self._states:
+            raise not_found(f"Could not find any versions of model {name}")
+        with self._lock:
+            states = dict(self._states[name])
+        if version is not None:
+            if version not in states:
+                raise not_found(f"Could not find version {version} of model {name}")
+            return [states[version]]
+        return [states[v] for v in sorted(states, reverse=True)]

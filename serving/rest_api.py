@@ -1,0 +1,137 @@
+"""TF Serving's REST API over HTTP/1.1, plus the draw-a-digit page at `/`.
+
+    GET  /v1/models/{name}[/versions/{v}]            model status
+    GET  /v1/models/{name}[/versions/{v}]/metadata   signatures
+    POST /v1/models/{name}[/versions/{v}]:predict    {"instances": ...} or {"inputs": ...}
+Errors answer {"error": "<plain message>"} with a 4xx status; nothing a client sends stops the server.
+"""
+import json
+import logging
+import os
+import re
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+
+import grpc
+from google.protobuf import json_format
+
+from serving import responses, rest_codec
+from serving.errors import ServingError, invalid, not_found
+from serving.repository import ModelRepository
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+_ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                    r"(?P<action>/metadata|:predict|:classify|:regress)?$")
+
+
+def _proto_json(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+    server_version = "mnist-tfx-dev-model-server"
+    repository: ModelRepository
+    max_request_bytes: int
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format, *args):  # noqa: A002  (BaseHTTPRequestHandler's signature)
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, payload: dict) -> None:
+        self._send(status, json.dumps(payload).encode())
+
+    def _route(self, method: str):
+        match = _ROUTE.match(self.path.split("?", 1)[0])
+        if not match:
+            raise not_found(f"Malformed request: {method} {self.path[:200]}")
+        if match["label"] is not None:
+            raise not_found(f"version labels are not configured on this server ('{match['label']}')")
+        version: Optional[int] = None
+        if match["version"] is not None:
+            if not match["version"].isdigit():
+                raise invalid(f"the version must be a positive integer; got '{match['version'][:50]}'")
+            version = int(match["version"])
+        action = match["action"] or ""
+        expected = "POST" if action.startswith(":") else "GET"
+        if method != expected:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"{method} is not allowed here; use {expected} for {action or 'status'}")
+        if action in (":classify", ":regress"):
+            # TF Serving answers FAILED_PRECONDITION (400) when the model has no such signature; ours have none.
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"{action[1:]} needs a {action[1:]} signature, which this model has not: use :predict")
+        return match["name"], version, action
+
+    def _body(self, method: str) -> bytes:
+        """Reads the whole body (whatever the method, so the next request on the connection starts clean)."""
+        length = self.headers.get("Content-Length")
+        if length is None and method != "POST":
+            return b""
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            raise invalid("the request needs a Content-Length header with the body's size in bytes")
+        if int(length) > self.max_request_bytes:
+            self.close_connection = True  # the body is not read: the connection cannot be reused
+            raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"request body of {length} bytes exceeds the limit of {self.max_request_bytes}")
+        return self.rfile.read(int(length))
+
+    def _handle(self, method: str) -> None:
+        try:
+            body = self._body(method)
+            if method == "GET" and self.path.split("?", 1)[0] in ("/", "/index.html"):
+                with open(os.path.join(WEB_DIR, "index.html"), "rb") as f:
+                    self._send(200, f.read(), "text/html; charset=utf-8")
+                return
+            name, version, action = self._route(method)
+            if action == "":
+                self._send_json(200, _proto_json(responses.model_status(self.repository, name, version)))
+            elif action == "/metadata":
+                self._send_json(200, _proto_json(responses.model_metadata(self.repository, name, version)))
+            else:
+                servable = self.repository.servable(name, version)
+                signature, inputs, rows = rest_codec.parse_predict(body, servable.input_specs)
+                self._send_json(200, rest_codec.format_predict(servable.predict(signature, inputs), rows))
+        except ServingError as e:
+            self._send_json(e.http_status, {"error": e.message})
+        except Exception as e:  # noqa: BLE001  a bug must not take the server down
+            log.exception("internal error on %s %s", method, self.path)
+            self._send_json(500, {"error": f"internal error: {type(e).__name__}: {e}"})
+
+    def do_GET(self):  # noqa: N802
+        self._handle("GET")
+
+    def do_POST(self):  # noqa: N802
+        self._handle("POST")
+
+    def do_PUT(self):  # noqa: N802
+        self._handle("PUT")
+
+    def do_DELETE(self):  # noqa: N802
+        self._handle("DELETE")
+
+
+def make_server(repository: ModelRepository, host: str, port: int,
+                max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> ThreadingHTTPServer:
+    handler = type("Handler", (_Handler,), {"repository": repository, "max_request_bytes": max_request_bytes})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,121 @@
+"""TF Serving's REST JSON for predict: requests to arrays, arrays to responses.
+
+Row format {"instances": [...]} answers {"predictions": [...]}; columnar {"inputs": ...}
+answers {"outputs": ...}. Bytes travel as {"b64": "<base64>"}.
+"""
+import base64
+import binascii
+import json
+from typing import Any, Dict, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from serving.errors import invalid
+
+
+def _decode_b64(value):
+    """Replaces each {"b64": s} by its bytes, and plain strings by their UTF-8 bytes."""
+    if isinstance(value, dict):
+        if set(value) != {"b64"} or not isinstance(value["b64"], str):
+            raise invalid('an object inside a tensor must be {"b64": "<base64 string>"}; '
+                          f"got keys {sorted(value)}")
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise invalid(f"invalid base64 in a \"b64\" value: {e}") from e
+    if isinstance(value, list):
+        return [_decode_b64(v) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return value
+
+
+def _to_array(name: str, value: Any, spec: tf.TensorSpec) -> np.ndarray:
+    value = _decode_b64(value)
+    try:
+        if spec.dtype == tf.string:
+            array = np.array(value, dtype=object)
+            if array.size and any(isinstance(v, (list, np.ndarray)) for v in array.reshape(-1)):
+                raise ValueError("ragged")
+        else:
+            array = np.array(value)
+    except (ValueError, TypeError) as e:
+        raise invalid(f"input '{name}': the lists are ragged or mixed ({e}); a tensor needs one shape") from e
+    return array
+
+
+def parse_predict(body: bytes, specs_for) -> Tuple[str, Dict[str, np.ndarray], bool]:
+    """-> (signature name, {input: array}, row_format). specs_for(signature) gives the inputs' specs."""
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise invalid(f"JSON Parse error: {e}") from e
+    if not isinstance(request, dict):
+        raise invalid(f"the request body must be a JSON object; got {type(request).__name__}")
+    signature = request.get("signature_name", "")
+    if not isinstance(signature, str):
+        raise invalid("'signature_name' must be a string")
+    if ("instances" in request) == ("inputs" in request):
+        raise invalid("the request needs exactly one of 'instances' (row format) or 'inputs' (columnar format)")
+    specs = specs_for(signature)
+    if "instances" in request:
+        return signature, _parse_instances(request["instances"], specs), True
+    inputs = request["inputs"]
+    named = isinstance(inputs, dict) and set(inputs) != {"b64"}
+    if len(specs) == 1 and not named:  # a single input may be given bare
+        [(name, spec)] = specs.items()
+        return signature, {name: _to_array(name, inputs, spec)}, False
+    if not named:
+        raise invalid(f"'inputs' must be an object naming the inputs {sorted(specs)}")
+    return signature, _named_arrays(inputs, specs), False
+
+
+def _parse_instances(instances: Any, specs: Dict[str, tf.TensorSpec]) -> Dict[str, np.ndarray]:
+    if not isinstance(instances, list) or not instances:
+        raise invalid("'instances' must be a non-empty list, one entry per example")
+    if len(specs) == 1:
+        [(name, spec)] = specs.items()
+        rows = [i[name] if isinstance(i, dict) and set(i) == {name} else i for i in instances]
+        return {name: _to_array(name, rows, spec)}
+    if not all(isinstance(i, dict) for i in instances):
+        raise invalid(f"with several inputs each instance must be an object naming {sorted(specs)}")
+    names = set(instances[0])
+    if any(set(i) != names for i in instances):
+        raise invalid("every instance must name the same inputs")
+    return _named_arrays({k: [i[k] for i in instances] for k in names}, specs)
+
+
+def _named_arrays(values: Dict[str, Any], specs: Dict[str, tf.TensorSpec]) -> Dict[str, np.ndarray]:
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise invalid(f"unknown inputs {unknown}; the signature's inputs are {sorted(specs)}")
+    return {k: _to_array(k, v, specs[k]) for k, v in values.items()}
+
+
+def _jsonable(array: np.ndarray):
+    if array.dtype == object:
+        return _encode_bytes(array.tolist())
+    return array.tolist()
+
+
+def _encode_bytes(value):
+    if isinstance(value, list):
+        return [_encode_bytes(v) for v in value]
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+def format_predict(outputs: Dict[str, np.ndarray], row_format: bool) -> Dict[str, Any]:
+    if not row_format:
+        if len(outputs) == 1:
+            return {"outputs": _jsonable(next(iter(outputs.values())))}
+        return {"outputs": {k: _jsonable(v) for k, v in outputs.items()}}
+    batch = {v.shape[0] if v.ndim else None for v in outputs.values()}
+    if len(batch) != 1 or None in batch:
+        raise invalid("row format needs every output to have the same batch size; use 'inputs' instead")
+    if len(outputs) == 1:
+        return {"predictions": _jsonable(next(iter(outputs.values())))}
+    columns = {k: _jsonable(v) for k, v in outputs.items()}
+    return {"predictions": [{k: columns[k][i] for k in columns} for i in range(batch.pop())]}

@@ -1,0 +1,82 @@
+"""One loaded model version: its signatures, checked inputs, and the signature map for metadata."""
+import os
+from typing import Dict, Optional
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from serving.errors import ServingError, invalid
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
+    """The SignatureDefs stored in <path>/saved_model.pb, without TF's internal ones (`__...`)."""
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    signature_defs = saved_model.meta_graphs[0].signature_def
+    return {name: signature_defs[name] for name in signature_defs if not name.startswith("__")}
+
+
+def _check_values(name: str, array: np.ndarray, dtype: tf.dtypes.DType) -> None:
+    """Refuses values that would silently change on conversion (wrong kind, out of range)."""
+    if dtype == tf.string:
+        if array.size and not all(isinstance(v, bytes) for v in array.reshape(-1)):
+            raise invalid(f"input '{name}' must hold strings (bytes); got {array.dtype.name} values")
+        return
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise invalid(f"input '{name}' must hold numbers for dtype {dtype.name}; got {array.dtype.name} values")
+    if dtype.is_integer or dtype.is_bool:
+        if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+            raise invalid(f"input '{name}' has dtype {dtype.name}; got non-integer values")
+        if array.size and (array.min() < dtype.min or array.max() > dtype.max):
+            raise invalid(f"input '{name}' has dtype {dtype.name}: values must lie in [{dtype.min}, {dtype.max}]")
+
+
+class Servable:
+    def __init__(self, name: str, version: int, path: str):
+        self.name, self.version, self.path = name, version, path
+        self._loaded = tf.saved_model.load(path)
+        self._functions = {k: v for k, v in self._loaded.signatures.items() if not k.startswith("__")}
+        self.signature_defs = read_signature_defs(path)
+
+    def _function(self, signature_name: str):
+        fn = self._functions.get(signature_name or DEFAULT_SIGNATURE)
+        if fn is None:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"Serving signature key \"{signature_name}\" not found; this model has "
+                               f"{sorted(self._functions)}")
+        return fn
+
+    def input_specs(self, signature_name: str) -> Dict[str, tf.TensorSpec]:
+        return dict(self._function(signature_name).structured_input_signature[1])
+
+    def predict(self, signature_name: str, inputs: Dict[str, np.ndarray],
+                output_filter: Optional[list] = None) -> Dict[str, np.ndarray]:
+        """Checks names, dtypes and shapes against the signature, then runs it."""
+        fn = self._function(signature_name)
+        specs = fn.structured_input_signature[1]
+        missing, extra = sorted(set(specs) - set(inputs)), sorted(set(inputs) - set(specs))
+        if missing or extra:
+            raise invalid(f"inputs do not match the signature's {sorted(specs)}: missing {missing}, unexpected {extra}")
+        tensors = {}
+        for key, spec in specs.items():
+            array = inputs[key]
+            _check_values(key, array, spec.dtype)
+            if not spec.shape.is_compatible_with(array.shape):
+                raise invalid(f"input '{key}' has shape {list(array.shape)}; the signature expects "
+                              f"{spec.shape.as_list()} (None: any size)")
+            tensors[key] = tf.constant(array, dtype=spec.dtype)
+        try:
+            outputs = fn(**tensors)
+        except (tf.errors.InvalidArgumentError, ValueError) as e:
+            raise invalid(f"the model refused the input: {str(e).splitlines()[0]}") from e
+        if output_filter:
+            unknown = sorted(set(output_filter) - set(outputs))
+            if unknown:
+                raise invalid(f"output_filter names unknown outputs {unknown}; outputs are {sorted(outputs)}")
+            outputs = {k: outputs[k] for k in output_filter}
+        return {k: v.numpy() for k, v in outputs.items()}

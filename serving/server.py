@@ -1,0 +1,82 @@
+"""A TF Serving-compatible development server: REST and gRPC over the push directory.
+
+    python -m serving.server --model_name=mnist --model_base_path=serving_model/mnist
+    python -m serving.server --model_config_file=serving_model/models.config
+
+Flags carry tensorflow_model_server's names, so the same command line starts either. This
+server is for development and tests; production runs the real TF Serving (serving/deploy/).
+It binds 127.0.0.1 unless --host says otherwise.
+"""
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Optional
+
+from serving import grpc_api, rest_api
+from serving.repository import ModelConfig, ModelRepository, configs_from_file
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=8500, help="gRPC port (0: no gRPC)")
+    p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: no REST)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    p.add_argument("--model_name", default="default")
+    p.add_argument("--model_base_path", help="folder of <version>/saved_model.pb directories")
+    p.add_argument("--model_config_file", help="a TF Serving models.config (overrides --model_name/base_path)")
+    p.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                   help="how often to look for new versions (0: only at start)")
+    p.add_argument("--max_request_bytes", type=int, default=rest_api.DEFAULT_MAX_REQUEST_BYTES,
+                   help="largest REST body / gRPC message accepted")
+    args = p.parse_args(argv)
+    if not args.model_config_file and not args.model_base_path:
+        p.error("give --model_base_path (with --model_name) or --model_config_file")
+    return args
+
+
+def serve(args: argparse.Namespace, ready: Optional[threading.Event] = None,
+          stop: Optional[threading.Event] = None) -> None:
+    if args.model_config_file:
+        models = configs_from_file(args.model_config_file)
+    else:
+        models = [ModelConfig(args.model_name, os.path.abspath(args.model_base_path))]
+    repository = ModelRepository(models)
+    repository.start(args.file_system_poll_wait_seconds)
+    stop = stop or threading.Event()
+    grpc_server = None
+    if args.port:
+        grpc_server = grpc_api.make_server(repository, args.host, args.port, args.max_request_bytes)
+        grpc_server.start()
+        logging.info("gRPC API on %s:%d", args.host, args.port)
+    rest_server = None
+    if args.rest_api_port:
+        rest_server = rest_api.make_server(repository, args.host, args.rest_api_port, args.max_request_bytes)
+        threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
+        logging.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
+    # A line the tests and scripts wait for.
+    print(f"SERVING models={[m.name for m in models]} grpc={args.port} rest={args.rest_api_port}", flush=True)
+    if ready:
+        ready.set()
+    stop.wait()
+    repository.stop()
+    if rest_server:
+        rest_server.shutdown()
+    if grpc_server:
+        grpc_server.stop(grace=1)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(args, stop=stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

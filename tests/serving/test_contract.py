@@ -1,0 +1,158 @@
+"""The TF Serving contract, over REST and gRPC: run against serving.server always, and against the
+real tensorflow_model_server whenever it is on PATH (otherwise those cases are skipped, saying so)."""
+import base64
+import os
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+
+from components.idx_example_gen.executor import to_example
+from modules import export
+from serving.client import GrpcClient, RestClient, ServingRequestError
+from tests.serving.conftest import MODEL_NAME, publish, start_server
+
+
+@pytest.fixture(scope="module")
+def clients(server):
+    grpc_client = GrpcClient(server.grpc_target, MODEL_NAME)
+    yield RestClient(server.rest_url, MODEL_NAME), grpc_client
+    grpc_client.close()
+
+
+@pytest.fixture(scope="module")
+def batch(test_images_labels):
+    images, labels = test_images_labels
+    return images[:32], labels[:32]
+
+
+@pytest.fixture(scope="module")
+def in_process(exported_model, batch):
+    """The same inputs through the SavedModel in this process: what the servers must return."""
+    signature = tf.saved_model.load(exported_model).signatures[export.IMAGES_SIGNATURE]
+    return signature(images=tf.constant(batch[0]))[export.PROBABILITIES_OUTPUT].numpy()
+
+
+def test_status_over_both_protocols(clients):
+    for client in clients:
+        assert client.status() == [{"version": 1, "state": "AVAILABLE"}]
+        assert client.status(version=1) == [{"version": 1, "state": "AVAILABLE"}]
+
+
+def test_metadata_lists_the_signatures_with_their_inputs(clients):
+    for client in clients:
+        signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
+        assert {export.SERVING_SIGNATURE, export.IMAGES_SIGNATURE} <= set(signatures)
+        images_input = signatures[export.IMAGES_SIGNATURE]["inputs"][export.IMAGES_INPUT]
+        assert images_input["dtype"] == "DT_UINT8"
+        assert [int(d["size"]) for d in images_input["tensor_shape"]["dim"]] == [-1, 28, 28]
+        assert set(signatures[export.IMAGES_SIGNATURE]["outputs"]) == {export.PROBABILITIES_OUTPUT,
+                                                                       export.CLASSES_OUTPUT}
+
+
+def test_predict_images_over_both_protocols_equals_the_savedmodel(clients, batch, in_process):
+    rest, grpc_client = clients
+    for client in clients:
+        prediction = client.predict_images(batch[0])
+        np.testing.assert_allclose(prediction.probabilities, in_process, rtol=0, atol=1e-6)
+        assert prediction.classes.tolist() == in_process.argmax(axis=1).tolist()
+    assert grpc_client.predict_images(batch[0]).version == 1
+
+
+def test_rest_row_format_gives_one_prediction_per_instance(server, batch, in_process):
+    body = {"signature_name": export.IMAGES_SIGNATURE, "instances": batch[0][:3].tolist()}
+    response = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:predict", json=body, timeout=30)
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 3
+    assert [p[export.CLASSES_OUTPUT] for p in predictions] == in_process[:3].argmax(axis=1).tolist()
+
+
+def test_serialized_examples_with_b64_give_the_same_probabilities(clients, batch, in_process):
+    serialized = [to_example(img, lab).SerializeToString() for img, lab in zip(*batch)]
+    for client in clients:
+        np.testing.assert_allclose(client.predict_examples(serialized), in_process, rtol=0, atol=1e-6)
+    rows = {"instances": [{"b64": base64.b64encode(s).decode()} for s in serialized[:2]]}
+    response = requests.post(f"{clients[0].url}/v1/models/{MODEL_NAME}:predict", json=rows, timeout=30)
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/v1/models/nosuchmodel:predict", 404),
+    (f"/v1/models/{MODEL_NAME}/versions/99:predict", 404),
+])
+def test_rest_unknown_model_or_version_is_404_with_an_error(server, batch, path, status):
+    body = {"signature_name": export.IMAGES_SIGNATURE, "instances": batch[0][:1].tolist()}
+    response = requests.post(server.rest_url + path, json=body, timeout=30)
+    assert response.status_code == status
+    assert response.json()["error"]
+
+
+def test_rest_bad_signature_and_shape_are_400_with_an_error(server, batch):
+    url = f"{server.rest_url}/v1/models/{MODEL_NAME}:predict"
+    wrong_signature = requests.post(url, json={"signature_name": "nope", "instances": [[1]]}, timeout=30)
+    wrong_shape = requests.post(url, json={"signature_name": export.IMAGES_SIGNATURE,
+                                           "instances": np.zeros((1, 27, 28), int).tolist()}, timeout=30)
+    for response in (wrong_signature, wrong_shape):
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]
+
+
+def test_grpc_errors_carry_tf_serving_status_codes(clients, batch):
+    _, grpc_client = clients
+    with pytest.raises(ServingRequestError) as unknown_version:
+        grpc_client.predict_images(batch[0][:1], version=99)
+    assert unknown_version.value.status == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(ServingRequestError) as wrong_shape:
+        grpc_client.predict(export.IMAGES_SIGNATURE, {export.IMAGES_INPUT: np.zeros((1, 28), np.uint8)})
+    assert wrong_shape.value.status == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(ServingRequestError) as wrong_signature:
+        grpc_client.predict("nope", {export.IMAGES_INPUT: batch[0][:1]})
+    assert wrong_signature.value.status in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
+    assert grpc_client.status() == [{"version": 1, "state": "AVAILABLE"}]  # still serving
+
+
+@pytest.mark.parametrize("kind", ["dev", "tensorflow_model_server"])
+def test_hot_swap_to_a_new_version_fails_no_request(kind, tmp_path, exported_model, batch):
+    """While clients call both APIs non-stop, version 2 is pushed: it takes over, none fails."""
+    base = str(tmp_path / MODEL_NAME)
+    publish(exported_model, base, 1)
+    srv = start_server(kind, base)
+    rest, grpc_client = RestClient(srv.rest_url, MODEL_NAME), GrpcClient(srv.grpc_target, MODEL_NAME)
+    stop, failures, served = threading.Event(), [], []
+
+    def call_forever(client):
+        while not stop.is_set():
+            try:
+                prediction = client.predict_images(batch[0][:4])
+                if prediction.version:  # gRPC names the answering version; REST does not
+                    served.append(prediction.version)
+            except Exception as e:  # noqa: BLE001  every failure is the test's business
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=call_forever, args=(c,)) for c in (rest, grpc_client, grpc_client)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        publish(exported_model, base, 2)
+        deadline = time.time() + 60
+        while time.time() < deadline and not (served and served[-1] == 2):
+            time.sleep(0.2)
+        time.sleep(1.0)  # keep calling after the swap
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        grpc_client.close()
+        status = rest.status()
+        srv.stop()
+    assert failures == []
+    assert 1 in served and served[-1] == 2, f"versions seen: {sorted(set(served))}"
+    assert {"version": 2, "state": "AVAILABLE"} in status
+    assert {"version": 1, "state": "AVAILABLE"} not in status
+    assert os.path.isdir(os.path.join(base, "1"))  # unloaded from the server, never deleted from disk

@@ -1,0 +1,68 @@
+"""The draw-a-digit page in headless Chromium: draw a stroke, the REST API's prediction appears."""
+import shutil
+
+import pytest
+
+from tests.serving.conftest import MODEL_NAME
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "chromium and chromedriver are missing: ./bootstrap.sh --browser installs them"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1000,800"):
+        options.add_argument(flag)
+    # An explicit chromedriver: Selenium must not try to download one (no internet here).
+    drv = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    yield drv
+    drv.quit()
+
+
+def _draw(browser, strokes):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    pad = browser.find_element("id", "pad")
+    for stroke in strokes:
+        actions = ActionChains(browser, duration=10)
+        (x0, y0), rest = stroke[0], stroke[1:]
+        # offsets are from the canvas centre (280x280)
+        actions.move_to_element_with_offset(pad, x0 - 140, y0 - 140).click_and_hold()
+        for x, y in rest:
+            actions.move_to_element_with_offset(pad, x - 140, y - 140)
+        actions.release().perform()
+
+
+def _prediction(browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(lambda b: b.find_element("id", "status").text in ("done", "failed"))
+    error = browser.find_element("id", "error").text
+    assert not error, error
+    probabilities = [float(td.text) for td in browser.find_elements("css selector", "#probabilities td.p")]
+    return browser.find_element("id", "prediction").text, probabilities
+
+
+def test_drawing_a_one_shows_the_predicted_class_and_probabilities(browser, dev_server):
+    browser.get(dev_server.rest_url + f"/?model={MODEL_NAME}")
+    _draw(browser, [[(140, 40 + 20 * i) for i in range(11)]])  # a vertical stroke: a "1"
+    predicted, probabilities = _prediction(browser)
+    assert len(probabilities) == 10 and sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+    assert predicted == str(max(range(10), key=probabilities.__getitem__))
+    assert predicted == "1"
+
+
+def test_clear_then_a_zero(browser, dev_server):
+    browser.get(dev_server.rest_url + "/")
+    browser.find_element("id", "clear").click()
+    import math
+
+    ring = [(140 + 60 * math.sin(t / 12 * 2 * math.pi), 140 - 90 * math.cos(t / 12 * 2 * math.pi)) for t in range(13)]
+    _draw(browser, [[(int(x), int(y)) for x, y in ring]])
+    predicted, probabilities = _prediction(browser)
+    assert predicted == "0", probabilities
