@@ -82,6 +82,7 @@ def build(args: argparse.Namespace):
         pipeline_root=args.pipeline_root,
         data_root=args.data_root,
         serving_model_dir=args.serving_dir,
+        model_name=configs.MODEL_NAME,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
         hparams=HParams().to_dict(),

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from typing import Optional
 
+import keras
 import tensorflow as tf
 
 from modules import features
@@ -25,10 +26,28 @@ CLASSES_OUTPUT = "classes"
 TRAINING_RECORD = os.path.join("assets.extra", "training.json")
 
 
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same model and weights computing in float32.
+
+    Mixed precision (bfloat16) speeds up training only; the served model computes in float32 so
+    that any CPU or GPU runs it, and TFLite can convert it (it has no bfloat16 Conv2D)."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def build_signatures(model, tf_transform_output) -> tuple:
     """Returns (module to save, {signature name: concrete function})."""
     module = tf.Module()
-    module.model = model
+    module.model = float32_copy(model)
     module.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = {k: v for k, v in raw_spec.items() if k != features.LABEL_KEY}

@@ -2,6 +2,7 @@
 import dataclasses
 import logging
 import os
+import time
 
 import tensorflow_transform as tft
 
@@ -36,8 +37,10 @@ def run_fn(fn_args) -> None:
     dist = strategy.choose_strategy(hparams.strategy, hparams.tpu)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_ds, eval_ds, train_examples = datasets(fn_args, hparams, dist.num_replicas_in_sync, tf_transform_output)
+    started = time.time()
     model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)
     record = {"hparams": hparams.to_dict(), "train_examples": train_examples, "strategy": type(dist).__name__,
+              "fit_seconds": round(time.time() - started, 1),
               "history": {k: [float(x) for x in v] for k, v in history.items()}}
     export.export_on_chief(model, tf_transform_output, fn_args.serving_model_dir,
                            strategy.is_chief(os.environ.get("TF_CONFIG")), record)

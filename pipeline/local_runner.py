@@ -20,7 +20,7 @@ import time  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 
 from modules.hparams import HParams  # noqa: E402
-from pipeline import code_version, configs, data_slice, run_summary  # noqa: E402
+from pipeline import code_version, configs, data_slice, run_report, run_summary  # noqa: E402
 from pipeline.pipeline import create_pipeline  # noqa: E402
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> dict:
         pipeline_root=os.path.join(output_root, "pipeline_root"),
         data_root=os.path.abspath(data_root),
         serving_model_dir=serving_dir,
+        model_name=configs.MODEL_NAME,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
         hparams=hparams.to_dict(),
@@ -130,11 +131,12 @@ def run(args: argparse.Namespace) -> dict:
                    min_accuracy=min_accuracy, data_root=os.path.abspath(data_root))
     with open(os.path.join(output_root, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
+    summary["report"] = run_report.write(summary, output_root)
     return summary
 
 
 def print_summary(summary: dict) -> None:
-    print(f"\nrun {summary['run_id']} finished in {summary['wall_seconds']} s")
+    print(f"\nrun {summary['run_id']} finished in {summary['wall_seconds']} s; report: {summary['report']}")
     for node, info in summary["components"].items():
         print(f"  {node:<28} {info['state']:<9} {info['wall_seconds']:>7.1f} s")
     if summary["error"]:

@@ -1,12 +1,15 @@
 """create_pipeline: which TFX components exist and how they connect. Reads no globals."""
+import json
 import os
 from typing import Any, Dict, Optional, Sequence
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2  # PerSliceMetricThreshold is not re-exported
 from tfx import v1 as tfx
 
 from components.data_gate.component import DataGate
 from components.idx_example_gen import component as idx_example_gen
+from components.release.component import Release
 from modules import features
 from modules.model import HPARAMS_KEY
 from modules.tuning import MAX_TRIALS_KEY
@@ -17,18 +20,31 @@ TRAIN, EVAL, TEST = idx_example_gen.TRAIN_SPLIT, idx_example_gen.EVAL_SPLIT, idx
 
 
 def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """Accuracy on the test split must reach min_accuracy and not regress past the baseline."""
+    """Metrics overall and per class (slices by label); the blessing rests on overall accuracy.
+
+    Blessing: test accuracy must reach min_accuracy and may not fall more than max_accuracy_drop
+    below the latest blessed model's. TFMA checks the change threshold only when a baseline
+    exists, so the first run is judged on the lower bound alone. The thresholds are attached to
+    the overall slice only: a threshold without slicing specs would apply to every per-class
+    slice as well."""
+    overall = tfma.SlicingSpec()
+    blessing = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                     absolute={"value": -max_accuracy_drop}))
     accuracy = tfma.MetricConfig(
         class_name="SparseCategoricalAccuracy",
-        threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -max_accuracy_drop})))
+        per_slice_thresholds=[config_pb2.PerSliceMetricThreshold(slicing_specs=[overall], threshold=blessing)])
+    # Per class, counting the top-1 (argmax) prediction, as accuracy does.
+    per_class = [tfma.MetricConfig(class_name=name, config=json.dumps(
+        {"name": f"{name.lower()}_class_{k}", "class_id": k, "top_k": 1}))
+        for k in range(features.NUM_CLASSES) for name in ("Precision", "Recall")]
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(label_key=features.LABEL_KEY, signature_name="serving_default")],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"), accuracy])])
+        slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"), accuracy, *per_class,
+            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")])])
 
 
 def create_pipeline(
@@ -37,6 +53,7 @@ def create_pipeline(
     pipeline_root: str,
     data_root: str,
     serving_model_dir: str,
+    model_name: str,
     preprocessing_fn: str,
     run_fn: str,
     hparams: Dict[str, Any],
@@ -129,11 +146,16 @@ def create_pipeline(
         eval_config=evaluator_config or eval_config(min_accuracy, max_accuracy_drop),
         example_splits=[TEST],
     ).with_id("Evaluator")
-    pusher = tfx.components.Pusher(
+    # In the Pusher's place: only blessed models, complete or not at all, with TFLite and model card.
+    pusher = Release(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+        evaluation=evaluator.outputs["evaluation"],
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        push_base_dir=serving_model_dir,
+        model_name=model_name,
     ).with_id("Pusher")
     components = [example_gen, schema_gen, statistics_gen, example_validator, data_gate, transform,
                   tuner, trainer, baseline_resolver, evaluator, pusher]

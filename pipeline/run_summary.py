@@ -82,7 +82,7 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
     components: Dict[str, Dict[str, Any]] = {}
     summary: Dict[str, Any] = {"pipeline_name": pipeline_name, "run_id": run.name, "components": components,
                                "span": None, "blessed": None, "test_accuracy": None, "pushed": False,
-                               "pushed_model_dir": None, "pushed_version": None}
+                               "pushed_model_dir": None, "pushed_version": None, "artifacts": {}}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
         node = _node_id(store, execution.id)
         components[node] = {
@@ -92,6 +92,7 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
         }
         for artifact in _outputs(store, execution.id):
             type_name = store.get_artifact_types_by_id([artifact.type_id])[0].name
+            summary["artifacts"][f"{node}.{type_name}"] = artifact.uri
             if type_name == "Examples" and node.endswith("ExampleGen"):
                 summary["span"] = _custom(artifact, "span")
             elif type_name == "HyperParameters":

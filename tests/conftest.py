@@ -74,3 +74,33 @@ def transform_output(transform_dir):
     import tensorflow_transform as tft
 
     return tft.TFTransformOutput(transform_dir)
+
+
+TRAIN_IMAGES = 4000  # for the exported model below
+
+
+@pytest.fixture(scope="session")
+def test_images_labels(span_dir):
+    from components.idx_example_gen import idx
+
+    return idx.read_pair(os.path.join(span_dir, "t10k-images-idx3-ubyte.gz"),
+                         os.path.join(span_dir, "t10k-labels-idx1-ubyte.gz"))
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory, transform_output, train_images_labels) -> str:
+    """A SavedModel of the project's CNN after one epoch on 4,000 real training images."""
+    from modules import cnn, export, features
+    from modules.hparams import HParams
+
+    images, labels = train_images_labels
+    hparams = HParams(batch_size=64, bn_momentum=0.9)
+    # mixed_bfloat16 as in training: the export must still write a float32 model.
+    model = cnn.build_model(hparams, steps_per_epoch=TRAIN_IMAGES // hparams.batch_size,
+                            dtype_policy="mixed_bfloat16")
+    x = images[:TRAIN_IMAGES].reshape(TRAIN_IMAGES, -1).astype(np.float32) / features.MAX_PIXEL_VALUE
+    model.fit({features.transformed_name(features.IMAGE_KEY): x}, labels[:TRAIN_IMAGES],
+              batch_size=hparams.batch_size, epochs=1, verbose=0)
+    path = str(tmp_path_factory.mktemp("exported") / "model")
+    export.export_serving_model(model, transform_output, path)
+    return path

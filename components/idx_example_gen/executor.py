@@ -75,7 +75,9 @@ def hash_buckets(exec_properties: Dict[str, Any]) -> Dict[str, int]:
     return {s.name: s.hash_buckets for s in split_config.splits}
 
 
-def _bucket_of(record: bytes, num_partitions: int, boundaries: List[int]) -> int:
+def split_of(record: bytes, num_partitions: int, boundaries: List[int]) -> int:
+    """The split index of a serialized record: sha256 of its bytes into cumulative hash buckets
+    (TFX ExampleGen's own rule), so the split is reproducible outside the pipeline."""
     bucket = int(hashlib.sha256(record).hexdigest(), 16) % boundaries[-1]
     return bisect.bisect(boundaries, bucket)
 
@@ -107,7 +109,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 raise ValueError(f"splits {names} share pattern {pattern!r}: custom_config must give "
                                  f"positive hash_buckets for {missing}")
             boundaries = list(_cumulative([buckets[n] for n in names]))
-            parts = records | f"Partition[{label}]" >> beam.Partition(_bucket_of, len(names), boundaries)
+            parts = records | f"Partition[{label}]" >> beam.Partition(split_of, len(names), boundaries)
             result.update(zip(names, parts))
         return result
 

@@ -39,6 +39,7 @@ def test_every_container_runs_the_configured_image_and_our_executors(compiled):
     assert class_of["Trainer_executor"] == "tfx.components.trainer.executor.GenericExecutor"
     assert class_of["Transform_executor"] == "tfx.components.transform.executor.Executor"
     assert class_of["DataGate_executor"].startswith("components.data_gate.component.")
+    assert class_of["Pusher_executor"].startswith("components.release.component.")
     assert all(c["command"][-1] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
                for c in containers.values())
 
@@ -51,7 +52,9 @@ def test_training_and_blessing_knobs_are_runtime_parameters(compiled):
     assert trainer_default["hparams"] == HParams().to_dict()
     eval_default = json.loads(parameters[runner.EVAL_CONFIG_PARAMETER]["defaultValue"])
     [accuracy] = [m for m in eval_default["metricsSpecs"][0]["metrics"] if m["className"] == "SparseCategoricalAccuracy"]
-    assert accuracy["threshold"]["valueThreshold"]["lowerBound"] == configs.MIN_ACCURACY
+    [overall] = accuracy["perSliceThresholds"]
+    assert overall["slicingSpecs"] == [{}]
+    assert overall["threshold"]["valueThreshold"]["lowerBound"] == configs.MIN_ACCURACY
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["Trainer"]["inputs"]["parameters"]["custom_config"] == {
         "componentInputParameter": runner.TRAINER_CONFIG_PARAMETER}

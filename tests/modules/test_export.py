@@ -66,3 +66,22 @@ def test_image_signature_gives_the_same_outputs_as_serving_default(exported):
     by_images = sigs[export.IMAGES_SIGNATURE]["values"]
     np.testing.assert_array_equal(np.array(by_images[export.PROBABILITIES_OUTPUT]), by_examples)
     assert by_images[export.CLASSES_OUTPUT] == by_examples.argmax(axis=1).tolist()
+
+
+def test_a_mixed_precision_model_is_exported_in_float32_with_the_same_weights(few_images):
+    model = cnn.build_model(HParams(), steps_per_epoch=10, dtype_policy="mixed_bfloat16")
+    copy = export.float32_copy(model)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), copy.get_weights()))
+    images = {features.transformed_name(features.IMAGE_KEY): few_images[0][:8].reshape(8, -1) / 255.0}
+    np.testing.assert_allclose(copy.predict(images, verbose=0), model.predict(images, verbose=0), atol=2e-2)
+    float_model = cnn.build_model(HParams(), steps_per_epoch=10)
+    assert export.float32_copy(float_model) is float_model
+
+
+def test_training_record_travels_in_assets_extra(tmp_path):
+    record = {"hparams": HParams().to_dict(), "history": {"loss": [0.5, 0.25]}}
+    export.write_training_record(str(tmp_path), record)
+    assert (tmp_path / "assets.extra" / "training.json").is_file()
+    assert export.read_training_record(str(tmp_path)) == record
+    assert export.read_training_record(str(tmp_path / "elsewhere")) == {}

@@ -1,9 +1,12 @@
 """The real pipeline, end to end, on a slice of data/: `python pipeline/local_runner.py --quick`."""
 import glob
+import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -39,10 +42,10 @@ print(correct, total, max_diff)
 """
 
 
-def _run_pipeline(output_root, serving_dir, *extra):
+def _run_pipeline(output_root, serving_dir, *extra, check=True):
     subprocess.run([sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--quick",
                     "--output-root", str(output_root), "--serving-dir", str(serving_dir), *extra],
-                   check=True, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                   check=check, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     with open(os.path.join(output_root, "summary.json")) as f:
         return json.load(f)
 
@@ -108,6 +111,8 @@ def test_rerun_takes_everything_up_to_the_trainer_from_cache(runs):
     # again, compares the model with itself (no regression) and blesses it again.
     assert states["Evaluator"] == "COMPLETE"
     assert second["blessed"] is True
+    # The same model blessed again is not copied again: it stays the served version.
+    assert second["pushed_version"] == runs[0]["pushed_version"]
     assert second["test_accuracy"] == pytest.approx(runs[0]["test_accuracy"], abs=1e-9)
 
 
@@ -140,3 +145,114 @@ def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
     space = tuning.search_space(keras_tuner.HyperParameters())
     assert set(summary["tuned_hparams"]) == set(space)
     assert summary["blessed"] and summary["pushed"]
+
+
+def _tree_digest(path) -> str:
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(path)):
+        for name in sorted(files):
+            with open(os.path.join(root, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    return digest.hexdigest()
+
+
+def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs):
+    first, _, output_root, serving_dir, versions = runs
+    version_dir = os.path.join(serving_dir, versions[0])
+    with open(os.path.join(version_dir, "release.json")) as f:
+        release = json.load(f)
+    tflite_accuracy, saved_model_accuracy = release["tflite"]["accuracy"], first["test_accuracy"]
+    assert release["tflite"]["examples"] == configs.QUICK_TEST_RECORDS
+    assert abs(tflite_accuracy - saved_model_accuracy) <= 0.003  # within 0.3 points
+    assert os.path.getsize(os.path.join(version_dir, "model.tflite")) == release["tflite"]["size_bytes"]
+    card = open(os.path.join(version_dir, "model_card.md")).read()
+    assert f"version {versions[0]}" in card and "span **1**" in card
+    assert f"Accuracy **{saved_model_accuracy:.4f}**" in card and "| 9 |" in card
+    with open(os.path.join(os.path.dirname(serving_dir), "models.config")) as f:
+        assert f'base_path: "{serving_dir}"' in f.read()
+    per_class = release["metrics"]["candidate"]["per_class"]
+    assert sum(int(c["example_count"]) for c in per_class.values()) == configs.QUICK_TEST_RECORDS
+    assert sum(map(sum, release["metrics"]["confusion_matrix"])) == configs.QUICK_TEST_RECORDS
+
+
+def test_run_report_has_curves_confusion_matrix_and_decision(runs):
+    output_root = runs[2]
+    page = open(os.path.join(output_root, "run_report.html")).read()
+    assert "BLESSED" in page and "Evaluation (test split)" in page and "Data (span 1)" in page
+    for png in ("training_curves.png", "confusion_matrix.png", "per_class_accuracy.png"):
+        assert f"run_report/{png}" in page
+        with open(os.path.join(output_root, "run_report", png), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lineage_prints_the_chain_behind_the_pushed_version(runs):
+    first, _, output_root, _, versions = runs
+    out = subprocess.run([sys.executable, "-m", "pipeline.lineage", "--version", versions[0], "--metadata",
+                          os.path.join(output_root, "metadata.sqlite"), "--json"],
+                         cwd=PROJECT_ROOT, check=True, capture_output=True, text=True).stdout
+    chain = {entry["component"]: entry for entry in json.loads(out)}
+    assert {"Pusher", "Evaluator", "Trainer", "Transform", "IdxExampleGen", "ImportSchemaGen"} <= set(chain)
+    [examples] = [a for a in chain["IdxExampleGen"]["outputs"] if a["type"] == "Examples"]
+    assert examples["span"] == 1
+    assert chain["Trainer"]["parameters"]["custom_config"]["hparams"]["epochs"] == configs.QUICK_HPARAMS["epochs"]
+    [evaluation] = [a for a in chain["Evaluator"]["outputs"] if a["type"] == "ModelEvaluation"]
+    assert evaluation["test_accuracy"] == pytest.approx(first["test_accuracy"])
+    [blessing] = [a for a in chain["Evaluator"]["outputs"] if a["type"] == "ModelBlessing"]
+    assert blessing["blessed"] == 1
+    assert {a["type"] for a in chain["Transform"]["outputs"]} >= {"TransformGraph"}
+
+
+@pytest.fixture(scope="module")
+def rejected(runs):
+    """Two runs that must not push: an impossible bound, then a worse model against the baseline."""
+    _, _, output_root, serving_dir, versions = runs
+    before = _tree_digest(serving_dir)
+    impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
+    after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
+    # A far worse model (tiny learning rate) with no lower bound: only the change threshold can reject it.
+    worse = _run_pipeline(output_root, serving_dir, "--min-accuracy", "0", "--hparam", "peak_learning_rate=1e-6",
+                          check=False)
+    return before, impossible, after_impossible, worse, (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
+
+
+def test_a_bound_above_one_is_not_blessed_and_pushes_nothing(runs, rejected):
+    versions = runs[4]
+    before, impossible, (names, digest), _, _ = rejected
+    assert impossible["blessed"] is False and impossible["pushed"] is False
+    # One failure, on the overall slice: the per-class slices carry no threshold.
+    [reason] = impossible["validation_failures"]
+    assert "lowerBound" in reason and "(overall)" in reason
+    assert names == versions and digest == before
+
+
+def test_a_worse_model_is_rejected_by_the_change_threshold(runs, rejected):
+    versions = runs[4]
+    before, _, _, worse, (names, digest) = rejected
+    assert worse["components"]["Trainer"]["state"] == "COMPLETE"  # a new model was trained
+    assert worse["test_accuracy"] < runs[0]["test_accuracy"] - 0.002
+    assert worse["blessed"] is False and worse["pushed"] is False
+    assert any("change against the baseline" in r for r in worse["validation_failures"]), worse["validation_failures"]
+    assert names == versions and digest == before
+
+
+def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
+    output_root, serving_dir = tmp_path / "out", tmp_path / "serving" / configs.MODEL_NAME
+    proc = subprocess.Popen([sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--quick",
+                             "--output-root", str(output_root), "--serving-dir", str(serving_dir)],
+                            cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    trainer_runs = os.path.join(output_root, "pipeline_root", "Trainer", "model_run", "*")
+    while time.time() < deadline and not glob.glob(trainer_runs) and proc.poll() is None:
+        time.sleep(0.5)
+    time.sleep(3)  # well inside training
+    assert proc.poll() is None, "the run ended before it could be killed during training"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(serving_dir) or not os.listdir(serving_dir)
+
+    resumed = _run_pipeline(output_root, serving_dir)
+    states = {name: c["state"] for name, c in resumed["components"].items()}
+    assert {states[n] for n in CACHED_ON_RERUN if n != "Trainer"} == {"CACHED"}, states
+    assert states["Trainer"] == "COMPLETE" and resumed["blessed"] and resumed["pushed"]
+    assert os.listdir(serving_dir) == [str(resumed["pushed_version"])]

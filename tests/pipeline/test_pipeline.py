@@ -16,14 +16,15 @@ UPSTREAM = {
     "Trainer": ["ImportSchemaGen", "Transform"],
     "LatestBlessedModelResolver": [],
     "Evaluator": ["IdxExampleGen", "LatestBlessedModelResolver", "Trainer"],
-    "Pusher": ["Evaluator", "Trainer"],
+    # Release (id Pusher) also reads the data, statistics and schema for the model card and TFLite check.
+    "Pusher": ["Evaluator", "IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "Trainer"],
 }
 
 
 def _pipeline(**overrides):
     args = dict(
         pipeline_name="p", pipeline_root="/tmp/root", data_root="/tmp/data", serving_model_dir="/tmp/serving",
-        preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, hparams={"epochs": 1},
+        model_name="mnist", preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, hparams={"epochs": 1},
         min_accuracy=0.99, max_accuracy_drop=0.002, label_drift_threshold=0.05, pixel_drift_threshold=0.01,
         beam_pipeline_args=configs.BEAM_PIPELINE_ARGS, schema_file=configs.SCHEMA_FILE)
     return create_pipeline(**{**args, **overrides})

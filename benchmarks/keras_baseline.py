@@ -1,0 +1,88 @@
+"""The pipeline's training as a plain Keras script: no TFX, no Beam, no Transform, no ML Metadata.
+
+Same model, optimizer, schedule, augmentation and early stopping (modules.training.train, as
+the Trainer calls it), the same train/eval split (ExampleGen's hash rule over the same
+serialized records), the same pixel scaling, epochs and batch size; test accuracy on t10k.
+
+    python benchmarks/keras_baseline.py                 # default HParams: writes results/keras_baseline.json
+    python benchmarks/keras_baseline.py --epochs 2
+"""
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from components.idx_example_gen import idx
+from components.idx_example_gen.executor import split_of, to_example
+from modules import data, features, preprocessing, strategy, training
+from modules.hparams import HParams
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPAN = os.path.join(PROJECT, "data", "mnist", "span-1")
+TRAIN_BUCKETS, EVAL_BUCKETS = 11, 1  # as components/idx_example_gen/component.py
+
+
+def load_splits(span_dir: str = SPAN):
+    """{train, eval, test: (images uint8 [n, 28, 28], labels)}; train/eval by ExampleGen's rule."""
+    images, labels = idx.read_pair(os.path.join(span_dir, "train-images-idx3-ubyte.gz"),
+                                   os.path.join(span_dir, "train-labels-idx1-ubyte.gz"))
+    boundaries = [TRAIN_BUCKETS, TRAIN_BUCKETS + EVAL_BUCKETS]
+    in_eval = np.array([split_of(to_example(img, lab).SerializeToString(), 2, boundaries) == 1
+                        for img, lab in zip(images, labels)])
+    test = idx.read_pair(os.path.join(span_dir, "t10k-images-idx3-ubyte.gz"),
+                         os.path.join(span_dir, "t10k-labels-idx1-ubyte.gz"))
+    return {"train": (images[~in_eval], labels[~in_eval]), "eval": (images[in_eval], labels[in_eval]), "test": test}
+
+
+def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
+    key = features.transformed_name(features.IMAGE_KEY)
+    x = preprocessing.scale_pixels(images.reshape(len(images), features.NUM_PIXELS))
+    ds = tf.data.Dataset.from_tensor_slices(({key: x}, labels.astype(np.int64).reshape(-1, 1)))
+    if train:
+        ds = ds.shuffle(hparams.shuffle_buffer, reshuffle_each_iteration=True)
+    ds = ds.batch(hparams.batch_size)
+    if train:
+        ds = ds.map(data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def run(hparams: HParams) -> dict:
+    started = time.time()
+    splits = load_splits()
+    dist = strategy.choose_strategy(hparams.strategy, hparams.tpu)
+    train_ds = dataset(*splits["train"], hparams, train=True)
+    eval_ds = dataset(*splits["eval"], hparams, train=False)
+    n_train = len(splits["train"][1])
+    fit_started = time.time()
+    model, history = training.train(train_ds, eval_ds, hparams, dist, n_train)
+    fit_seconds = time.time() - fit_started
+    test_images, test_labels = splits["test"]
+    _, accuracy = model.evaluate(dataset(test_images, test_labels, hparams, train=False), verbose=0)
+    epochs_run = len(history["loss"])
+    return {"wall_seconds": round(time.time() - started, 1), "fit_seconds": round(fit_seconds, 1),
+            "epochs_run": epochs_run, "train_examples": n_train, "eval_examples": len(splits["eval"][1]),
+            "train_images_per_second": round(n_train * epochs_run / fit_seconds, 1),
+            "test_accuracy": round(float(accuracy), 5), "hparams": hparams.to_dict()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--output", default=os.path.join(PROJECT, "benchmarks", "results", "keras_baseline.json"))
+    args = p.parse_args(argv)
+    hparams = HParams() if args.epochs is None else dataclasses.replace(HParams(), epochs=args.epochs)
+    result = run(hparams)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Cost per example of the Beam stages from 70k to 1.12M examples, and peak memory.
+
+    python benchmarks/scale_bench.py                        # factors 1, 4, 16: 70k, 280k, 1.12M
+    python benchmarks/scale_bench.py --factors 1 4 --model-dir serving_model/mnist/<version>
+
+For each size: a span from benchmarks/scale_data.py (factor 1 is data/mnist itself), then a
+pipeline of the data stages (IdxExampleGen, ImportSchemaGen, StatisticsGen, Transform) and the
+Evaluator on the test split with an already trained model (Importer), in its own process so
+its peak RSS is its own. Wall time per component from ML Metadata; writes results/scale.json.
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(PROJECT, "benchmarks", "results")
+STAGE_EXAMPLES = {  # which examples each stage reads, in multiples of (train file, test file) sizes
+    "IdxExampleGen": ("train", "t10k"), "StatisticsGen": ("train", "t10k"), "Transform": ("train",),
+    "Evaluator": ("t10k",)}
+
+
+def build(data_root: str, output_root: str, model_dir: str):
+    """The scale pipeline: the data stages of pipeline.create_pipeline, plus the Evaluator."""
+    from tfx import v1 as tfx
+
+    from components.idx_example_gen import component as idx_example_gen
+    from pipeline import configs
+    from pipeline.pipeline import EVAL, TEST, TRAIN, eval_config
+
+    example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=configs.SCHEMA_FILE).with_id("ImportSchemaGen")
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]).with_id("StatisticsGen")
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL])).with_id("Transform")
+    model = tfx.dsl.Importer(source_uri=model_dir, artifact_type=tfx.types.standard_artifacts.Model).with_id("Model")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"], model=model.outputs["result"],
+        eval_config=eval_config(min_accuracy=0.0, max_accuracy_drop=1.0), example_splits=[TEST]).with_id("Evaluator")
+    return tfx.dsl.Pipeline(
+        pipeline_name="mnist_tfx_scale", pipeline_root=os.path.join(output_root, "pipeline_root"),
+        components=[example_gen, schema_gen, statistics_gen, transform, model, evaluator], enable_cache=False,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            os.path.join(output_root, "metadata.sqlite")),
+        beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS))
+
+
+def run_one(data_root: str, output_root: str, model_dir: str) -> None:
+    """In the child process: run the scale pipeline once."""
+    from tfx import v1 as tfx
+
+    tfx.orchestration.LocalDagRunner().run(build(data_root, output_root, model_dir))
+
+
+def measure(factor: int, model_dir: str, work: str) -> dict:
+    from benchmarks import scale_data
+    from pipeline import run_summary
+
+    if factor == 1:
+        data_root, counts = os.path.join(PROJECT, "data", "mnist"), {"train": 60000, "t10k": 10000}
+    else:
+        data_root = os.path.join(work, f"data_x{factor}")
+        started = time.time()
+        counts = scale_data.write_span(factor, data_root)
+        print(f"x{factor}: generated {counts} in {time.time() - started:.0f} s", flush=True)
+    output_root = os.path.join(work, f"run_x{factor}")
+    shutil.rmtree(output_root, ignore_errors=True)
+    os.makedirs(output_root)
+    started = time.time()
+    subprocess.run([sys.executable, __file__, "--child", data_root, output_root, model_dir], cwd=PROJECT,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.time() - started
+    # RUSAGE_CHILDREN keeps the largest child so far: sizes run in increasing order, so it is this one's.
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    summary = run_summary.summarize(os.path.join(output_root, "metadata.sqlite"), "mnist_tfx_scale")
+    stages = {}
+    for name, kinds in STAGE_EXAMPLES.items():
+        seconds = summary["components"][name]["wall_seconds"]
+        examples = sum(counts[k] for k in kinds)
+        stages[name] = {"seconds": seconds, "examples": examples,
+                        "microseconds_per_example": round(seconds / examples * 1e6, 1)}
+    shutil.rmtree(output_root, ignore_errors=True)
+    if factor != 1:
+        shutil.rmtree(data_root, ignore_errors=True)
+    return {"factor": factor, "examples": counts["train"] + counts["t10k"], "wall_seconds": round(wall, 1),
+            "peak_rss_mb": round(peak_mb), "stages": stages}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        run_one(*argv[1:4])
+        return 0
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--factors", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--model-dir", help="an exported SavedModel (default: newest in serving_model/mnist)")
+    p.add_argument("--work", default=tempfile.gettempdir(), help="where spans and runs are written (deleted after)")
+    p.add_argument("--output", default=os.path.join(RESULTS, "scale.json"))
+    args = p.parse_args(argv)
+    from serving.repository import version_dirs
+
+    source = args.model_dir
+    if source is None:
+        versions = version_dirs(os.path.join(PROJECT, "serving_model", "mnist"))
+        if not versions:
+            raise SystemExit("no pushed model: run `make run` or pass --model-dir")
+        source = versions[max(versions)]
+    # The Evaluator reads a Model artifact: <uri>/Format-Serving/saved_model.pb.
+    model_uri = os.path.join(args.work, "scale_model")
+    shutil.rmtree(model_uri, ignore_errors=True)
+    shutil.copytree(source, os.path.join(model_uri, "Format-Serving"))
+    rows = []
+    for factor in sorted(args.factors):
+        rows.append(measure(factor, model_uri, args.work))
+        print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]
+    for row in rows:
+        row["cost_vs_smallest"] = {name: round(stage["microseconds_per_example"]
+                                               / base["stages"][name]["microseconds_per_example"], 3)
+                                   for name, stage in row["stages"].items()}
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump({"model": source, "runs": rows}, f, indent=2)
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Pushes a model version so that TF Serving sees it complete or not at all.
+
+TFX's own Pusher copies file by file straight into <base>/<version>/, so a server polling the
+directory can find, and try to load, half a model. Here the copy goes to a hidden staging
+directory in the same folder (TF Serving only considers integer names) and becomes
+<base>/<version> with one rename, which is atomic on a local or mounted POSIX file system.
+"""
+import os
+import shutil
+import time
+from typing import Callable, Dict, Optional
+
+STAGING_PREFIX = ".staging-"
+
+
+def next_version(base_dir: str, now: Optional[float] = None) -> int:
+    """Seconds since the epoch (TFX's convention), but always above every existing version."""
+    existing = [int(n) for n in os.listdir(base_dir) if n.isdigit()] if os.path.isdir(base_dir) else []
+    return max([int(now if now is not None else time.time())] + [v + 1 for v in existing])
+
+
+def remove_stale_staging(base_dir: str) -> list:
+    """Deletes staging directories left by pushes that were killed; returns their names."""
+    stale = [n for n in os.listdir(base_dir) if n.startswith(STAGING_PREFIX)] if os.path.isdir(base_dir) else []
+    for name in stale:
+        shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
+    return stale
+
+
+def push(model_dir: str, base_dir: str, extra_files: Dict[str, str],
+         copytree: Callable = shutil.copytree, version: Optional[int] = None) -> str:
+    """Copies model_dir plus extra_files {name in the version dir: source path} to base_dir/<version>.
+
+    Returns the version directory. On any failure the staging copy is removed and nothing is
+    visible under an integer name. `copytree` is shutil.copytree, replaceable to test failures."""
+    os.makedirs(base_dir, exist_ok=True)
+    remove_stale_staging(base_dir)
+    version = version or next_version(base_dir)
+    final = os.path.join(base_dir, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"version {version} already exists in {base_dir}")
+    staging = os.path.join(base_dir, f"{STAGING_PREFIX}{version}-{os.getpid()}")
+    try:
+        copytree(model_dir, staging)
+        for name, source in extra_files.items():
+            shutil.copyfile(source, os.path.join(staging, name))
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def write_atomically(path: str, text: str) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
