@@ -31,16 +31,14 @@ def build(data_root: str, output_root: str, model_dir: str):
 
     from components.idx_example_gen import component as idx_example_gen
     from pipeline import configs
-    from pipeline.pipeline import EVAL, TEST, TRAIN, eval_config
+    from pipeline.pipeline import TEST, eval_config, transform_component
 
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     schema_gen = tfx.components.ImportSchemaGen(schema_file=configs.SCHEMA_FILE).with_id("ImportSchemaGen")
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]).with_id("StatisticsGen")
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=configs.PREPROCESSING_FN,
-        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL])).with_id("Transform")
+    transform = transform_component(example_gen.outputs["examples"], schema_gen.outputs["schema"],
+                                    configs.PREPROCESSING_FN)
     model = tfx.dsl.Importer(source_uri=model_dir, artifact_type=tfx.types.standard_artifacts.Model).with_id("Model")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=model.outputs["result"],

@@ -1,7 +1,7 @@
 """Compiles the pipeline for Kubeflow Pipelines v2 into a PipelineSpec YAML.
 
     python -m kubeflow.runner --image REGISTRY/mnist-tfx:TAG --pipeline-root gs://BUCKET/root \
-        --data-root gs://BUCKET/mnist --serving-dir gs://BUCKET/serving/mnist --output pipeline.yaml
+        --data-root gs://BUCKET/mnist --serving-dir /mnt/serving/mnist --output pipeline.yaml
 
 The same create_pipeline(...) as the local runner; what differs is only where things live
 (object storage), the image, the metadata (KFP's own) and the Beam args. Every flag can also
@@ -46,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-root", default=_env("DATA_ROOT"), required=_env("DATA_ROOT") is None,
                    help="folder of span-N/ IDX folders (env MNIST_TFX_DATA_ROOT)")
     p.add_argument("--serving-dir", default=_env("SERVING_DIR"), required=_env("SERVING_DIR") is None,
-                   help="Pusher's base directory, mounted by TF Serving (env MNIST_TFX_SERVING_DIR)")
+                   help="Pusher's base directory on a mounted volume TF Serving also mounts "
+                        "(env MNIST_TFX_SERVING_DIR)")
     p.add_argument("--beam-arg", action="append", dest="beam_args",
                    help="Beam pipeline arg, repeatable, e.g. --beam-arg=--runner=DataflowRunner "
                         f"(default: {' '.join(configs.BEAM_PIPELINE_ARGS)}, in-process in each task)")
@@ -56,7 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the default of the eval_config runtime parameter's accuracy bound")
     p.add_argument("--output", default=_env("OUTPUT", "pipeline.yaml"),
                    help="a .yaml PipelineSpec: what kfp.Client uploads and the kfp SDK loads")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if "://" in args.serving_dir:
+        p.error(f"--serving-dir {args.serving_dir}: the push directory must be a mounted file system (a "
+                "PersistentVolumeClaim TF Serving also mounts); object stores have no atomic rename")
+    return args
 
 
 def trainer_config_json(hparams: HParams) -> str:

@@ -37,8 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def serve(args: argparse.Namespace, ready: Optional[threading.Event] = None,
-          stop: Optional[threading.Event] = None) -> None:
+def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> None:
+    """Serves until `stop` is set."""
     if args.model_config_file:
         models = configs_from_file(args.model_config_file)
     else:
@@ -58,8 +58,6 @@ def serve(args: argparse.Namespace, ready: Optional[threading.Event] = None,
         logging.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
     # A line the tests and scripts wait for.
     print(f"SERVING models={[m.name for m in models]} grpc={args.port} rest={args.rest_api_port}", flush=True)
-    if ready:
-        ready.set()
     stop.wait()
     repository.stop()
     if rest_server:

@@ -41,7 +41,7 @@ MODELS_CONFIG_FILE = "models.config"
 TEST_SPLIT = "test"
 
 
-def test_images_labels(examples) -> tuple:
+def read_test_split(examples) -> tuple:
     """The test split's raw images (uint8 [n, 28, 28]) and labels, as ExampleGen wrote them."""
     files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], TEST_SPLIT), "*"))
     spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
@@ -142,7 +142,7 @@ def _release(model, evaluation, examples, statistics, schema, model_blessing, pu
     with tempfile.TemporaryDirectory() as scratch:
         tflite_path = os.path.join(scratch, tflite.FILE_NAME)
         tflite_bytes = tflite.convert(saved_model, tflite_path)
-        images, labels = test_images_labels(examples)
+        images, labels = read_test_split(examples)
         tflite_result = {"size_bytes": tflite_bytes, "accuracy": tflite.accuracy(tflite_path, images, labels),
                          "examples": int(len(labels))}
         split_counts = {}

@@ -40,8 +40,22 @@ def read(evaluation_uri: str) -> Dict[str, Any]:
             entry = models.setdefault(model, {"overall": {}, "per_class": {}})
             target = entry["overall"] if cls is None else entry["per_class"].setdefault(cls, {})
             target[kv.key.name] = _value(kv)
-    return {"candidate": models.get("candidate"), "baseline": models.get(BASELINE),
-            "confusion_matrix": confusion_matrix(evaluation_uri)}
+    matrix = confusion_matrix(evaluation_uri)
+    if models.get("candidate"):
+        models["candidate"]["overall"].update(precision_recall(matrix))
+    return {"candidate": models.get("candidate"), "baseline": models.get(BASELINE), "confusion_matrix": matrix}
+
+
+def precision_recall(matrix: List[List[int]]) -> Dict[str, float]:
+    """precision_class_k and recall_class_k from the argmax confusion matrix (None when undefined)."""
+    result = {}
+    for k in range(len(matrix)):
+        true_positive = matrix[k][k]
+        predicted = sum(row[k] for row in matrix)
+        actual = sum(matrix[k])
+        result[f"precision_class_{k}"] = true_positive / predicted if predicted else None
+        result[f"recall_class_{k}"] = true_positive / actual if actual else None
+    return result
 
 
 def confusion_matrix(evaluation_uri: str) -> List[List[int]]:

@@ -33,6 +33,10 @@ def push(model_dir: str, base_dir: str, extra_files: Dict[str, str],
 
     Returns the version directory. On any failure the staging copy is removed and nothing is
     visible under an integer name. `copytree` is shutil.copytree, replaceable to test failures."""
+    if "://" in base_dir:
+        raise ValueError(f"push directory {base_dir}: object stores have no atomic rename, so a serving "
+                         "model server could load half a version; push to a mounted file system (a "
+                         "PersistentVolumeClaim, NFS, local disk) that the server reads")
     os.makedirs(base_dir, exist_ok=True)
     remove_stale_staging(base_dir)
     version = version or next_version(base_dir)

@@ -2,6 +2,7 @@
 import json
 
 import kfp
+import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
@@ -70,5 +71,12 @@ def test_loads_with_the_kfp_sdk_and_parses_strictly(compiled):
 
 def test_schema_path_defaults_to_the_image_layout():
     args = runner.parse_args(["--image", "i", "--pipeline-root", "gs://b/r", "--data-root", "gs://b/d",
-                              "--serving-dir", "gs://b/s"])
+                              "--serving-dir", "/mnt/s"])
     assert args.schema_file == "/mnist-tfx/pipeline/schema/schema.pbtxt"
+
+
+def test_an_object_store_serving_dir_is_refused_at_compile_time(capsys):
+    with pytest.raises(SystemExit):
+        runner.parse_args(["--image", "i", "--pipeline-root", "gs://b/r", "--data-root", "gs://b/d",
+                           "--serving-dir", "gs://b/s"])
+    assert "atomic rename" in capsys.readouterr().err

@@ -32,3 +32,13 @@ def test_card_with_a_baseline_states_the_comparison():
     text = model_card.render(_card(baseline=baseline))
     assert "no drop beyond 0.002 against the latest blessed model (its accuracy: 0.9900)" in text
     assert "| 0 | 100 | 0.9900 | 0.9800 | 0.9800 |" in text
+
+
+def test_precision_and_recall_come_from_the_confusion_matrix():
+    from components.release import metrics
+
+    matrix = [[8, 2, 0], [1, 9, 0], [0, 0, 0]]  # rows: actual, columns: predicted
+    result = metrics.precision_recall(matrix)
+    assert result["precision_class_0"] == 8 / 9 and result["recall_class_0"] == 8 / 10
+    assert result["precision_class_1"] == 9 / 11 and result["recall_class_1"] == 9 / 10
+    assert result["precision_class_2"] is None and result["recall_class_2"] is None

@@ -75,3 +75,8 @@ def test_a_push_killed_midway_is_invisible_to_serving_and_cleaned_by_the_next(tm
     assert list(version_dirs(base)) == [1]  # ...but no server would see it as a version
     safe_push.push(exported_model, base, {}, version=3)
     assert _names(base) == ["1", "3"]  # the next push removed the leftover
+
+
+def test_an_object_store_push_directory_is_refused_with_the_reason(exported_model):
+    with pytest.raises(ValueError, match="atomic rename"):
+        safe_push.push(exported_model, "gs://bucket/serving/mnist", {})
