@@ -92,6 +92,22 @@ def measure(factor: int, model_dir: str, work: str) -> dict:
             "peak_rss_mb": round(peak_mb), "stages": stages}
 
 
+def add_ratios(rows: list) -> None:
+    """cost_vs_smallest: cost per example against the smallest size's. marginal_microseconds_per_example:
+    the extra seconds per extra example from the previous size, which a fixed start-up cost (a few
+    seconds per component) does not blur: linear scaling keeps it flat."""
+    base = rows[0]
+    for previous, row in zip([None] + rows[:-1], rows):
+        row["cost_vs_smallest"] = {name: round(stage["microseconds_per_example"]
+                                               / base["stages"][name]["microseconds_per_example"], 3)
+                                   for name, stage in row["stages"].items()}
+        if previous is not None:
+            row["marginal_microseconds_per_example"] = {
+                name: round((stage["seconds"] - previous["stages"][name]["seconds"])
+                            / (stage["examples"] - previous["stages"][name]["examples"]) * 1e6, 1)
+                for name, stage in row["stages"].items()}
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
@@ -119,11 +135,7 @@ def main(argv=None) -> int:
     for factor in sorted(args.factors):
         rows.append(measure(factor, model_uri, args.work))
         print(json.dumps(rows[-1]), flush=True)
-    base = rows[0]
-    for row in rows:
-        row["cost_vs_smallest"] = {name: round(stage["microseconds_per_example"]
-                                               / base["stages"][name]["microseconds_per_example"], 3)
-                                   for name, stage in row["stages"].items()}
+    add_ratios(rows)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump({"model": source, "runs": rows}, f, indent=2)

@@ -23,10 +23,13 @@ def datasets(fn_args, hparams: HParams, replicas: int, tf_transform_output):
     """(train, eval, number of train records) from Transform's output, batched for the replicas."""
     spec = tf_transform_output.transformed_feature_spec()
     global_batch = hparams.batch_size * replicas
+    train_examples = data.count_records(fn_args.train_files)
+    cache = data.fits_in_cache(train_examples)
     train_ds = data.input_fn(fn_args.train_files, spec, global_batch, hparams.shuffle_buffer,
-                             augment=data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom))
-    eval_ds = data.input_fn(fn_args.eval_files, spec, global_batch)
-    return train_ds, eval_ds, data.count_records(fn_args.train_files)
+                             augment=data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
+                             cache=cache)
+    eval_ds = data.input_fn(fn_args.eval_files, spec, global_batch, cache=cache)
+    return train_ds, eval_ds, train_examples
 
 
 # Trainer calls this (dotted path modules.model.run_fn).

@@ -42,6 +42,17 @@ def test_input_fn_and_count_over_gzipped_records(tmp_path, few_images):
     spec = {key: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.float32),
             label_key: tf.io.FixedLenFeature([1], tf.int64)}
     assert data.count_records([str(tmp_path / "*")]) == 10
-    batches = list(data.input_fn([str(tmp_path / "*")], spec, batch_size=4))
-    assert [b[1].shape[0] for b in batches] == [4, 4, 2]
-    np.testing.assert_array_equal(np.concatenate([b[1].numpy().ravel() for b in batches]), labels[:10])
+    for cache in (False, True):
+        batches = list(data.input_fn([str(tmp_path / "*")], spec, batch_size=4, cache=cache))
+        assert [b[1].shape[0] for b in batches] == [4, 4, 2]
+        np.testing.assert_array_equal(np.concatenate([b[1].numpy().ravel() for b in batches]), labels[:10])
+        np.testing.assert_allclose(batches[0][0][key].numpy(), images[:4].reshape(4, -1) / 255.0, rtol=1e-6)
+    # Cached and shuffled: two epochs see the same examples in different orders.
+    shuffled = data.input_fn([str(tmp_path / "*")], spec, batch_size=10, shuffle_buffer=10, cache=True)
+    first, second = (np.concatenate([b[1].numpy().ravel() for b in shuffled]) for _ in range(2))
+    assert sorted(first) == sorted(second) == sorted(labels[:10]) and list(first) != list(second)
+
+
+def test_mnist_fits_the_cache_budget_and_a_huge_span_does_not():
+    assert data.fits_in_cache(60_000)
+    assert not data.fits_in_cache(1_120_000)
