@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     shared = argv[argv.index("--") + 1:] if "--" in argv else []
     pipeline = pipeline_bench.run(shared, name="compare_pipeline")
+    pipeline_bench.chart(pipeline, os.path.join(RESULTS, "compare_pipeline.png"))
     baseline_json = os.path.join(RESULTS, "compare_keras_baseline.json")
     subprocess.run([sys.executable, os.path.join(PROJECT, "benchmarks", "keras_baseline.py"), "--output",
                     baseline_json, *shared], cwd=PROJECT, check=True, stdout=subprocess.DEVNULL)
