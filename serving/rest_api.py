@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+_DRAIN_LIMIT_BYTES = 256 * 1024 * 1024  # larger refused bodies are not read: the connection closes
 _ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                     r"(?P<action>/metadata|:predict|:classify|:regress)?$")
 
@@ -89,7 +90,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise invalid("the request needs a Content-Length header with the body's size in bytes")
         if int(length) > self.max_request_bytes:
-            self.close_connection = True  # the body is not read: the connection cannot be reused
+            # Read and drop a body of reasonable size, so the client can finish sending and read
+            # the 413 (closing on a client mid-send gives it a broken pipe, not an answer).
+            if int(length) <= _DRAIN_LIMIT_BYTES:
+                remaining = int(length)
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 16))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+            else:
+                self.close_connection = True
             raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"request body of {length} bytes exceeds the limit of {self.max_request_bytes}")
         return self.rfile.read(int(length))
