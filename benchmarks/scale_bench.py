@@ -119,14 +119,9 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=tempfile.gettempdir(), help="where spans and runs are written (deleted after)")
     p.add_argument("--output", default=os.path.join(RESULTS, "scale.json"))
     args = p.parse_args(argv)
-    from serving.repository import version_dirs
+    from benchmarks.serving_bench import newest_version_dir
 
-    source = args.model_dir
-    if source is None:
-        versions = version_dirs(os.path.join(PROJECT, "serving_model", "mnist"))
-        if not versions:
-            raise SystemExit("no pushed model: run `make run` or pass --model-dir")
-        source = versions[max(versions)]
+    source = args.model_dir or newest_version_dir()
     # The Evaluator reads a Model artifact: <uri>/Format-Serving/saved_model.pb.
     model_uri = os.path.join(args.work, "scale_model")
     shutil.rmtree(model_uri, ignore_errors=True)

@@ -18,9 +18,10 @@ TEST_SPLIT = "test"
 
 TRAIN_PATTERN = "span-{SPAN}/train-*-ubyte.gz"
 TEST_PATTERN = "span-{SPAN}/t10k-*-ubyte.gz"
+TRAIN_BUCKETS, EVAL_BUCKETS = 11, 1  # hash buckets of the training files: 11:1 gives ~55k/5k
 
 
-def create_idx_example_gen(input_base: str, train_buckets: int = 11, eval_buckets: int = 1):
+def create_idx_example_gen(input_base: str, train_buckets: int = TRAIN_BUCKETS, eval_buckets: int = EVAL_BUCKETS):
     """Train and eval share the training files, split train_buckets:eval_buckets by hash
     (11:1 gives the customary 55k/5k); test is the t10k file, which Trainer never reads."""
     input_config = tfx.proto.Input(splits=[
