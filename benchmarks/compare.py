@@ -8,6 +8,7 @@ the model's training FLOPs per image against a measured tf.matmul GFLOP/s, and t
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -58,6 +59,15 @@ def matmul_gflops(dtype=tf.float32, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n ** 3 * repeats / best / 1e9
 
 
+def median_epoch_ratio(trainer_epochs, script_epochs):
+    """Script's median epoch seconds over the Trainer's, epochs after the first (tracing, and the
+    Trainer's first read of its records): the whole-fit ratio's check against this machine's drift,
+    which stretches single epochs by up to 2x. None when either ran only one epoch."""
+    if len(trainer_epochs) < 2 or len(script_epochs) < 2:
+        return None
+    return round(statistics.median(script_epochs[1:]) / statistics.median(trainer_epochs[1:]), 3)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     shared = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -76,6 +86,8 @@ def main(argv=None) -> int:
         "pipeline": pipeline, "keras_script": keras_script,
         "wall_ratio": round(pipeline["wall_seconds"] / keras_script["wall_seconds"], 3),
         "trainer_throughput_ratio": round(trainer_ips / keras_script["train_images_per_second"], 3),
+        "trainer_throughput_ratio_median_epoch": median_epoch_ratio(pipeline["trainer"]["epoch_seconds"],
+                                                                    keras_script["epoch_seconds"]),
         "roofline": {
             "forward_flops_per_image": flops, "training_flops_per_image": train_flops,
             "matmul_gflops": peak,

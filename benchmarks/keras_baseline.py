@@ -67,6 +67,7 @@ def run(hparams: HParams) -> dict:
     return {"wall_seconds": round(time.time() - started, 1), "fit_seconds": round(fit_seconds, 1),
             "epochs_run": epochs_run, "train_examples": n_train, "eval_examples": len(splits["eval"][1]),
             "train_images_per_second": round(n_train * epochs_run / fit_seconds, 1),
+            "epoch_seconds": history["epoch_seconds"],
             "test_accuracy": round(float(accuracy), 5), "hparams": hparams.to_dict()}
 
 

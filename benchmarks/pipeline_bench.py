@@ -51,7 +51,8 @@ def run(runner_args=(), name: str = "pipeline_bench") -> dict:
         "startup_and_orchestration_seconds": round(wall - sum(components.values()), 1),
         "trainer": {"fit_seconds": record["fit_seconds"], "epochs_run": epochs_run,
                     "train_examples": record["train_examples"],
-                    "train_images_per_second": round(record["train_examples"] * epochs_run / record["fit_seconds"], 1)},
+                    "train_images_per_second": round(record["train_examples"] * epochs_run / record["fit_seconds"], 1),
+                    "epoch_seconds": record["history"].get("epoch_seconds", [])},
         "test_accuracy": summary["test_accuracy"], "blessed": summary["blessed"],
     }
 

@@ -45,7 +45,7 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
         return _correct(model(features, training=False), labels)
 
     writer = tf.summary.create_file_writer(log_dir) if log_dir else None
-    history = {"loss": [], "accuracy": [], "val_accuracy": []}
+    history = {"loss": [], "accuracy": [], "val_accuracy": [], "epoch_seconds": []}
     for epoch in range(hparams.epochs):
         started = time.time()
         total_loss = total_correct = 0.0
@@ -60,12 +60,13 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
         history["loss"].append(total_loss / steps)
         history["accuracy"].append(total_correct / (steps * global_batch))
         history["val_accuracy"].append(eval_correct / max(1.0, eval_count))
+        history["epoch_seconds"].append(round(time.time() - started, 2))
         logging.info("epoch %d/%d %.0fs: loss=%.4f accuracy=%.4f val_accuracy=%.4f", epoch + 1, hparams.epochs,
                      time.time() - started, history["loss"][-1], history["accuracy"][-1], history["val_accuracy"][-1])
         if writer:
             with writer.as_default(step=epoch):
-                for name, values in history.items():
-                    tf.summary.scalar(name, values[-1])
+                for name in ("loss", "accuracy", "val_accuracy"):
+                    tf.summary.scalar(name, history[name][-1])
     return history
 
 

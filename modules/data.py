@@ -1,4 +1,5 @@
 """tf.data input pipeline over Transform's output (gzipped TFRecords of transformed tf.Examples)."""
+import math
 from typing import Callable, List, Optional
 
 import keras
@@ -47,10 +48,12 @@ def fits_in_cache(records: int) -> bool:
 
 
 def input_fn(file_patterns: List[str], transformed_feature_spec, batch_size: int,
-             shuffle_buffer: int = 0, augment: Optional[Callable] = None, cache: bool = False) -> tf.data.Dataset:
+             shuffle_buffer: int = 0, augment: Optional[Callable] = None, cache: bool = False,
+             records: Optional[int] = None) -> tf.data.Dataset:
     """Batches of ({transformed image: [b, 784]}, label [b, 1]); shuffle_buffer=0 keeps file order;
     augment (see augmenter) is applied to each batch; cache keeps the parsed examples in memory
-    after the first pass (see fits_in_cache)."""
+    after the first pass (see fits_in_cache); records (see count_records), when given, makes the
+    number of batches known to Keras (see with_known_batches)."""
     files = _files(file_patterns)
     label_key = features.transformed_name(features.LABEL_KEY)
 
@@ -72,4 +75,13 @@ def input_fn(file_patterns: List[str], transformed_feature_spec, batch_size: int
         dataset = dataset.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset if records is None else with_known_batches(dataset, records, batch_size)
+
+
+def with_known_batches(dataset: tf.data.Dataset, records: int, batch_size: int) -> tf.data.Dataset:
+    """Declares the number of batches, which TFRecord files do not tell tf.data. Without it Keras
+    3 learns an epoch's length by running into the end of the data, then at the end of each later
+    epoch spent 9-10 s (a quarter of a 40 s epoch here) outside any training or validation step,
+    while a dataset of known length has no such gap (measured side by side)."""
+    return dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(records / batch_size)))

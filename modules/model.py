@@ -27,8 +27,9 @@ def datasets(fn_args, hparams: HParams, replicas: int, tf_transform_output):
     cache = data.fits_in_cache(train_examples)
     train_ds = data.input_fn(fn_args.train_files, spec, global_batch, hparams.shuffle_buffer,
                              augment=data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
-                             cache=cache)
-    eval_ds = data.input_fn(fn_args.eval_files, spec, global_batch, cache=cache)
+                             cache=cache, records=train_examples)
+    eval_ds = data.input_fn(fn_args.eval_files, spec, global_batch, cache=cache,
+                            records=data.count_records(fn_args.eval_files))
     return train_ds, eval_ds, train_examples
 
 

@@ -1,6 +1,7 @@
 """Builds and fits the model under a distribution strategy; returns the model and its history."""
 import math
-from typing import Optional
+import time
+from typing import List, Optional
 
 import keras
 import tensorflow as tf
@@ -20,22 +21,39 @@ def model_settings(hparams: HParams, strategy: tf.distribute.Strategy, train_exa
     return steps_per_epoch, strategies.precision_policy(hparams.precision, strategy)
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of each epoch (training and validation): this machine's speed drifts between
+    epochs, so throughput is judged per epoch (benchmarks/compare.py), not only over the whole fit."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: List[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self._started, 2))
+
+
 def train(train_dataset: tf.data.Dataset, eval_dataset: tf.data.Dataset, hparams: HParams,
           strategy: tf.distribute.Strategy, train_examples: int, log_dir: Optional[str] = None):
     """Fits up to hparams.epochs full passes over train_dataset, validating on eval_dataset;
     stops early when eval loss stalls and keeps the best epoch's weights (model.fit path; the
-    multi-worker loop runs all epochs)."""
+    multi-worker loop runs all epochs). The history also holds each epoch's wall seconds."""
     steps_per_epoch, policy = model_settings(hparams, strategy, train_examples)
     with strategy.scope():
         model = cnn.build_model(hparams, steps_per_epoch, policy)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return model, custom_loop.fit(model, train_dataset, eval_dataset, hparams, strategy, train_examples, log_dir)
     # Eval loss, not accuracy: on 5k images accuracy moves in steps of 0.02% and stalls by chance.
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", restore_best_weights=True,
+    timer = EpochTimer()
+    callbacks = [timer, keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", restore_best_weights=True,
                                                patience=hparams.early_stopping_patience)]
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
     # verbose=2: one line per epoch in the Trainer log (time, loss, accuracy), no progress bars.
     history = model.fit(train_dataset, validation_data=eval_dataset, epochs=hparams.epochs,
                         callbacks=callbacks, verbose=2)
-    return model, history.history
+    return model, {**history.history, "epoch_seconds": timer.seconds}

@@ -1,5 +1,6 @@
 """The input pipeline over real Transform output format, and the training augmentation."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from modules import data, features
@@ -30,17 +31,22 @@ def test_zero_augmentation_is_identity(few_images):
     np.testing.assert_allclose(out[key].numpy(), batch[key].numpy(), atol=1e-6)
 
 
-def test_input_fn_and_count_over_gzipped_records(tmp_path, few_images):
-    images, labels = few_images
+def _write_transformed(tmp_path, images, labels):
+    """Ten transformed records as Transform writes them; returns their feature spec."""
     key, label_key = features.transformed_name(features.IMAGE_KEY), features.transformed_name(features.LABEL_KEY)
-    path = str(tmp_path / "part-0.gz")
-    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+    with tf.io.TFRecordWriter(str(tmp_path / "part-0.gz"), options="GZIP") as w:
         for img, lab in zip(images[:10], labels[:10]):
             w.write(tf.train.Example(features=tf.train.Features(feature={
                 key: tf.train.Feature(float_list=tf.train.FloatList(value=(img.reshape(-1) / 255.0).tolist())),
                 label_key: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(lab)]))})).SerializeToString())
-    spec = {key: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.float32),
+    return {key: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.float32),
             label_key: tf.io.FixedLenFeature([1], tf.int64)}
+
+
+def test_input_fn_and_count_over_gzipped_records(tmp_path, few_images):
+    images, labels = few_images
+    key = features.transformed_name(features.IMAGE_KEY)
+    spec = _write_transformed(tmp_path, images, labels)
     assert data.count_records([str(tmp_path / "*")]) == 10
     for cache in (False, True):
         batches = list(data.input_fn([str(tmp_path / "*")], spec, batch_size=4, cache=cache))
@@ -51,6 +57,18 @@ def test_input_fn_and_count_over_gzipped_records(tmp_path, few_images):
     shuffled = data.input_fn([str(tmp_path / "*")], spec, batch_size=10, shuffle_buffer=10, cache=True)
     first, second = (np.concatenate([b[1].numpy().ravel() for b in shuffled]) for _ in range(2))
     assert sorted(first) == sorted(second) == sorted(labels[:10]) and list(first) != list(second)
+
+
+def test_counted_records_make_the_number_of_batches_known(tmp_path, few_images):
+    spec = _write_transformed(tmp_path, *few_images)
+    files = [str(tmp_path / "*")]
+    assert data.input_fn(files, spec, batch_size=4, cache=True).cardinality() == tf.data.UNKNOWN_CARDINALITY
+    known = data.input_fn(files, spec, batch_size=4, shuffle_buffer=10, cache=True, records=10)
+    assert known.cardinality() == 3
+    assert sum(int(b[1].shape[0]) for b in known) == 10
+    # A wrong count is not trusted silently: iterating says the input had another length.
+    with pytest.raises(tf.errors.FailedPreconditionError, match="expected to contain 5 elements but contained only 3"):
+        list(data.input_fn(files, spec, batch_size=4, records=20))
 
 
 def test_mnist_fits_the_cache_budget_and_a_huge_span_does_not():
