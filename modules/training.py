@@ -6,7 +6,8 @@ from typing import List, Optional
 import keras
 import tensorflow as tf
 
-from modules import cnn, custom_loop, strategy as strategies
+from modules import cnn, custom_loop
+from modules import strategy as strategies
 from modules.hparams import HParams
 
 
