@@ -27,7 +27,7 @@ def main(argv=None):
     import tensorflow_transform as tft
 
     from components.idx_example_gen import idx
-    from modules import export, features, strategy, training
+    from modules import data, export, features, strategy, training
     from modules.hparams import HParams
 
     project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,7 +40,9 @@ def main(argv=None):
     dist = strategy.choose_strategy(hparams.strategy)
     global_batch = hparams.batch_size * dist.num_replicas_in_sync
     key = features.transformed_name(features.IMAGE_KEY)
-    train_ds = tf.data.Dataset.from_tensor_slices(({key: x[:2048]}, y[:2048])).batch(global_batch)
+    # Declared length, as the Trainer's datasets have it: must survive distribution and auto-sharding.
+    train_ds = data.with_known_batches(
+        tf.data.Dataset.from_tensor_slices(({key: x[:2048]}, y[:2048])).batch(global_batch), 2048, global_batch)
     eval_ds = tf.data.Dataset.from_tensor_slices(({key: x[2048:]}, y[2048:])).batch(256)
     model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples=2048)
     chief = strategy.is_chief(os.environ.get("TF_CONFIG"))
