@@ -43,10 +43,17 @@ def to_example(image, label) -> tf.train.Example:
     }))
 
 
+def serialize(image, label) -> bytes:
+    """The record's bytes, the same in every process: without deterministic=True the order of the
+    feature map's entries follows Python's per-process hash seed, and so would the sha256 split
+    (measured: one image gave two different digests under PYTHONHASHSEED=1 and 2)."""
+    return to_example(image, label).SerializeToString(deterministic=True)
+
+
 def _serialized_examples(pair):
     images, labels = idx.read_pair(*pair)
     for image, label in zip(images, labels):
-        yield to_example(image, label).SerializeToString()
+        yield serialize(image, label)
 
 
 @beam.ptransform_fn

@@ -71,3 +71,22 @@ def test_missing_labels_file_is_named(tmp_path):
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
     with pytest.raises(ValueError, match="expected exactly one"):
         executor.find_idx_pair(str(tmp_path / "train-*-ubyte.gz"))
+
+
+def test_record_bytes_and_split_do_not_depend_on_the_process_hash_seed(few_images):
+    """Two processes with different PYTHONHASHSEED serialize the same images to the same bytes,
+    so the sha256 split is the same in every run (it was not before deterministic=True)."""
+    import subprocess
+    import sys
+
+    images, labels = few_images
+    code = ("import hashlib, sys, numpy as np; from components.idx_example_gen.executor import serialize;"
+            f"images = np.array({images[:8].tolist()}, dtype=np.uint8); labels = {labels[:8].tolist()};"
+            "print(hashlib.sha256(b''.join(serialize(i, l) for i, l in zip(images, labels))).hexdigest())")
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    # Seeds 1 and 2 put the feature map in different orders here (measured); both processes at once.
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=project, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    digests = {proc.communicate(timeout=120)[0].strip() for proc in procs}
+    assert all(proc.returncode == 0 for proc in procs)
+    assert len(digests) == 1 and len(next(iter(digests))) == 64
