@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from components.idx_example_gen import idx
 from components.idx_example_gen.component import EVAL_BUCKETS, TRAIN_BUCKETS
-from components.idx_example_gen.executor import serialize, split_of
+from components.idx_example_gen.executor import bucket_boundaries, serialize, split_of
 from modules import data, features, preprocessing, strategy, training
 from modules.hparams import HParams
 
@@ -30,7 +30,7 @@ def load_splits(span_dir: str = SPAN):
     """{train, eval, test: (images uint8 [n, 28, 28], labels)}; train/eval by ExampleGen's rule."""
     images, labels = idx.read_pair(os.path.join(span_dir, "train-images-idx3-ubyte.gz"),
                                    os.path.join(span_dir, "train-labels-idx1-ubyte.gz"))
-    boundaries = [TRAIN_BUCKETS, TRAIN_BUCKETS + EVAL_BUCKETS]  # IdxExampleGen's defaults
+    boundaries = bucket_boundaries([TRAIN_BUCKETS, EVAL_BUCKETS])  # IdxExampleGen's defaults
     in_eval = np.array([split_of(serialize(img, lab), 2, boundaries) == 1
                         for img, lab in zip(images, labels)])
     test = idx.read_pair(os.path.join(span_dir, "t10k-images-idx3-ubyte.gz"),

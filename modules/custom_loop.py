@@ -62,7 +62,8 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
         history["val_accuracy"].append(eval_correct / max(1.0, eval_count))
         history["epoch_seconds"].append(round(time.time() - started, 2))
         logging.info("epoch %d/%d %.0fs: loss=%.4f accuracy=%.4f val_accuracy=%.4f", epoch + 1, hparams.epochs,
-                     time.time() - started, history["loss"][-1], history["accuracy"][-1], history["val_accuracy"][-1])
+                     history["epoch_seconds"][-1], history["loss"][-1], history["accuracy"][-1],
+                     history["val_accuracy"][-1])
         if writer:
             with writer.as_default(step=epoch):
                 for name in ("loss", "accuracy", "val_accuracy"):

@@ -66,13 +66,11 @@ def input_fn(file_patterns: List[str], transformed_feature_spec, batch_size: int
     if cache:  # parse once, in large batches, then work on parsed examples as from arrays
         dataset = (dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
                    .unbatch().cache())
-        if shuffle_buffer:
-            dataset = dataset.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size)
-    else:
-        if shuffle_buffer:
-            dataset = dataset.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle_buffer:
+        dataset = dataset.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if not cache:
+        dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)

@@ -6,6 +6,7 @@ serialized example with the hash buckets given in the component's custom_config.
 """
 import bisect
 import hashlib
+import itertools
 import os
 from typing import Any, Dict, List
 
@@ -115,14 +116,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             if missing:
                 raise ValueError(f"splits {names} share pattern {pattern!r}: custom_config must give "
                                  f"positive hash_buckets for {missing}")
-            boundaries = list(_cumulative([buckets[n] for n in names]))
+            boundaries = bucket_boundaries([buckets[n] for n in names])
             parts = records | f"Partition[{label}]" >> beam.Partition(split_of, len(names), boundaries)
             result.update(zip(names, parts))
         return result
 
 
-def _cumulative(values):
-    total = 0
-    for v in values:
-        total += v
-        yield total
+def bucket_boundaries(buckets: List[int]) -> List[int]:
+    """Cumulative hash buckets, split_of's boundaries: [11, 1] -> [11, 12]."""
+    return list(itertools.accumulate(buckets))
