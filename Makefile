@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run quick test test-fast
+.PHONY: setup run quick test test-fast lint format
 
 setup:
 	@./bootstrap.sh
@@ -15,8 +15,19 @@ quick: setup
 
 test:
 	@./bootstrap.sh --browser
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests
 
 test-fast:
 	@./bootstrap.sh --browser
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests -m "not e2e"
+
+# The formatter and the linter (ruff.toml); `make format` rewrites the tree in ruff's style.
+lint:
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .

@@ -11,7 +11,7 @@ setup(
     version="0.1.0",
     description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
     python_requires=">=3.9,<3.12",
-    packages=find_packages(include=["pipeline*", "components*", "modules*", "serving*", "kubeflow*"]),
+    packages=find_packages(include=["pipeline*", "components*", "modules*", "runs*", "serving*", "kubeflow*"]),
     package_data={"pipeline": ["schema/*.pbtxt"], "serving": ["web/*.html"]},
     install_requires=[
         "tfx[kfp]==1.21.0",
@@ -23,7 +23,8 @@ setup(
         "requests",
     ],
     extras_require={
-        # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test.
-        "test": ["pytest", "pytest-timeout", "selenium"],
+        # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test;
+        # ruff formats and lints the tree (pinned: another version may format differently).
+        "test": ["pytest", "pytest-timeout", "selenium", "ruff==0.17.6"],
     },
 )

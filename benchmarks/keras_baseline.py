@@ -16,25 +16,23 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components.idx_example_gen import idx
 from components.idx_example_gen.component import EVAL_BUCKETS, TRAIN_BUCKETS
 from components.idx_example_gen.executor import bucket_boundaries, serialize, split_of
-from modules import data, features, preprocessing, strategy, training
+from modules import data, features, idx, preprocessing, strategy, training
 from modules.hparams import HParams
+from pipeline.configs import DATA_ROOT
+from pipeline.configs import PROJECT_ROOT as PROJECT
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPAN = os.path.join(PROJECT, "data", "mnist", "span-1")
+SPAN = os.path.join(DATA_ROOT, "span-1")
 
 
 def load_splits(span_dir: str = SPAN):
     """{train, eval, test: (images uint8 [n, 28, 28], labels)}; train/eval by ExampleGen's rule."""
-    images, labels = idx.read_pair(os.path.join(span_dir, "train-images-idx3-ubyte.gz"),
-                                   os.path.join(span_dir, "train-labels-idx1-ubyte.gz"))
+    images, labels = idx.read_span_pair(span_dir, "train")
     boundaries = bucket_boundaries([TRAIN_BUCKETS, EVAL_BUCKETS])  # IdxExampleGen's defaults
     in_eval = np.array([split_of(serialize(img, lab), 2, boundaries) == 1
                         for img, lab in zip(images, labels)])
-    test = idx.read_pair(os.path.join(span_dir, "t10k-images-idx3-ubyte.gz"),
-                         os.path.join(span_dir, "t10k-labels-idx1-ubyte.gz"))
+    test = idx.read_span_pair(span_dir, "t10k")
     return {"train": (images[~in_eval], labels[~in_eval]), "eval": (images[in_eval], labels[in_eval]), "test": test}
 
 

@@ -15,14 +15,12 @@ import subprocess
 import sys
 import time
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from components import tfx_files
+from modules import export
+from pipeline.configs import PROJECT_ROOT as PROJECT
 
-from modules import export  # noqa: E402
-
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 
 
@@ -42,7 +40,7 @@ def run(runner_args=(), name: str = "pipeline_bench") -> dict:
         raise RuntimeError(f"the pipeline failed: {summary['error']}\n{proc.stderr[-3000:]}")
     components = {n: c["wall_seconds"] for n, c in summary["components"].items()}
     model_uri = summary["artifacts"]["Trainer.Model"]
-    record = export.read_training_record(os.path.join(model_uri, "Format-Serving"))
+    record = export.read_training_record(tfx_files.serving_model_path(model_uri))
     epochs_run = len(record["history"]["loss"])
     return {
         "command": " ".join(command[1:]), "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_rss_mb),
@@ -60,7 +58,8 @@ def run(runner_args=(), name: str = "pipeline_bench") -> dict:
 def chart(result: dict, path: str) -> None:
     names = list(result["components"]) + ["start-up / orchestration"]
     seconds = list(result["components"].values()) + [result["startup_and_orchestration_seconds"]]
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     ax.barh(names, seconds)
     for i, s in enumerate(seconds):
         ax.text(s, i, f" {s:.1f} s", va="center", fontsize=8)
@@ -70,7 +69,6 @@ def chart(result: dict, path: str) -> None:
     ax.set_title(f"local pipeline: {result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mb']} MB")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None) -> int:

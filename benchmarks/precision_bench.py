@@ -14,19 +14,18 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components.idx_example_gen import idx
-from modules import cnn, data, features
+from modules import cnn, data, features, idx
 from modules.hparams import HParams
+from pipeline.configs import DATA_ROOT
+from pipeline.configs import PROJECT_ROOT as PROJECT
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDS = 12_800
 POLICIES = ("float32", "mixed_bfloat16")
 
 
 def dataset(hparams: HParams) -> tf.data.Dataset:
-    span = os.path.join(PROJECT, "data", "mnist", "span-1")
-    images, labels = idx.read_pair(os.path.join(span, "train-images-idx3-ubyte.gz"),
-                                   os.path.join(span, "train-labels-idx1-ubyte.gz"))
+    span = os.path.join(DATA_ROOT, "span-1")
+    images, labels = idx.read_span_pair(span, "train")
     x = (images[:RECORDS].reshape(-1, features.NUM_PIXELS) / 255.0).astype(np.float32)
     y = labels[:RECORDS].astype(np.int64).reshape(-1, 1)
     key = features.transformed_name(features.IMAGE_KEY)

@@ -25,9 +25,11 @@ import sys
 import tempfile
 import time
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from pipeline.configs import DATA_ROOT
+from pipeline.configs import PROJECT_ROOT as PROJECT
+
 RESULTS = os.path.join(PROJECT, "benchmarks", "results")
-DATA_ROOT = os.path.join(PROJECT, "data", "mnist")
+
 PROBE = {"train": 1200, "t10k": 200}  # records: about 2% of MNIST, so its stage times are nearly all start-up
 COST_TOLERANCE = 0.2  # the target: each stage's cost per example within +-20% from the smallest size to the largest
 PEAK_RSS_TARGET_MB = 8 * 1024  # at the largest size
@@ -41,8 +43,10 @@ def build(data_root: str, output_root: str, model_dir: str):
     from tfx import v1 as tfx
 
     from components.idx_example_gen import component as idx_example_gen
+    from modules.features import TEST_SPLIT
     from pipeline import configs
-    from pipeline.pipeline import TEST, eval_config, transform_component
+    from pipeline.blessing import eval_config
+    from pipeline.dag import transform_component
 
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     schema_gen = tfx.components.ImportSchemaGen(schema_file=configs.SCHEMA_FILE).with_id("ImportSchemaGen")
@@ -53,7 +57,7 @@ def build(data_root: str, output_root: str, model_dir: str):
     model = tfx.dsl.Importer(source_uri=model_dir, artifact_type=tfx.types.standard_artifacts.Model).with_id("Model")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=model.outputs["result"],
-        eval_config=eval_config(min_accuracy=0.0, max_accuracy_drop=1.0), example_splits=[TEST]).with_id("Evaluator")
+        eval_config=eval_config(min_accuracy=0.0, max_accuracy_drop=1.0), example_splits=[TEST_SPLIT]).with_id("Evaluator")
     return tfx.dsl.Pipeline(
         pipeline_name="mnist_tfx_scale", pipeline_root=os.path.join(output_root, "pipeline_root"),
         components=[example_gen, schema_gen, statistics_gen, transform, model, evaluator], enable_cache=False,
@@ -89,7 +93,7 @@ def span_for(factor: int, work: str):
 def measure(factor: int, model_dir: str, work: str, repeats: int = 1) -> dict:
     """Runs one size `repeats` times, each in a fresh process; per stage the fastest run counts
     (this machine's speed drifts: the minimum is the least disturbed measurement)."""
-    from pipeline import run_summary
+    from runs import summary as run_summary
 
     data_root, counts = span_for(factor, work)
     output_root = os.path.join(work, f"run_x{factor}")
@@ -172,10 +176,12 @@ def main(argv=None) -> int:
     from benchmarks.serving_bench import newest_version_dir
 
     source = args.model_dir or newest_version_dir()
-    # The Evaluator reads a Model artifact: <uri>/Format-Serving/saved_model.pb.
+    from components import tfx_files
+
+    # The Evaluator reads a Model artifact: the SavedModel in its serving_model_path.
     model_uri = os.path.join(args.work, "scale_model")
     shutil.rmtree(model_uri, ignore_errors=True)
-    shutil.copytree(source, os.path.join(model_uri, "Format-Serving"))
+    shutil.copytree(source, tfx_files.serving_model_path(model_uri))
     probe = measure(0, model_uri, args.work, args.repeats)
     print(json.dumps(probe), flush=True)
     rows = []

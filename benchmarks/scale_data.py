@@ -14,12 +14,11 @@ import os
 import numpy as np
 from PIL import Image
 
-from components.idx_example_gen import idx
+from modules import idx
+from pipeline.configs import DATA_ROOT
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPAN = os.path.join(PROJECT, "data", "mnist", "span-1")
-FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-         "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+SPAN = os.path.join(DATA_ROOT, "span-1")
+
 MAX_DEGREES, MAX_SHIFT = 12.0, 2
 
 
@@ -39,7 +38,7 @@ def write_span(factor: int, out_dir: str, source: str = SPAN) -> dict:
     span = os.path.join(out_dir, "span-1")
     os.makedirs(span, exist_ok=True)
     counts = {}
-    for kind, (images_file, labels_file) in FILES.items():
+    for kind, (images_file, labels_file) in idx.PAIRS.items():
         images, labels = idx.read_pair(os.path.join(source, images_file), os.path.join(source, labels_file))
         seed_base = 0 if kind == "train" else 1_000_000
         copies = [images] + [distorted_copy(images, seed_base + k) for k in range(1, factor)]

@@ -18,14 +18,15 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components.idx_example_gen import idx
-from modules import export
+from modules import idx, signatures
+from modules.push_layout import version_dirs
 from pipeline import configs
-from serving.client import GrpcClient, RestClient
+from pipeline.configs import DATA_ROOT
+from pipeline.configs import PROJECT_ROOT as PROJECT
+from serving.client import RestClient
+from serving.grpc_client import GrpcClient
 from serving.process import ServerProcess
-from serving.repository import version_dirs
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCHES = (1, 32)
 CONCURRENCY = (1, 8)
 
@@ -67,10 +68,9 @@ def measure(call, batches, concurrency: int, requests_per_client: int) -> dict:
 
 
 def run(model_dir: str, requests_per_client: int) -> dict:
-    span = os.path.join(PROJECT, "data", "mnist", "span-1")
-    images, _ = idx.read_pair(os.path.join(span, "t10k-images-idx3-ubyte.gz"),
-                              os.path.join(span, "t10k-labels-idx1-ubyte.gz"))
-    signature = tf.saved_model.load(model_dir).signatures[export.IMAGES_SIGNATURE]
+    span = os.path.join(DATA_ROOT, "span-1")
+    images, _ = idx.read_span_pair(span, "t10k")
+    signature = tf.saved_model.load(model_dir).signatures[signatures.IMAGES_SIGNATURE]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         base = os.path.join(tmp, configs.MODEL_NAME)

@@ -16,15 +16,15 @@ import yaml
 from google.protobuf import json_format
 from tfx import v1 as tfx
 
-from modules.hparams import HParams
-from modules.model import HPARAMS_KEY
+from modules import hparams as hparams_lib
 from pipeline import code_version, configs
-from pipeline.pipeline import CODE_VERSION_KEY, create_pipeline, eval_config
+from pipeline.blessing import eval_config
+from pipeline.dag import create_pipeline
 
 # Where kubeflow/Dockerfile puts this project inside the image (an editable install: the curated
 # schema and any data files are at the same relative paths as in this checkout).
 IMAGE_PROJECT_DIR = "/mnist-tfx"
-IMAGE_SCHEMA_FILE = os.path.join(IMAGE_PROJECT_DIR, os.path.relpath(configs.SCHEMA_FILE, code_version.PROJECT_DIR))
+IMAGE_SCHEMA_FILE = os.path.join(IMAGE_PROJECT_DIR, os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT))
 
 # Runtime parameters, so a run can change them without recompiling: the Trainer's custom_config
 # as JSON (epochs, batch size, strategy or any other HParams field) and the Evaluator's EvalConfig
@@ -64,8 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def trainer_config_json(hparams: HParams) -> str:
-    return json.dumps({HPARAMS_KEY: hparams.to_dict(), CODE_VERSION_KEY: code_version.fingerprint()})
+def trainer_config_json(hparams: hparams_lib.HParams) -> str:
+    return json.dumps(hparams_lib.custom_config(hparams.to_dict(), code_version.fingerprint()))
 
 
 def eval_config_json(min_accuracy: float) -> str:
@@ -73,7 +73,7 @@ def eval_config_json(min_accuracy: float) -> str:
 
 
 def runtime_defaults(args: argparse.Namespace) -> dict:
-    return {TRAINER_CONFIG_PARAMETER: trainer_config_json(HParams()),
+    return {TRAINER_CONFIG_PARAMETER: trainer_config_json(hparams_lib.HParams()),
             EVAL_CONFIG_PARAMETER: eval_config_json(args.min_accuracy)}
 
 
@@ -90,11 +90,8 @@ def build(args: argparse.Namespace):
         model_name=configs.MODEL_NAME,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
-        hparams=HParams().to_dict(),
         trainer_custom_config=trainer_config,
-        evaluator_config=evaluator_config,
-        min_accuracy=args.min_accuracy,
-        max_accuracy_drop=configs.MAX_ACCURACY_DROP,
+        eval_config=evaluator_config,
         label_drift_threshold=configs.LABEL_DRIFT_LINF,
         pixel_drift_threshold=configs.PIXEL_DRIFT_JSD,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,

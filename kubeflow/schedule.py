@@ -50,7 +50,7 @@ def _call(what: str, endpoint: str, fn, *args, **kwargs):
     """Turns transport and HTTP failures into one plain sentence about the endpoint."""
     try:
         return fn(*args, **kwargs)
-    except Exception as e:  # noqa: BLE001  kfp raises urllib3, kfp_server_api and requests errors
+    except Exception as e:  # kfp raises urllib3, kfp_server_api and requests errors
         status = getattr(e, "status", None)
         if status in (401, 403):
             raise ScheduleError(f"Kubeflow Pipelines at {endpoint} refused the credentials while trying to {what} "

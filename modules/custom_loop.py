@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from modules.hparams import HParams
 
+log = logging.getLogger(__name__)
+
 
 def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.data.Dataset, hparams: HParams,
         strategy: tf.distribute.Strategy, train_examples: int, log_dir=None):
@@ -61,7 +63,7 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
         history["accuracy"].append(total_correct / (steps * global_batch))
         history["val_accuracy"].append(eval_correct / max(1.0, eval_count))
         history["epoch_seconds"].append(round(time.time() - started, 2))
-        logging.info("epoch %d/%d %.0fs: loss=%.4f accuracy=%.4f val_accuracy=%.4f", epoch + 1, hparams.epochs,
+        log.info("epoch %d/%d %.0fs: loss=%.4f accuracy=%.4f val_accuracy=%.4f", epoch + 1, hparams.epochs,
                      history["epoch_seconds"][-1], history["loss"][-1], history["accuracy"][-1],
                      history["val_accuracy"][-1])
         if writer:

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from modules import features
+from modules.hparams import HParams
 
 
 def _files(file_patterns: List[str]) -> List[str]:
@@ -83,3 +84,18 @@ def with_known_batches(dataset: tf.data.Dataset, records: int, batch_size: int) 
     by running into the end of the data, and 5 of 8 later epochs spent 2.9-9.9 s (of ~40 s)
     outside any training step or validation; with it, at most 0.7 s (3-epoch runs, alternated)."""
     return dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(records / batch_size)))
+
+
+def datasets(train_files: List[str], eval_files: List[str], hparams: HParams, replicas: int,
+             transformed_feature_spec):
+    """(train, eval, number of train records) from Transform's output, batched for the replicas;
+    the training set shuffled and augmented as hparams say."""
+    global_batch = hparams.batch_size * replicas
+    train_examples = count_records(train_files)
+    cache = fits_in_cache(train_examples)
+    train_ds = input_fn(train_files, transformed_feature_spec, global_batch, hparams.shuffle_buffer,
+                        augment=augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
+                        cache=cache, records=train_examples)
+    eval_ds = input_fn(eval_files, transformed_feature_spec, global_batch, cache=cache,
+                       records=count_records(eval_files))
+    return train_ds, eval_ds, train_examples

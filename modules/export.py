@@ -14,14 +14,16 @@ import keras
 import tensorflow as tf
 
 from modules import features
+from modules.signatures import (
+    CLASSES_OUTPUT,
+    EXAMPLES_INPUT,
+    IMAGES_INPUT,
+    IMAGES_SIGNATURE,
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+    TRANSFORM_SIGNATURE,
+)
 
-SERVING_SIGNATURE = "serving_default"
-IMAGES_SIGNATURE = "predict_images"
-TRANSFORM_SIGNATURE = "transform_features"
-EXAMPLES_INPUT = "examples"
-IMAGES_INPUT = "images"
-PROBABILITIES_OUTPUT = "probabilities"
-CLASSES_OUTPUT = "classes"
 # Hyperparameters and per-epoch history travel with the model (TF Serving ignores assets.extra).
 TRAINING_RECORD = os.path.join("assets.extra", "training.json")
 

@@ -1,6 +1,12 @@
-"""Model hyperparameters: a frozen dataclass that travels through Trainer's custom_config."""
+"""Model hyperparameters: a frozen dataclass that travels through Trainer's custom_config, and the
+custom_config keys that Trainer and Tuner read (the pipeline writes them with custom_config())."""
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Dict, Optional
+
+# The custom_config keys of Transform, Tuner and Trainer.
+HPARAMS_KEY = "hparams"  # HParams.to_dict()
+CODE_VERSION_KEY = "code_version"  # a fingerprint of modules/ (pipeline/code_version.py): edits re-run, not cache
+MAX_TRIALS_KEY = "max_trials"  # Tuner only: how many points of the search space to try
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -40,3 +46,17 @@ class HParams:
         if unknown:
             raise ValueError(f"unknown hyperparameters {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+def custom_config(hparams: Dict[str, Any], code_version: str, max_trials: Optional[int] = None) -> Dict[str, Any]:
+    """The custom_config the pipeline gives Trainer (and, with max_trials, Tuner)."""
+    config = {HPARAMS_KEY: dict(hparams), CODE_VERSION_KEY: code_version}
+    if max_trials is not None:
+        config[MAX_TRIALS_KEY] = max_trials
+    return config
+
+
+def from_custom_config(config: Optional[Dict[str, Any]], tuned: Optional[Dict[str, Any]] = None) -> HParams:
+    """custom_config's HParams, overridden by the Tuner's best values (`tuned`) when the Tuner ran."""
+    hparams = HParams.from_dict((config or {}).get(HPARAMS_KEY, {}))
+    return dataclasses.replace(hparams, **((tuned or {}).get("values", {})))

@@ -45,7 +45,7 @@ def make_strategy(kind: str, tpu: str = "") -> tf.distribute.Strategy:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or None)
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
-        except Exception as e:  # noqa: BLE001  ValueError, URLError, NotFoundError... depending on tpu
+        except Exception as e:  # ValueError, URLError, NotFoundError... depending on tpu
             raise RuntimeError(f"TPU {tpu!r} could not be reached: {type(e).__name__}: {e}") from e
         return tf.distribute.TPUStrategy(resolver)
     if kind == "multi_worker":

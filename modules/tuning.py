@@ -5,10 +5,8 @@ import keras_tuner
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from modules import cnn, model, strategy, training
-from modules.hparams import HParams
-
-MAX_TRIALS_KEY = "max_trials"  # custom_config key: how many points of the space to try
+from modules import cnn, data, strategy, training
+from modules.hparams import MAX_TRIALS_KEY, HParams, from_custom_config
 
 
 def search_space(hp: keras_tuner.HyperParameters) -> dict:
@@ -25,15 +23,17 @@ def build_tuned_model(base: HParams, hp: keras_tuner.HyperParameters, steps_per_
 
 # Tuner calls this (dotted path modules.tuning.tuner_fn).
 def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
-    base = model.hparams_from(fn_args)
+    base = from_custom_config(fn_args.custom_config)
     dist = strategy.choose_strategy(base.strategy, base.tpu)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_ds, eval_ds, train_examples = model.datasets(fn_args, base, dist.num_replicas_in_sync, tf_transform_output)
+    train_ds, eval_ds, train_examples = data.datasets(fn_args.train_files, fn_args.eval_files, base,
+                                                      dist.num_replicas_in_sync,
+                                                      tf_transform_output.transformed_feature_spec())
     steps, policy = training.model_settings(base, dist, train_examples)
     tuner = keras_tuner.RandomSearch(
         lambda hp: build_tuned_model(base, hp, steps, policy),
         objective=keras_tuner.Objective("val_accuracy", "max"),
-        max_trials=int((fn_args.custom_config or {}).get(MAX_TRIALS_KEY, 4)),
+        max_trials=int(fn_args.custom_config[MAX_TRIALS_KEY]),
         distribution_strategy=dist,
         directory=fn_args.working_dir,
         project_name="mnist",

@@ -1,1 +1,1 @@
-"""Which components exist and how they connect (pipeline.py), settings (configs.py), local orchestration."""
+"""The DAG (dag.py, blessing.py), its settings (configs.py) and the local runner (local_runner.py, console.py)."""

@@ -10,7 +10,6 @@ import os
 import modules
 
 MODULES_DIR = os.path.dirname(os.path.abspath(modules.__file__))
-PROJECT_DIR = os.path.dirname(MODULES_DIR)
 
 
 def fingerprint(directory: str = MODULES_DIR) -> str:

@@ -1,6 +1,13 @@
 """Pipeline settings: names, dotted entry points, thresholds, Beam args. Importing changes nothing."""
 import os
 
+# The checkout (or the image's install) this package lives in: the one place that computes it.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_ROOT = os.path.join(PROJECT_ROOT, "data", "mnist")  # span-N/ folders of IDX files
+OUTPUT_ROOT = os.path.join(PROJECT_ROOT, "outputs")  # pipeline root, metadata.sqlite, summary, report, log
+SERVING_ROOT = os.path.join(PROJECT_ROOT, "serving_model")  # push root: <model name>/<version>/, models.config
+METADATA_FILE = "metadata.sqlite"  # ML Metadata, under the output root
+
 PIPELINE_NAME = "mnist_tfx"
 MODEL_NAME = "mnist"  # the TF Serving model name: serving_model/<MODEL_NAME>/<version>/
 
@@ -11,7 +18,7 @@ TUNER_FN = "modules.tuning.tuner_fn"
 TUNING_TRIALS = 4  # points of modules.tuning.search_space tried when --tune is on
 
 # The curated schema (ImportSchemaGen); shipped inside the package for the Kubeflow image too.
-SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
+SCHEMA_FILE = os.path.join(PROJECT_ROOT, "pipeline", "schema", "schema.pbtxt")
 
 # Drift of a new span's train split against the last validated span's; beyond these it is an
 # anomaly and the run stops. Two 3k-record samples of MNIST differ by about 0.02 in L-infinity.

@@ -4,10 +4,9 @@ import re
 
 import tensorflow as tf
 
-from components.idx_example_gen import idx
+from modules import idx
 
-_SPAN_DIR = re.compile(r"^span-(\d+)$")
-_IMAGE_FILES = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
+_SPAN_DIR = re.compile(r"^span-(\d+)$")  # ExampleGen's span-{SPAN} folders
 
 
 def latest_span_dir(data_root: str) -> str:
@@ -23,9 +22,9 @@ def write_slice(data_root: str, out_root: str, train_records: int, test_records:
     src = latest_span_dir(data_root)
     dst = os.path.join(out_root, "span-1")
     tf.io.gfile.makedirs(dst)
-    for stem, count in zip(_IMAGE_FILES, (train_records, test_records)):
-        label_stem = stem.replace("images-idx3", "labels-idx1")
-        images, labels = idx.read_pair(os.path.join(src, stem + ".gz"), os.path.join(src, label_stem + ".gz"))
-        idx.write_images(os.path.join(dst, stem + ".gz"), images[:count])
-        idx.write_labels(os.path.join(dst, label_stem + ".gz"), labels[:count])
+    for pair, count in (("train", train_records), ("t10k", test_records)):
+        images, labels = idx.read_span_pair(src, pair)
+        images_path, labels_path = idx.pair_paths(dst, pair)
+        idx.write_images(images_path, images[:count])
+        idx.write_labels(labels_path, labels[:count])
     return out_root

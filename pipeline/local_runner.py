@@ -2,36 +2,33 @@
 
     python pipeline/local_runner.py                # full MNIST, strong model, ~minutes on 2 cores
     python pipeline/local_runner.py --quick        # a slice of the data and short training
+    python pipeline/local_runner.py --verbose      # every library's log on the terminal too
+
+The terminal shows one line per component, the Trainer's epochs and the summary; the rest goes
+to <output root>/run.log (pipeline/console.py).
 """
+import argparse
+import dataclasses
+import json
+import logging
+import os
 import sys
+import time
 
-if __name__ == "__main__" and not __package__:
-    # `python pipeline/local_runner.py` puts pipeline/ first on sys.path, where pipeline.py would
-    # shadow the installed `pipeline` package; drop that entry so imports resolve to the package.
-    sys.path.pop(0)
+from modules.hparams import HParams, custom_config
+from pipeline import configs, console
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-
-from tfx import v1 as tfx  # noqa: E402
-
-from modules.hparams import HParams  # noqa: E402
-from pipeline import code_version, configs, data_slice, run_report, run_summary  # noqa: E402
-from pipeline.pipeline import create_pipeline  # noqa: E402
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOG_FILE = "run.log"
+SUMMARY_FILE = "summary.json"
+log = logging.getLogger("mnist_tfx.runner")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-root", default=os.path.join(PROJECT_ROOT, "data", "mnist"),
+    p.add_argument("--data-root", default=configs.DATA_ROOT,
                    help="folder of span-N/ IDX folders; ExampleGen takes the latest span")
     p.add_argument("--output-root",
-                   help="pipeline root, metadata.sqlite and summary.json go here (default outputs/, "
+                   help="pipeline root, metadata.sqlite, summary.json and run.log go here (default outputs/, "
                         "outputs/quick/ with --quick)")
     p.add_argument("--serving-dir",
                    help="Pusher's base directory: versions land in <serving-dir>/<version>/ (default "
@@ -52,6 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tune", action="store_true",
                    help=f"add a Tuner ({configs.TUNING_TRIALS} trials); its best values override the defaults")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
+    p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
     return p.parse_args(argv)
 
 
@@ -70,25 +68,20 @@ def parse_hparams(pairs) -> dict:
 def default_paths(args: argparse.Namespace):
     """Quick runs keep their own metadata and push directory: a slice-trained model must never
     become the baseline of, or be served in place of, a full run's."""
-    output_root = args.output_root or os.path.join(PROJECT_ROOT, "outputs", *(["quick"] if args.quick else []))
+    output_root = args.output_root or os.path.join(configs.OUTPUT_ROOT, *(["quick"] if args.quick else []))
     if args.serving_dir:
         serving_dir = args.serving_dir
     elif args.quick:
         serving_dir = os.path.join(output_root, "serving_model", configs.MODEL_NAME)
     else:
-        serving_dir = os.path.join(PROJECT_ROOT, "serving_model", configs.MODEL_NAME)
+        serving_dir = os.path.join(configs.SERVING_ROOT, configs.MODEL_NAME)
     return os.path.abspath(output_root), os.path.abspath(serving_dir)
 
 
-def run(args: argparse.Namespace) -> dict:
-    output_root, serving_dir = default_paths(args)
-    os.makedirs(output_root, exist_ok=True)
-    data_root = args.data_root
-    hparams = HParams()
-    min_accuracy = configs.MIN_ACCURACY
+def settings(args: argparse.Namespace):
+    """(hparams, min_accuracy) after --quick, --epochs, --hparam and --min-accuracy."""
+    hparams, min_accuracy = HParams(), configs.MIN_ACCURACY
     if args.quick:
-        data_root = data_slice.write_slice(args.data_root, os.path.join(output_root, "quick_data"),
-                                           configs.QUICK_TRAIN_RECORDS, configs.QUICK_TEST_RECORDS)
         hparams = dataclasses.replace(hparams, **configs.QUICK_HPARAMS)
         min_accuracy = configs.QUICK_MIN_ACCURACY
     if args.epochs is not None:
@@ -96,8 +89,26 @@ def run(args: argparse.Namespace) -> dict:
     hparams = dataclasses.replace(hparams, **parse_hparams(args.hparam))
     if args.min_accuracy is not None:
         min_accuracy = args.min_accuracy
+    return hparams, min_accuracy
 
-    metadata_path = os.path.join(output_root, "metadata.sqlite")
+
+def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
+    # Imported here, after console.start(): TensorFlow, TFX and Beam print as they load.
+    from tfx import v1 as tfx
+
+    from pipeline import code_version, data_slice
+    from pipeline.blessing import eval_config
+    from pipeline.dag import create_pipeline
+    from runs import report
+    from runs import summary as run_summary
+
+    hparams, min_accuracy = settings(args)
+    data_root = args.data_root
+    if args.quick:
+        data_root = data_slice.write_slice(args.data_root, os.path.join(output_root, "quick_data"),
+                                           configs.QUICK_TRAIN_RECORDS, configs.QUICK_TEST_RECORDS)
+    fingerprint = code_version.fingerprint()
+    metadata_path = os.path.join(output_root, configs.METADATA_FILE)
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=os.path.join(output_root, "pipeline_root"),
@@ -106,15 +117,14 @@ def run(args: argparse.Namespace) -> dict:
         model_name=configs.MODEL_NAME,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
-        hparams=hparams.to_dict(),
-        min_accuracy=min_accuracy,
-        max_accuracy_drop=args.max_accuracy_drop,
+        trainer_custom_config=custom_config(hparams.to_dict(), fingerprint),
+        eval_config=eval_config(min_accuracy, args.max_accuracy_drop),
         label_drift_threshold=configs.LABEL_DRIFT_LINF,
         pixel_drift_threshold=configs.PIXEL_DRIFT_JSD,
         schema_file=None if args.infer_schema else configs.SCHEMA_FILE,
-        code_version=code_version.fingerprint(),
+        code_version=fingerprint,
         tuner_fn=configs.TUNER_FN if args.tune else None,
-        tuning_trials=configs.TUNING_TRIALS,
+        tuning_trials=configs.TUNING_TRIALS if args.tune else None,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=not args.no_cache,
@@ -123,38 +133,46 @@ def run(args: argparse.Namespace) -> dict:
     error = None
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
-    except Exception as e:  # noqa: BLE001  a component failed: the summary says which one and why
-        logging.exception("pipeline run failed")
+    except Exception as e:  # a component failed: the summary says which one and why
+        logging.getLogger("tfx").exception("pipeline run failed")  # the traceback goes to the log file
         error = f"{type(e).__name__}: {e}"
     summary = run_summary.summarize(metadata_path, configs.PIPELINE_NAME)
     summary.update(error=error, wall_seconds=round(time.time() - started, 1), hparams=hparams.to_dict(),
                    min_accuracy=min_accuracy, data_root=os.path.abspath(data_root))
-    with open(os.path.join(output_root, "summary.json"), "w") as f:
+    with open(os.path.join(output_root, SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2)
-    summary["report"] = run_report.write(summary, output_root)
+    summary["report"] = report.write(summary, output_root)
     return summary
 
 
-def print_summary(summary: dict) -> None:
-    print(f"\nrun {summary['run_id']} finished in {summary['wall_seconds']} s; report: {summary['report']}")
+def format_summary(summary: dict, log_path: str) -> str:
+    lines = [f"\nrun {summary['run_id']} finished in {summary['wall_seconds']} s"]
     for node, info in summary["components"].items():
-        print(f"  {node:<28} {info['state']:<9} {info['wall_seconds']:>7.1f} s")
+        lines.append(f"  {node:<28} {info['state']:<9} {info['wall_seconds']:>7.1f} s")
     if summary["error"]:
         failed = [n for n, c in summary["components"].items() if c["state"] == "FAILED"]
-        print(f"RUN STOPPED at {', '.join(failed) or 'start-up'}; nothing was pushed.\n{summary['error']}")
-        return
-    acc = summary["test_accuracy"]
-    print(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: not evaluated")
-    if summary["blessed"]:
-        print(f"BLESSED; pushed to {summary['pushed_model_dir']}")
+        lines.append(f"RUN STOPPED at {', '.join(failed) or 'start-up'}; nothing was pushed.\n{summary['error']}")
     else:
-        print("NOT BLESSED; nothing pushed. " + "; ".join(summary.get("validation_failures") or []))
+        acc = summary["test_accuracy"]
+        lines.append(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: not evaluated")
+        if summary["blessed"]:
+            lines.append(f"BLESSED; pushed to {summary['pushed_model_dir']}")
+        else:
+            lines.append("NOT BLESSED; nothing pushed. " + "; ".join(summary.get("validation_failures") or []))
+    lines.append(f"report: {summary['report']}\nlog:    {log_path}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO)
-    summary = run(parse_args(argv))
-    print_summary(summary)
+    args = parse_args(argv)
+    output_root, serving_dir = default_paths(args)
+    os.makedirs(output_root, exist_ok=True)
+    log_path = os.path.join(output_root, LOG_FILE)
+    out = console.start(log_path, verbose=args.verbose)
+    log.info("pipeline %s: data %s, outputs %s, log %s", configs.PIPELINE_NAME, args.data_root, output_root,
+             log_path)
+    summary = run(args, output_root, serving_dir)
+    print(format_summary(summary, log_path), file=out, flush=True)
     return 0 if summary["blessed"] else 1
 
 

@@ -7,16 +7,14 @@
 """
 import argparse
 import json
-import os
 import sys
 
 import numpy as np
 
-from components.idx_example_gen import idx
+from modules import idx
 from serving import images
-from serving.client import GrpcClient, RestClient, ServingRequestError
-
-TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+from serving.client import RestClient, ServingRequestError
+from serving.grpc_client import GrpcClient
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,7 +42,7 @@ def client_for(args):
 
 def evaluate(client, data_dir: str, limit=None, batch_size: int = 100) -> dict:
     """Accuracy of the served model on the test IDX files, every image sent through the API."""
-    test_images, labels = idx.read_pair(*(os.path.join(data_dir, f) for f in TEST_FILES))
+    test_images, labels = idx.read_span_pair(data_dir, "t10k")
     test_images, labels = test_images[:limit], labels[:limit]
     correct = 0
     for start in range(0, len(labels), batch_size):

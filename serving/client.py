@@ -1,31 +1,22 @@
-"""Python clients for TF Serving's two APIs, with one interface: status, metadata, predict.
+"""The REST client for TF Serving's API (the gRPC one with the same interface is grpc_client.py):
+status, metadata, predict.
 
     RestClient("http://127.0.0.1:8501", "mnist").predict_images(images)   # uint8 [n, 28, 28]
-    GrpcClient("127.0.0.1:8500", "mnist").predict_images(images)
-Both raise ServingRequestError carrying the server's status and message.
+It raises ServingRequestError carrying the server's status and message. Needs numpy and requests
+only: no TensorFlow, so any service can call the model.
 """
 import base64
 import threading
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-import grpc
 import numpy as np
 import requests
-import tensorflow as tf
-from google.protobuf import json_format
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
-from modules.export import CLASSES_OUTPUT as CLASSES
-from modules.export import EXAMPLES_INPUT, IMAGES_INPUT, IMAGES_SIGNATURE
-from modules.export import PROBABILITIES_OUTPUT as PROBABILITIES
-from modules.export import SERVING_SIGNATURE as EXAMPLES_SIGNATURE
+from modules.signatures import CLASSES_OUTPUT as CLASSES
+from modules.signatures import EXAMPLES_INPUT, IMAGES_INPUT, IMAGES_SIGNATURE
+from modules.signatures import PROBABILITIES_OUTPUT as PROBABILITIES
+from modules.signatures import SERVING_SIGNATURE as EXAMPLES_SIGNATURE
 
 
 class ServingRequestError(Exception):
@@ -86,60 +77,3 @@ class RestClient:
     def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:
         b64 = [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized]
         return np.array(self.predict(EXAMPLES_SIGNATURE, {EXAMPLES_INPUT: b64}, version)["output"], np.float32)
-
-
-class GrpcClient:
-    def __init__(self, target: str, model: str, timeout: float = 30.0, max_message_bytes: int = 64 << 20):
-        self.model, self.timeout = model, timeout
-        self._channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes)])
-        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def _spec(self, spec, version: Optional[int], signature: str = "") -> None:
-        spec.name = self.model
-        if version:
-            spec.version.value = version
-        if signature:
-            spec.signature_name = signature
-
-    def _call(self, method, request):
-        try:
-            return method(request, timeout=self.timeout)
-        except grpc.RpcError as e:
-            raise ServingRequestError(e.code(), e.details()) from e
-
-    def status(self, version: Optional[int] = None) -> List[dict]:
-        request = get_model_status_pb2.GetModelStatusRequest()
-        self._spec(request.model_spec, version)
-        response = self._call(self._models.GetModelStatus, request)
-        return [{"version": s.version, "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state)}
-                for s in response.model_version_status]
-
-    def metadata(self, version: Optional[int] = None) -> dict:
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-        self._spec(request.model_spec, version)
-        return json_format.MessageToDict(self._call(self._predict.GetModelMetadata, request),
-                                         preserving_proto_field_name=True)
-
-    def predict(self, signature: str, inputs: Dict[str, np.ndarray], version: Optional[int] = None):
-        """-> ({output name: array}, answering version)."""
-        request = predict_pb2.PredictRequest()
-        self._spec(request.model_spec, version, signature)
-        for key, value in inputs.items():
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-        response = self._call(self._predict.Predict, request)
-        outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-        return outputs, response.model_spec.version.value
-
-    def predict_images(self, images: np.ndarray, version: Optional[int] = None) -> Prediction:
-        out, served = self.predict(IMAGES_SIGNATURE, {IMAGES_INPUT: np.asarray(images, np.uint8)}, version)
-        return Prediction(out[PROBABILITIES], out[CLASSES], served)
-
-    def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:
-        out, _ = self.predict(EXAMPLES_SIGNATURE, {EXAMPLES_INPUT: np.array(list(serialized), dtype=object)}, version)
-        return out[PROBABILITIES]

@@ -9,6 +9,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, predict
 from serving import responses
 from serving.errors import ServingError, invalid
 from serving.repository import ModelRepository
+from serving.servable import DEFAULT_SIGNATURE
 
 
 def _version(model_spec) -> Optional[int]:
@@ -32,26 +33,26 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.repository = repository
 
     @_abort_on_error
-    def Predict(self, request, context):  # noqa: N802  (gRPC method name)
+    def Predict(self, request, context):
         servable = self.repository.servable(request.model_spec.name, _version(request.model_spec))
         inputs = {}
         for key, proto in request.inputs.items():
             try:
                 inputs[key] = tf.make_ndarray(proto)
-            except Exception as e:  # noqa: BLE001  malformed TensorProto
+            except Exception as e:  # a malformed TensorProto fails in many ways
                 raise invalid(f"input '{key}' is not a valid TensorProto: {e}") from e
         signature = request.model_spec.signature_name
         outputs = servable.predict(signature, inputs, list(request.output_filter))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = signature or "serving_default"
+        response.model_spec.signature_name = signature or DEFAULT_SIGNATURE
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
 
     @_abort_on_error
-    def GetModelMetadata(self, request, context):  # noqa: N802
+    def GetModelMetadata(self, request, context):
         unsupported = [f for f in request.metadata_field if f != responses.METADATA_FIELD]
         if unsupported or not request.metadata_field:
             raise invalid(f"metadata_field must be ['{responses.METADATA_FIELD}']; got {list(request.metadata_field)}")
@@ -63,7 +64,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.repository = repository
 
     @_abort_on_error
-    def GetModelStatus(self, request, context):  # noqa: N802
+    def GetModelStatus(self, request, context):
         return responses.model_status(self.repository, request.model_spec.name, _version(request.model_spec))
 
 

@@ -10,8 +10,6 @@ from typing import Optional
 
 import requests
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -26,13 +24,14 @@ class ServerProcess:
         self.kind = "tensorflow_model_server" if binary else "dev"
         self.model_name = model_name
         self.grpc_port, self.rest_port = free_port(), free_port()
-        command = [binary] if binary else [sys.executable, "-m", "serving.server"]
+        # --verbose: this project's server keeps library output in the same log, for a failing test to show.
+        command = [binary] if binary else [sys.executable, "-m", "serving.server", "--verbose"]
         command += [f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}", f"--model_name={model_name}",
                     f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=1", *extra_flags]
         log_path = log_path or os.path.join(os.path.dirname(os.path.abspath(base_path)),
                                             f"{self.kind}-{self.rest_port}.log")
         self.log = open(log_path, "w+")
-        self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         self.rest_url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         try:

@@ -1,7 +1,7 @@
 """The models a server serves: versions found under each base path, loaded, swapped and unloaded.
 
-Layout (the push directory, as TF Serving reads it): <base_path>/<version>/saved_model.pb, the
-version a positive integer. Other names (a Pusher's hidden temporary directory) are ignored.
+Layout (the push directory, as TF Serving reads it): modules/push_layout.py, the one rule for what a
+version directory is. Other names (a push's hidden staging directory) are ignored.
 A new version is loaded completely before it replaces the old one, so requests never fail
 during a swap; a version that fails to load is reported and the old one keeps serving.
 """
@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 from tensorflow_serving.config import model_server_config_pb2
 
+from modules.push_layout import version_dirs
 from serving.errors import not_found
 from serving.servable import Servable
 
@@ -49,20 +50,6 @@ def configs_from_file(path: str) -> List[ModelConfig]:
             num_versions=(policy.latest.num_versions or 1) if policy.HasField("latest") else 1,
             specific_versions=tuple(policy.specific.versions) if policy.HasField("specific") else ()))
     return models
-
-
-def version_dirs(base_path: str) -> Dict[int, str]:
-    """{version: path} for the integer-named directories holding a saved_model.pb."""
-    found = {}
-    try:
-        names = os.listdir(base_path)
-    except FileNotFoundError:
-        return found
-    for name in names:
-        path = os.path.join(base_path, name)
-        if name.isdigit() and int(name) > 0 and os.path.isfile(os.path.join(path, "saved_model.pb")):
-            found[int(name)] = path
-    return found
 
 
 class ModelRepository:

@@ -21,9 +21,9 @@ from serving.errors import ServingError, invalid, not_found
 from serving.repository import ModelRepository
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("serving.access")  # one line per request; the server's --access_log turns it on
 
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
-DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _DRAIN_LIMIT_BYTES = 256 * 1024 * 1024  # larger refused bodies are not read: the connection closes
 _ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                     r"(?P<action>/metadata|:predict|:classify|:regress)?$")
@@ -46,8 +46,8 @@ class _Handler(BaseHTTPRequestHandler):
         # client's delayed ACK add ~40 ms to every keep-alive response.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format, *args):  # noqa: A002  (BaseHTTPRequestHandler's signature)
-        log.debug("%s " + format, self.address_string(), *args)
+    def log_message(self, format, *args):
+        access_log.info("%s " + format, self.address_string(), *args)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
@@ -123,25 +123,25 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, rest_codec.format_predict(servable.predict(signature, inputs), rows))
         except ServingError as e:
             self._send_json(e.http_status, {"error": e.message})
-        except Exception as e:  # noqa: BLE001  a bug must not take the server down
+        except Exception as e:  # a bug must not take the server down
             log.exception("internal error on %s %s", method, self.path)
             self._send_json(500, {"error": f"internal error: {type(e).__name__}: {e}"})
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._handle("GET")
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._handle("POST")
 
-    def do_PUT(self):  # noqa: N802
+    def do_PUT(self):
         self._handle("PUT")
 
-    def do_DELETE(self):  # noqa: N802
+    def do_DELETE(self):
         self._handle("DELETE")
 
 
 def make_server(repository: ModelRepository, host: str, port: int,
-                max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> ThreadingHTTPServer:
+                max_request_bytes: int) -> ThreadingHTTPServer:
     handler = type("Handler", (_Handler,), {"repository": repository, "max_request_bytes": max_request_bytes})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True

@@ -6,17 +6,22 @@
 Flags carry tensorflow_model_server's names, so the same command line starts either. This
 server is for development and tests; production runs the real TF Serving (serving/deploy/).
 It binds 127.0.0.1 unless --host says otherwise.
+
+The terminal shows one line per listening port and per loaded or unloaded version (--access_log
+adds one per request); TensorFlow's C++ log and other libraries' output go to --log_file
+(--verbose keeps everything on the terminal).
 """
 import argparse
 import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 from typing import Optional
 
-from serving import grpc_api, rest_api
-from serving.repository import ModelConfig, ModelRepository, configs_from_file
+log = logging.getLogger("serving.server")
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest REST body / gRPC message accepted
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,8 +34,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model_config_file", help="a TF Serving models.config (overrides --model_name/base_path)")
     p.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                    help="how often to look for new versions (0: only at start)")
-    p.add_argument("--max_request_bytes", type=int, default=rest_api.DEFAULT_MAX_REQUEST_BYTES,
+    p.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
                    help="largest REST body / gRPC message accepted")
+    p.add_argument("--access_log", action="store_true", help="log one line per REST request")
+    p.add_argument("--log_file", help="where library and TensorFlow output goes (default: a file in the temp dir)")
+    p.add_argument("--verbose", action="store_true", help="keep every library's output on the terminal")
     args = p.parse_args(argv)
     if not args.model_config_file and not args.model_base_path:
         p.error("give --model_base_path (with --model_name) or --model_config_file")
@@ -39,6 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> None:
     """Serves until `stop` is set."""
+    # Imported here, after main() has routed output: TensorFlow prints as it loads.
+    from serving import grpc_api, rest_api
+    from serving.repository import ModelConfig, ModelRepository, configs_from_file
+
     if args.model_config_file:
         models = configs_from_file(args.model_config_file)
     else:
@@ -50,14 +62,14 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
     if args.port:
         grpc_server = grpc_api.make_server(repository, args.host, args.port, args.max_request_bytes)
         grpc_server.start()
-        logging.info("gRPC API on %s:%d", args.host, args.port)
+        log.info("gRPC API on %s:%d", args.host, args.port)
     rest_server = None
     if args.rest_api_port:
         rest_server = rest_api.make_server(repository, args.host, args.rest_api_port, args.max_request_bytes)
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
-        logging.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
-    # A line the tests and scripts wait for.
-    print(f"SERVING models={[m.name for m in models]} grpc={args.port} rest={args.rest_api_port}", flush=True)
+        log.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
+    log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], args.port,
+             args.rest_api_port)
     stop.wait()
     repository.stop()
     if rest_server:
@@ -66,13 +78,35 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         grpc_server.stop(grace=1)
 
 
+def route_output(args: argparse.Namespace) -> None:
+    """This server's own lines to the terminal (stderr); file descriptors 1 and 2, where TensorFlow's
+    C++ runtime and other libraries write, to the log file unless --verbose."""
+    terminal = sys.stderr
+    if not args.verbose:
+        log_path = args.log_file or os.path.join(tempfile.gettempdir(), f"serving-server-{args.rest_api_port}.log")
+        with open(log_path, "a") as log_file:
+            terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+            for fd in (sys.stdout.fileno(), sys.stderr.fileno()):
+                os.dup2(log_file.fileno(), fd)
+        print(f"library output goes to {log_path}", file=terminal)
+    handler = logging.StreamHandler(terminal)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])  # other libraries: warnings and errors
+    logging.getLogger("serving").setLevel(logging.INFO)
+    logging.getLogger("serving.access").setLevel(logging.INFO if args.access_log else logging.WARNING)
+
+
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    route_output(args)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    serve(args, stop=stop)
+    try:
+        serve(args, stop=stop)
+    except Exception:  # the terminal, not only the log file, must say why the server stopped
+        log.exception("the server stopped")
+        return 1
     return 0
 
 

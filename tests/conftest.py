@@ -4,11 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from components.idx_example_gen import idx
+from modules import idx
 from pipeline import configs, data_slice
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_ROOT = os.path.join(PROJECT_ROOT, "data", "mnist")
+from pipeline.configs import DATA_ROOT
 
 
 @pytest.fixture(scope="session")
@@ -18,8 +16,7 @@ def span_dir() -> str:
 
 @pytest.fixture(scope="session")
 def train_images_labels(span_dir):
-    return idx.read_pair(os.path.join(span_dir, "train-images-idx3-ubyte.gz"),
-                         os.path.join(span_dir, "train-labels-idx1-ubyte.gz"))
+    return idx.read_span_pair(span_dir, "train")
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +78,7 @@ TRAIN_IMAGES = 4000  # for the exported model below
 
 @pytest.fixture(scope="session")
 def test_images_labels(span_dir):
-    from components.idx_example_gen import idx
-
-    return idx.read_pair(os.path.join(span_dir, "t10k-images-idx3-ubyte.gz"),
-                         os.path.join(span_dir, "t10k-labels-idx1-ubyte.gz"))
+    return idx.read_span_pair(span_dir, "t10k")
 
 
 @pytest.fixture(scope="session")

@@ -18,28 +18,24 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 
+from components import tfx_files
 from components.data_gate import checks
+from modules.features import TRAIN_SPLIT
 
-STATS_FILE = "FeatureStats.pb"  # StatisticsGen's file name in each Split-<name> folder
-ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's
 DRIFT_FILE = "drift_anomalies.pbtxt"
 SOURCE_FILE = "source.json"  # which statistics artifact the baseline was copied from
-DRIFT_SPLIT = "train"  # the split compared with the previous span's
-
-
-def _split_file(artifact, split: str, name: str) -> str:
-    return os.path.join(artifact_utils.get_split_uri([artifact], split), name)
+DRIFT_SPLIT = TRAIN_SPLIT  # the split compared with the previous span's
 
 
 def load_baseline(baseline_uri: str):
-    path = os.path.join(baseline_uri, STATS_FILE)
+    path = os.path.join(baseline_uri, tfx_files.STATS_FILE)
     return tfdv.load_stats_binary(path) if tf.io.gfile.exists(path) else None
 
 
 def save_baseline(baseline_uri: str, stats_path: str, source: dict) -> None:
     """Replaces the baseline by renaming a complete copy over it: a reader never sees half a file."""
     tf.io.gfile.makedirs(baseline_uri)
-    for name, write in ((STATS_FILE, lambda tmp: tf.io.gfile.copy(stats_path, tmp, overwrite=True)),
+    for name, write in ((tfx_files.STATS_FILE, lambda tmp: tf.io.gfile.copy(stats_path, tmp, overwrite=True)),
                         (SOURCE_FILE, lambda tmp: tf.io.gfile.GFile(tmp, "w").write(json.dumps(source)))):
         tmp = os.path.join(baseline_uri, f".{name}.tmp")
         write(tmp)
@@ -57,11 +53,11 @@ def DataGate(
     pixel_drift_threshold: tfx.dsl.components.Parameter[float],
 ) -> None:
     problems = checks.schema_anomalies(
-        {split: anomalies_util.load_anomalies_binary(_split_file(anomalies, split, ANOMALIES_FILE))
+        {split: anomalies_util.load_anomalies_binary(tfx_files.anomalies_path(anomalies.uri, split))
          for split in artifact_utils.decode_split_names(anomalies.split_names)})
 
-    schema_proto = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
-    current_path = _split_file(statistics, DRIFT_SPLIT, STATS_FILE)
+    schema_proto = tfdv.load_schema_text(tfx_files.schema_path(schema.uri))
+    current_path = tfx_files.stats_path(statistics.uri, DRIFT_SPLIT)
     drift = checks.drift(tfdv.load_stats_binary(current_path), load_baseline(baseline_uri), schema_proto,
                          label_drift_threshold, pixel_drift_threshold)
     problems += checks.describe(drift, f"split '{DRIFT_SPLIT}' against the last validated span")
@@ -73,7 +69,7 @@ def DataGate(
     tfdv.write_anomalies_text(drift, os.path.join(validated_statistics.uri, DRIFT_FILE))
     validated_statistics.split_names = statistics.split_names
     for split in artifact_utils.decode_split_names(statistics.split_names):
-        target = artifact_utils.get_split_uri([validated_statistics], split)
-        tf.io.gfile.makedirs(target)
-        tf.io.gfile.copy(_split_file(statistics, split, STATS_FILE), os.path.join(target, STATS_FILE), overwrite=True)
+        target = tfx_files.stats_path(validated_statistics.uri, split)
+        tf.io.gfile.makedirs(os.path.dirname(target))
+        tf.io.gfile.copy(tfx_files.stats_path(statistics.uri, split), target, overwrite=True)
     save_baseline(baseline_uri, current_path, {"statistics_uri": statistics.uri, "split": DRIFT_SPLIT})

@@ -1,8 +1,8 @@
 """IdxExampleGen: TFX's FileBasedExampleGen with the IDX executor and MNIST's split layout.
 
 Data layout under input_base (one folder per span; ExampleGen takes the latest span):
-    span-{SPAN}/train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz -> train + eval
-    span-{SPAN}/t10k-images-idx3-ubyte.gz,  t10k-labels-idx1-ubyte.gz  -> test
+    span-{SPAN}/ the training pair (modules.idx.PAIRS["train"]) -> train + eval
+    span-{SPAN}/ the test pair     (modules.idx.PAIRS["t10k"])  -> test
 """
 from google.protobuf import any_pb2
 from tfx import v1 as tfx
@@ -11,13 +11,12 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.idx_example_gen import executor
+from modules import idx
+from modules.features import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT
 
-TRAIN_SPLIT = "train"
-EVAL_SPLIT = "eval"
-TEST_SPLIT = "test"
-
-TRAIN_PATTERN = "span-{SPAN}/train-*-ubyte.gz"
-TEST_PATTERN = "span-{SPAN}/t10k-*-ubyte.gz"
+SPAN_DIR = "span-{SPAN}"  # ExampleGen's span placeholder: it resolves to the highest span-N folder
+TRAIN_PATTERN = f"{SPAN_DIR}/{idx.pair_glob('train')}"
+TEST_PATTERN = f"{SPAN_DIR}/{idx.pair_glob('t10k')}"
 TRAIN_BUCKETS, EVAL_BUCKETS = 11, 1  # hash buckets of the training files: 11:1 gives ~55k/5k
 
 

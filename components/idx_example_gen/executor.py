@@ -17,11 +17,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from components.idx_example_gen import idx
-from modules import features
-
-IMAGES_MARKER = "images-idx3"
-LABELS_MARKER = "labels-idx1"
+from modules import features, idx
+from modules.idx import IMAGES_MARKER, LABELS_MARKER
 
 
 def find_idx_pair(pattern: str):

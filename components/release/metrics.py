@@ -1,11 +1,15 @@
-"""Reads the Evaluator's output into plain dicts: overall and per-class metrics of the candidate
-and the baseline, and the confusion matrix. Used by the model card and the run report."""
+"""Reads the Evaluator's output into plain values: overall and per-class metrics of the candidate
+and the baseline, the confusion matrix, the thresholds and the reasons for a NOT_BLESSED
+decision. Used by the release, the model card, the run summary, the report and the lineage."""
 from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
 
 from modules import features
 
+# The blessing metric: the Keras metric class the EvalConfig names, and the key TFMA stores it under.
+ACCURACY_CLASS = "SparseCategoricalAccuracy"
 ACCURACY = "sparse_categorical_accuracy"
 BASELINE = "baseline"
 
@@ -72,3 +76,46 @@ def confusion_matrix(evaluation_uri: str) -> List[List[int]]:
                 if 0 <= entry.actual_class_id < n and 0 <= entry.predicted_class_id < n:
                     matrix[entry.actual_class_id][entry.predicted_class_id] = int(entry.num_weighted_examples)
     return matrix
+
+
+def overall_accuracy(evaluation_uri: str) -> Optional[float]:
+    """The candidate's accuracy on the whole evaluated split (not a slice, not a diff)."""
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for kv in metrics.metric_keys_and_values:
+            key = kv.key
+            if key.name == ACCURACY and not key.is_diff and key.model_name != BASELINE:
+                return kv.value.double_value.value
+    return None
+
+
+def validation_failures(evaluation_uri: str) -> List[str]:
+    """Plain-words reasons for a NOT_BLESSED decision, from TFMA's validation result."""
+    result = tfma.load_validation_result(evaluation_uri)
+    reasons = []
+    for per_slice in result.metric_validations_per_slice:
+        where = "overall" if not per_slice.slice_key.single_slice_keys else str(per_slice.slice_key).strip()
+        for f in per_slice.failures:
+            kind = "change against the baseline" if f.metric_key.is_diff else "value"
+            value = f.metric_value.double_value.value
+            threshold = json_format.MessageToDict(f.metric_threshold)
+            reasons.append(f"{f.metric_key.name} {kind} {value:.4f} ({where}) fails {threshold} {f.message}".strip())
+    return reasons
+
+
+def thresholds(evaluation_uri: str) -> Dict[str, Optional[float]]:
+    """The blessing thresholds of the EvalConfig the Evaluator ran with."""
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+    found = {"min_accuracy": None, "max_accuracy_drop": None}
+    for spec in eval_config.metrics_specs:
+        for metric in spec.metrics:
+            for per_slice in metric.per_slice_thresholds:
+                threshold = per_slice.threshold
+                if threshold.value_threshold.HasField("lower_bound"):
+                    found["min_accuracy"] = threshold.value_threshold.lower_bound.value
+                if threshold.change_threshold.HasField("absolute"):
+                    found["max_accuracy_drop"] = -threshold.change_threshold.absolute.value
+    return found

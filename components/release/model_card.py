@@ -1,74 +1,92 @@
 """A model card (Markdown) for one pushed version: data, schema, training, metrics, use, limits."""
-from typing import Any, Dict
+from typing import Any, Dict, List
 
+from components.release.metrics import ACCURACY
 from modules import features
+from modules.push_layout import TFLITE_FILE
+
+INTENDED_USE = [
+    "## Intended use",
+    "Classifying single handwritten digits (0-9) in 28x28 grayscale images, white ink on black,",
+    "size-normalized and centred like MNIST. Inputs: serialized tf.Example (`serving_default`) or",
+    "uint8 pixels [batch, 28, 28] (`predict_images`). Outputs: probabilities of the ten classes.",
+]
+LIMITATIONS = [
+    "## Limitations",
+    "- Trained on MNIST only: US Census employees' and students' handwriting from the 1990s,",
+    "  scanned and centred. Other scripts, styles, letters, multiple digits, photos of digits",
+    "  that are not cropped and centred, or inverted colours are out of distribution.",
+    "- The model always answers one of ten classes; it has no 'not a digit' output. Low top",
+    "  probabilities are the only sign of an unfamiliar input.",
+    "- Not for decisions about people without human review.",
+]
 
 
 def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def render(card: Dict[str, Any]) -> str:
-    """card: model_name, version, pushed_at, data {span, uri, split_counts}, schema {feature: text},
-    training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
-    tflite {size_bytes, accuracy}, saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}."""
-    candidate = card["metrics"]["candidate"]
-    baseline = card["metrics"].get("baseline")
-    overall = candidate["overall"]
-    lines = [
-        f"# Model card: {card['model_name']}, version {card['version']}",
-        "",
-        f"Pushed {card['pushed_at']} by the mnist-tfx pipeline after the Evaluator blessed it.",
-        "",
-        "## Intended use",
-        "Classifying single handwritten digits (0-9) in 28x28 grayscale images, white ink on black,",
-        "size-normalized and centred like MNIST. Inputs: serialized tf.Example (`serving_default`) or",
-        "uint8 pixels [batch, 28, 28] (`predict_images`). Outputs: probabilities of the ten classes.",
-        "",
-        "## Limitations",
-        "- Trained on MNIST only: US Census employees' and students' handwriting from the 1990s,",
-        "  scanned and centred. Other scripts, styles, letters, multiple digits, photos of digits",
-        "  that are not cropped and centred, or inverted colours are out of distribution.",
-        "- The model always answers one of ten classes; it has no 'not a digit' output. Low top",
-        "  probabilities are the only sign of an unfamiliar input.",
-        "- Not for decisions about people without human review.",
-        "",
-        "## Data",
-        f"- ExampleGen span **{card['data']['span']}** (`{card['data']['uri']}`)",
-        "- Examples per split: " + ", ".join(f"{k} {v:,}" for k, v in card["data"]["split_counts"].items()),
-        "- Metrics below are on the `test` split (from MNIST's official test files), which no",
-        "  training or model selection saw.",
-        "",
-        "## Schema",
-        *[f"- `{name}`: {text}" for name, text in card["schema"].items()],
-        "",
-        "## Training",
-        f"- {card['training'].get('train_examples', '?'):,} training examples, strategy "
-        f"{card['training'].get('strategy', '?')}, {card['training'].get('epochs_run', '?')} epochs run",
-        "- Hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(card["training"]["hparams"].items())),
-        "",
-        "## Evaluation (test split)",
-        f"- Accuracy **{_fmt(overall.get('sparse_categorical_accuracy'))}** on "
-        f"{int(overall.get('example_count', 0)):,} examples; blessing needed >= {card['thresholds']['min_accuracy']}"
-        + (f" and no drop beyond {card['thresholds']['max_accuracy_drop']} against the latest blessed model "
-           f"(its accuracy: {_fmt(baseline['overall'].get('sparse_categorical_accuracy'))})." if baseline
-           else "; no earlier blessed model existed, so the change threshold did not apply."),
-        "",
-        "| class | examples | accuracy (recall) | precision | baseline accuracy |",
-        "|---|---|---|---|---|",
-    ]
+def _data(card: Dict[str, Any]) -> List[str]:
+    data = card["data"]
+    return ["## Data",
+            f"- ExampleGen span **{data['span']}** (`{data['uri']}`)",
+            "- Examples per split: " + ", ".join(f"{k} {v:,}" for k, v in data["split_counts"].items()),
+            "- Metrics below are on the `test` split (from MNIST's official test files), which no",
+            "  training or model selection saw."]
+
+
+def _schema(card: Dict[str, Any]) -> List[str]:
+    return ["## Schema", *[f"- `{name}`: {text}" for name, text in card["schema"].items()]]
+
+
+def _training(card: Dict[str, Any]) -> List[str]:
+    training = card["training"]
+    return ["## Training",
+            f"- {training.get('train_examples', '?'):,} training examples, strategy "
+            f"{training.get('strategy', '?')}, {training.get('epochs_run', '?')} epochs run",
+            "- Hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(training["hparams"].items()))]
+
+
+def _evaluation(card: Dict[str, Any]) -> List[str]:
+    candidate, baseline = card["metrics"]["candidate"], card["metrics"].get("baseline")
+    overall, thresholds = candidate["overall"], card["thresholds"]
+    if baseline:
+        comparison = (f" and no drop beyond {thresholds['max_accuracy_drop']} against the latest blessed model "
+                      f"(its accuracy: {_fmt(baseline['overall'].get(ACCURACY))}).")
+    else:
+        comparison = "; no earlier blessed model existed, so the change threshold did not apply."
+    lines = ["## Evaluation (test split)",
+             f"- Accuracy **{_fmt(overall.get(ACCURACY))}** on {int(overall.get('example_count', 0)):,} examples; "
+             f"blessing needed >= {thresholds['min_accuracy']}" + comparison,
+             "",
+             "| class | examples | accuracy (recall) | precision | baseline accuracy |",
+             "|---|---|---|---|---|"]
     for k in range(features.NUM_CLASSES):
         c = candidate["per_class"].get(k, {})
         b = (baseline or {}).get("per_class", {}).get(k, {})
-        lines.append(f"| {k} | {int(c.get('example_count', 0)):,} | {_fmt(c.get('sparse_categorical_accuracy', '-'))} "
-                     f"| {_fmt(overall.get(f'precision_class_{k}', '-'))} "
-                     f"| {_fmt(b.get('sparse_categorical_accuracy', '-'))} |")
+        lines.append(f"| {k} | {int(c.get('example_count', 0)):,} | {_fmt(c.get(ACCURACY, '-'))} "
+                     f"| {_fmt(overall.get(f'precision_class_{k}', '-'))} | {_fmt(b.get(ACCURACY, '-'))} |")
+    return lines
+
+
+def _files(card: Dict[str, Any]) -> List[str]:
+    lines = ["## Files in this version", f"- SavedModel (TF Serving): {card['saved_model_size_bytes'] / 1e6:.2f} MB"]
     tflite = card.get("tflite")
-    lines += ["", "## Files in this version",
-              f"- SavedModel (TF Serving): {card['saved_model_size_bytes'] / 1e6:.2f} MB"]
     if tflite:
-        saved_model_accuracy = _fmt(overall.get("sparse_categorical_accuracy"))
-        lines.append(f"- `model.tflite` (dynamic-range int8 weights): {tflite['size_bytes'] / 1e6:.2f} MB, "
+        saved_model_accuracy = _fmt(card["metrics"]["candidate"]["overall"].get(ACCURACY))
+        lines.append(f"- `{TFLITE_FILE}` (dynamic-range int8 weights): {tflite['size_bytes'] / 1e6:.2f} MB, "
                      f"test accuracy {_fmt(tflite['accuracy'])} (SavedModel {saved_model_accuracy})")
     lines.append("- `release.json`: the numbers on this card, machine-readable")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def render(card: Dict[str, Any]) -> str:
+    """card: model_name, version, pushed_at, data {span, uri, split_counts}, schema {feature: text},
+    training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
+    tflite {size_bytes, accuracy}, saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}
+    (components.release.record.build makes it)."""
+    header = [f"# Model card: {card['model_name']}, version {card['version']}", "",
+              f"Pushed {card['pushed_at']} by the mnist-tfx pipeline after the Evaluator blessed it."]
+    sections = [header, INTENDED_USE, LIMITATIONS, _data(card), _schema(card), _training(card), _evaluation(card),
+                _files(card)]
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"

@@ -5,18 +5,36 @@ directory can find, and try to load, half a model. Here the copy goes to a hidde
 directory in the same folder (TF Serving only considers integer names) and becomes
 <base>/<version> with one rename, which is atomic on a local or mounted POSIX file system.
 """
+import json
 import os
 import shutil
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
-STAGING_PREFIX = ".staging-"
+from modules.push_layout import RELEASE_FILE, STAGING_PREFIX, version_dirs, version_of
 
 
 def next_version(base_dir: str, now: Optional[float] = None) -> int:
-    """Seconds since the epoch (TFX's convention), but always above every existing version."""
-    existing = [int(n) for n in os.listdir(base_dir) if n.isdigit()] if os.path.isdir(base_dir) else []
-    return max([int(now if now is not None else time.time())] + [v + 1 for v in existing])
+    """Seconds since the epoch (TFX's convention), but always above every existing version and
+    never the name of something already there."""
+    names = os.listdir(base_dir) if os.path.isdir(base_dir) else []
+    existing = [v for v in map(version_of, names) if v is not None]
+    version = max([int(now if now is not None else time.time())] + [v + 1 for v in existing])
+    while str(version) in names:
+        version += 1
+    return version
+
+
+def already_pushed(base_dir: str, model_uri: str) -> Optional[Tuple[int, str]]:
+    """(version, directory) already holding this Model artifact (a re-run that blessed the same
+    model again), or None: re-pushing it would only make TF Serving reload identical weights."""
+    for version, path in sorted(version_dirs(base_dir).items(), reverse=True):
+        release = os.path.join(path, RELEASE_FILE)
+        if os.path.isfile(release):
+            with open(release) as f:
+                if json.load(f).get("lineage", {}).get("model") == model_uri:
+                    return version, path
+    return None
 
 
 def remove_stale_staging(base_dir: str) -> list:

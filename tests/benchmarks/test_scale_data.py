@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from benchmarks import scale_data
-from components.idx_example_gen import idx
+from modules import idx
 
 
 def test_copies_are_deterministic_distorted_and_keep_labels(tmp_path, small_data_root):
@@ -12,14 +12,15 @@ def test_copies_are_deterministic_distorted_and_keep_labels(tmp_path, small_data
     counts = scale_data.write_span(3, str(tmp_path / "a"), source=source)
     scale_data.write_span(3, str(tmp_path / "b"), source=source)
     assert counts == {"train": 1800, "t10k": 600}
-    for images_file, labels_file in scale_data.FILES.values():
+    for images_file, labels_file in idx.PAIRS.values():
         a = idx.read_pair(str(tmp_path / "a" / "span-1" / images_file), str(tmp_path / "a" / "span-1" / labels_file))
         b = idx.read_pair(str(tmp_path / "b" / "span-1" / images_file), str(tmp_path / "b" / "span-1" / labels_file))
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # same bytes twice
-        original, _ = idx.read_pair(os.path.join(source, images_file), os.path.join(source, labels_file))
+        original, original_labels = idx.read_pair(os.path.join(source, images_file), os.path.join(source, labels_file))
         n = len(original)
         images, labels = a
-        assert images.shape == (3 * n, 28, 28) and np.array_equal(labels, np.tile(labels[:n], 3))
+        # Every copy carries the source's labels in the source's order.
+        assert images.shape == (3 * n, 28, 28) and np.array_equal(labels, np.tile(original_labels, 3))
         assert np.array_equal(images[:n], original)  # the originals come first, unchanged
         for k in (1, 2):  # each copy differs from the original but keeps most of its ink
             copy = images[k * n:(k + 1) * n].astype(float)

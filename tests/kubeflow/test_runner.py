@@ -7,9 +7,11 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from tensorflow_model_analysis.proto import config_pb2
+
 from kubeflow import runner
-from modules.hparams import HParams
-from pipeline import configs
+from modules.hparams import HParams, from_custom_config
+from pipeline import code_version, configs
 from tests.kubeflow.conftest import IMAGE
 from tests.pipeline.test_pipeline import UPSTREAM
 
@@ -45,22 +47,38 @@ def test_every_container_runs_the_configured_image_and_our_executors(compiled):
                for c in containers.values())
 
 
+def _eval_thresholds(eval_config_json: str):
+    """(lower bound, allowed drop) as the Evaluator reads them: the JSON parsed into an EvalConfig."""
+    eval_config = json_format.Parse(eval_config_json, config_pb2.EvalConfig())
+    [accuracy] = [m for spec in eval_config.metrics_specs for m in spec.metrics if m.per_slice_thresholds]
+    [overall] = accuracy.per_slice_thresholds
+    assert list(overall.slicing_specs) == [config_pb2.SlicingSpec()]  # the overall slice only
+    return overall.threshold.value_threshold.lower_bound.value, -overall.threshold.change_threshold.absolute.value
+
+
 def test_training_and_blessing_knobs_are_runtime_parameters(compiled):
     spec = _spec(compiled)
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert set(parameters) == {runner.TRAINER_CONFIG_PARAMETER, runner.EVAL_CONFIG_PARAMETER}
+    # The defaults decoded the way the Trainer (run_fn) and the Evaluator decode them.
     trainer_default = json.loads(parameters[runner.TRAINER_CONFIG_PARAMETER]["defaultValue"])
-    assert trainer_default["hparams"] == HParams().to_dict()
-    eval_default = json.loads(parameters[runner.EVAL_CONFIG_PARAMETER]["defaultValue"])
-    [accuracy] = [m for m in eval_default["metricsSpecs"][0]["metrics"] if m["className"] == "SparseCategoricalAccuracy"]
-    [overall] = accuracy["perSliceThresholds"]
-    assert overall["slicingSpecs"] == [{}]
-    assert overall["threshold"]["valueThreshold"]["lowerBound"] == configs.MIN_ACCURACY
+    assert from_custom_config(trainer_default) == HParams()
+    assert trainer_default["code_version"] == code_version.fingerprint()
+    assert _eval_thresholds(parameters[runner.EVAL_CONFIG_PARAMETER]["defaultValue"]) == (
+        configs.MIN_ACCURACY, configs.MAX_ACCURACY_DROP)
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["Trainer"]["inputs"]["parameters"]["custom_config"] == {
         "componentInputParameter": runner.TRAINER_CONFIG_PARAMETER}
     assert tasks["Evaluator"]["inputs"]["parameters"]["eval_config"] == {
         "componentInputParameter": runner.EVAL_CONFIG_PARAMETER}
+
+
+def test_the_min_accuracy_flag_reaches_the_compiled_default(tmp_path, small_data_root):
+    args = runner.parse_args(["--image", IMAGE, "--pipeline-root", str(tmp_path / "root"), "--data-root",
+                              small_data_root, "--serving-dir", str(tmp_path / "serving"), "--output",
+                              str(tmp_path / "pipeline.yaml"), "--min-accuracy", "0.97"])
+    parameters = _spec(runner.compile_pipeline(args))["root"]["inputDefinitions"]["parameters"]
+    assert _eval_thresholds(parameters[runner.EVAL_CONFIG_PARAMETER]["defaultValue"])[0] == 0.97
 
 
 def test_loads_with_the_kfp_sdk_and_parses_strictly(compiled):

@@ -26,14 +26,12 @@ def main(argv=None):
 
     import tensorflow_transform as tft
 
-    from components.idx_example_gen import idx
-    from modules import data, export, features, strategy, training
+    from modules import data, export, features, idx, strategy, training
     from modules.hparams import HParams
 
     project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     span = os.path.join(project, "data", "mnist", "span-1")
-    images, labels = idx.read_pair(os.path.join(span, "train-images-idx3-ubyte.gz"),
-                                   os.path.join(span, "train-labels-idx1-ubyte.gz"))
+    images, labels = idx.read_span_pair(span, "train")
     x = (images[:2560].reshape(-1, features.NUM_PIXELS) / 255.0).astype(np.float32)
     y = labels[:2560].astype(np.int64).reshape(-1, 1)
     hparams = HParams(epochs=2, batch_size=32, strategy=args.strategy, precision="float32", bn_momentum=0.9)

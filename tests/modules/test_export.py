@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from components.idx_example_gen.executor import to_example
-from modules import cnn, export, features
+from modules import cnn, export, features, signatures
 from modules.hparams import HParams
 
 # Runs in a fresh interpreter that imports only TensorFlow: no TFT, no Keras import by us.
@@ -41,15 +41,15 @@ def exported(tmp_path_factory, transform_output, few_images):
 
 def test_signature_names_and_types(exported):
     _, _, sigs = exported
-    assert set(sigs) == {export.SERVING_SIGNATURE, export.IMAGES_SIGNATURE, export.TRANSFORM_SIGNATURE}
-    serving = sigs[export.SERVING_SIGNATURE]
-    assert serving["inputs"] == {export.EXAMPLES_INPUT: ["string", [None]]}
-    assert serving["outputs"] == {export.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]]}
-    images = sigs[export.IMAGES_SIGNATURE]
-    assert images["inputs"] == {export.IMAGES_INPUT: ["uint8", [None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH]]}
-    assert images["outputs"] == {export.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]],
-                                 export.CLASSES_OUTPUT: ["int64", [4]]}
-    transformed = sigs[export.TRANSFORM_SIGNATURE]["outputs"]
+    assert set(sigs) == {signatures.SERVING_SIGNATURE, signatures.IMAGES_SIGNATURE, signatures.TRANSFORM_SIGNATURE}
+    serving = sigs[signatures.SERVING_SIGNATURE]
+    assert serving["inputs"] == {signatures.EXAMPLES_INPUT: ["string", [None]]}
+    assert serving["outputs"] == {signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]]}
+    images = sigs[signatures.IMAGES_SIGNATURE]
+    assert images["inputs"] == {signatures.IMAGES_INPUT: ["uint8", [None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH]]}
+    assert images["outputs"] == {signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]],
+                                 signatures.CLASSES_OUTPUT: ["int64", [4]]}
+    transformed = sigs[signatures.TRANSFORM_SIGNATURE]["outputs"]
     assert transformed[features.transformed_name(features.IMAGE_KEY)] == ["float32", [4, features.NUM_PIXELS]]
 
 
@@ -57,15 +57,15 @@ def test_serving_matches_the_keras_model_on_scaled_pixels(exported):
     """serving_default applies the Transform graph itself: no training/serving skew."""
     model, images, sigs = exported
     direct = model.predict({features.transformed_name(features.IMAGE_KEY): images.reshape(4, -1) / 255.0}, verbose=0)
-    np.testing.assert_allclose(np.array(sigs[export.SERVING_SIGNATURE]["values"]["probabilities"]), direct, atol=1e-5)
+    np.testing.assert_allclose(np.array(sigs[signatures.SERVING_SIGNATURE]["values"]["probabilities"]), direct, atol=1e-5)
 
 
 def test_image_signature_gives_the_same_outputs_as_serving_default(exported):
     _, _, sigs = exported
-    by_examples = np.array(sigs[export.SERVING_SIGNATURE]["values"][export.PROBABILITIES_OUTPUT])
-    by_images = sigs[export.IMAGES_SIGNATURE]["values"]
-    np.testing.assert_array_equal(np.array(by_images[export.PROBABILITIES_OUTPUT]), by_examples)
-    assert by_images[export.CLASSES_OUTPUT] == by_examples.argmax(axis=1).tolist()
+    by_examples = np.array(sigs[signatures.SERVING_SIGNATURE]["values"][signatures.PROBABILITIES_OUTPUT])
+    by_images = sigs[signatures.IMAGES_SIGNATURE]["values"]
+    np.testing.assert_array_equal(np.array(by_images[signatures.PROBABILITIES_OUTPUT]), by_examples)
+    assert by_images[signatures.CLASSES_OUTPUT] == by_examples.argmax(axis=1).tolist()
 
 
 def test_a_mixed_precision_model_is_exported_in_float32_with_the_same_weights(few_images):

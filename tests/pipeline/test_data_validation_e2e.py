@@ -9,15 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from components.idx_example_gen import idx
+from modules import idx
 from pipeline import configs, data_slice
-from tests.conftest import DATA_ROOT, PROJECT_ROOT
+from pipeline.configs import DATA_ROOT, PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
 TRAIN, TEST = 600, 200
-FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-         "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
 
 
 def _run(data_root, output_root, serving_dir):
@@ -50,7 +49,7 @@ def _write_span(data_root, span, make):
     """Writes span-<span> from span 1's records transformed by make(kind, images, labels)."""
     src, dst = os.path.join(data_root, "span-1"), os.path.join(data_root, f"span-{span}")
     os.makedirs(dst, exist_ok=True)
-    for kind, (images_file, labels_file) in FILES.items():
+    for kind, (images_file, labels_file) in idx.PAIRS.items():
         images, labels = idx.read_pair(os.path.join(src, images_file), os.path.join(src, labels_file))
         make(kind, images, labels, os.path.join(dst, images_file), os.path.join(dst, labels_file))
 
@@ -101,7 +100,7 @@ def _skewed_labels(kind, images, labels, images_path, labels_path):
 
 
 CASES = [
-    ("truncated_gzip", _truncated, "IdxExampleGen", "train-images-idx3-ubyte.gz: not a complete gzip file"),
+    ("truncated_gzip", _truncated, "IdxExampleGen", f"{idx.PAIRS['train'][0]}: not a complete gzip file"),
     ("wrong_magic", _wrong_magic, "IdxExampleGen", "magic number 0x00000803, expected 0x00000801"),
     ("images_27x27", _small_images, "IdxExampleGen", "images are 27x27, expected 28x28"),
     ("label_10", _label_ten, "IdxExampleGen", "1 labels outside 0-9 (first at record 5: 10)"),
@@ -151,8 +150,8 @@ def test_clean_second_span_trains_through_to_a_push(baseline, tmp_path, train_im
     span2 = data_root / "span-2"
     span2.mkdir()
     for kind, rows in (("train", new_train), ("t10k", new_test)):
-        idx.write_images(str(span2 / FILES[kind][0]), images[rows])
-        idx.write_labels(str(span2 / FILES[kind][1]), labels[rows])
+        idx.write_images(str(span2 / idx.PAIRS[kind][0]), images[rows])
+        idx.write_labels(str(span2 / idx.PAIRS[kind][1]), labels[rows])
     versions_before = set(os.listdir(serving_dir))
 
     rc, _, summary = _run(data_root, output_root, serving_dir)

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from pipeline import configs
+from pipeline.configs import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPONENTS = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform",
               "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"]
 CACHED_ON_RERUN = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform",
@@ -42,10 +42,15 @@ print(correct, total, max_diff)
 """
 
 
-def _run_pipeline(output_root, serving_dir, *extra, check=True):
-    subprocess.run([sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--quick",
-                    "--output-root", str(output_root), "--serving-dir", str(serving_dir), *extra],
-                   check=check, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _run_pipeline(output_root, serving_dir, *extra, check=True, console=None):
+    """Runs the quick pipeline; returns its summary.json. console: a list that receives the terminal lines."""
+    proc = subprocess.run([sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--quick",
+                           "--output-root", str(output_root), "--serving-dir", str(serving_dir), *extra],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"local_runner exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if console is not None:
+        console.extend((proc.stdout + proc.stderr).splitlines())
     with open(os.path.join(output_root, "summary.json")) as f:
         return json.load(f)
 
@@ -54,10 +59,29 @@ def _run_pipeline(output_root, serving_dir, *extra, check=True):
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     output_root, serving_dir = root / "out", root / "serving" / configs.MODEL_NAME
-    first = _run_pipeline(output_root, serving_dir)
+    console = []
+    first = _run_pipeline(output_root, serving_dir, console=console)
     versions_after_first = sorted(os.listdir(serving_dir))
     second = _run_pipeline(output_root, serving_dir)
-    return first, second, output_root, serving_dir, versions_after_first
+    return first, second, output_root, serving_dir, versions_after_first, console
+
+
+def test_the_console_shows_components_epochs_and_summary_and_the_log_file_the_rest(runs):
+    first, _, output_root, _, _, console = runs
+    epoch_lines = [line for line in console if " epoch " in line]
+    assert len(epoch_lines) == configs.QUICK_HPARAMS["epochs"]
+    others = [line for line in console if line not in epoch_lines]
+    assert len(others) <= 60, "\n".join(others)
+    for component in COMPONENTS:
+        assert any(f"{component} " in line and "done in" in line for line in others), component
+    assert f"test accuracy: {first['test_accuracy']:.4f}" in others
+    log_path = os.path.join(output_root, "run.log")
+    assert any(line.endswith(log_path) for line in others)
+    # TensorFlow's C++ start-up lines and Beam's chatter went to the log file, not the terminal.
+    with open(log_path) as f:
+        log = f.read()
+    assert "cpu_feature_guard" in log and "apache_beam" in log
+    assert not any("cpu_feature_guard" in line or "apache_beam" in line for line in console)
 
 
 def test_first_run_executes_each_component_once(runs):
@@ -67,7 +91,7 @@ def test_first_run_executes_each_component_once(runs):
 
 
 def test_first_run_blesses_and_pushes_a_version(runs):
-    first, _, _, serving_dir, versions = runs
+    first, _, _, serving_dir, versions = runs[:5]
     assert first["blessed"] is True and first["pushed"] is True
     assert first["test_accuracy"] >= configs.QUICK_MIN_ACCURACY
     assert versions == [str(first["pushed_version"])]
@@ -75,7 +99,7 @@ def test_first_run_blesses_and_pushes_a_version(runs):
 
 
 def test_pushed_model_alone_gives_the_evaluator_accuracy(runs):
-    first, _, output_root, serving_dir, versions = runs
+    first, _, output_root, serving_dir, versions = runs[:5]
     test_split = glob.glob(os.path.join(output_root, "pipeline_root", "IdxExampleGen", "examples", "*", "Split-test"))
     assert len(test_split) == 1
     out = subprocess.run([sys.executable, "-c", _SERVING_ACCURACY, os.path.join(serving_dir, versions[0]),
@@ -86,21 +110,25 @@ def test_pushed_model_alone_gives_the_evaluator_accuracy(runs):
     assert max_diff == 0.0  # both signatures run the same Transform graph and model
 
 
-def test_accuracy_through_the_rest_api_equals_the_evaluators(runs):
-    """The pushed model behind serving.server, every test image sent as JSON over REST."""
+def test_accuracy_through_rest_and_grpc_equals_the_evaluators(runs):
+    """The pushed model behind serving.server, every test image sent over REST (JSON) and gRPC."""
     from serving.cli import evaluate
     from serving.client import RestClient
+    from serving.grpc_client import GrpcClient
     from tests.serving.conftest import start_server
 
-    first, _, output_root, serving_dir, _ = runs
+    first, _, output_root, serving_dir = runs[:4]
     server = start_server("dev", str(serving_dir))
+    grpc_client = GrpcClient(server.grpc_target, configs.MODEL_NAME)
     try:
-        result = evaluate(RestClient(server.rest_url, configs.MODEL_NAME),
-                          os.path.join(output_root, "quick_data", "span-1"))
+        span = os.path.join(output_root, "quick_data", "span-1")
+        results = [evaluate(RestClient(server.rest_url, configs.MODEL_NAME), span), evaluate(grpc_client, span)]
     finally:
+        grpc_client.close()
         server.stop()
-    assert result["examples"] == configs.QUICK_TEST_RECORDS
-    assert result["accuracy"] == pytest.approx(first["test_accuracy"], abs=1e-6)
+    for result in results:
+        assert result["examples"] == configs.QUICK_TEST_RECORDS
+        assert result["accuracy"] == pytest.approx(first["test_accuracy"], abs=1e-6)
 
 
 def test_rerun_takes_everything_up_to_the_trainer_from_cache(runs):
@@ -157,7 +185,7 @@ def _tree_digest(path) -> str:
 
 
 def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs):
-    first, _, output_root, serving_dir, versions = runs
+    first, _, output_root, serving_dir, versions = runs[:5]
     version_dir = os.path.join(serving_dir, versions[0])
     with open(os.path.join(version_dir, "release.json")) as f:
         release = json.load(f)
@@ -188,12 +216,16 @@ def test_run_report_has_curves_confusion_matrix_and_decision(runs):
 
 
 def test_lineage_prints_the_chain_behind_the_pushed_version(runs):
-    first, _, output_root, _, versions = runs
-    out = subprocess.run([sys.executable, "-m", "pipeline.lineage", "--version", versions[0], "--metadata",
+    first, _, output_root, _, versions = runs[:5]
+    out = subprocess.run([sys.executable, "-m", "runs.lineage", "--version", versions[0], "--metadata",
                           os.path.join(output_root, "metadata.sqlite"), "--json"],
                          cwd=PROJECT_ROOT, check=True, capture_output=True, text=True).stdout
     chain = {entry["component"]: entry for entry in json.loads(out)}
-    assert {"Pusher", "Evaluator", "Trainer", "Transform", "IdxExampleGen", "ImportSchemaGen"} <= set(chain)
+    assert {"Pusher", "Evaluator", "Trainer", "Transform", "StatisticsGen", "IdxExampleGen",
+            "ImportSchemaGen"} <= set(chain)
+    [statistics] = [a for a in chain["StatisticsGen"]["outputs"] if a["type"] == "ExampleStatistics"]
+    assert statistics["split_names"] == '["train", "eval", "test"]'
+    assert any(a["type"] == "Examples" for a in chain["StatisticsGen"]["inputs"])
     [examples] = [a for a in chain["IdxExampleGen"]["outputs"] if a["type"] == "Examples"]
     assert examples["span"] == 1
     assert chain["Trainer"]["parameters"]["custom_config"]["hparams"]["epochs"] == configs.QUICK_HPARAMS["epochs"]
@@ -207,7 +239,7 @@ def test_lineage_prints_the_chain_behind_the_pushed_version(runs):
 @pytest.fixture(scope="module")
 def rejected(runs):
     """Two runs that must not push: an impossible bound, then a worse model against the baseline."""
-    _, _, output_root, serving_dir, versions = runs
+    _, _, output_root, serving_dir, versions = runs[:5]
     before = _tree_digest(serving_dir)
     impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
     after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
@@ -237,6 +269,15 @@ def test_a_worse_model_is_rejected_by_the_change_threshold(runs, rejected):
     assert names == versions and digest == before
 
 
+def _trainer_executions(output_root):
+    """(id, state) of every Trainer execution in the run's ML Metadata, oldest first."""
+    from runs import summary
+
+    store = summary.read_only_store(os.path.join(output_root, configs.METADATA_FILE))
+    node = store.get_context_by_type_and_name("node", f"{configs.PIPELINE_NAME}.Trainer")
+    return sorted((e.id, summary.state_name(e)) for e in store.get_executions_by_context(node.id))
+
+
 def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     output_root, serving_dir = tmp_path / "out", tmp_path / "serving" / configs.MODEL_NAME
     proc = subprocess.Popen([sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--quick",
@@ -252,9 +293,15 @@ def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not os.path.exists(serving_dir) or not os.listdir(serving_dir)
+    # ML Metadata holds the killed Trainer execution as it was when the process died: RUNNING.
+    [(killed_id, killed_state)] = _trainer_executions(output_root)
+    assert killed_state == "RUNNING"
 
     resumed = _run_pipeline(output_root, serving_dir)
     states = {name: c["state"] for name, c in resumed["components"].items()}
     assert {states[n] for n in CACHED_ON_RERUN if n != "Trainer"} == {"CACHED"}, states
     assert states["Trainer"] == "COMPLETE" and resumed["blessed"] and resumed["pushed"]
     assert os.listdir(serving_dir) == [str(resumed["pushed_version"])]
+    # The killed execution is kept unchanged beside the new, complete one.
+    after = _trainer_executions(output_root)
+    assert after[0] == (killed_id, "RUNNING") and [state for _, state in after[1:]] == ["COMPLETE"]

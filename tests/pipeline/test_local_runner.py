@@ -1,27 +1,38 @@
 """The local runner's defaults: quick runs never share metadata or the push directory with full runs."""
-import os
+import pathlib
 
 import pytest
 
-from pipeline import local_runner
+from modules.hparams import HParams
+from pipeline import configs, local_runner
+
+CHECKOUT = pathlib.Path(__file__).resolve().parents[2]  # tests/pipeline/ -> the checkout's root
 
 
-def test_full_run_defaults():
+def test_full_run_writes_under_the_checkout():
     out, serving = local_runner.default_paths(local_runner.parse_args([]))
-    assert out == os.path.join(local_runner.PROJECT_ROOT, "outputs")
-    assert serving == os.path.join(local_runner.PROJECT_ROOT, "serving_model", "mnist")
+    assert out == str(CHECKOUT / "outputs")
+    assert serving == str(CHECKOUT / "serving_model" / "mnist")
 
 
 def test_quick_run_is_kept_apart():
     out, serving = local_runner.default_paths(local_runner.parse_args(["--quick"]))
-    assert out == os.path.join(local_runner.PROJECT_ROOT, "outputs", "quick")
-    assert serving.startswith(out + os.sep)
+    assert out == str(CHECKOUT / "outputs" / "quick")
+    assert serving == str(CHECKOUT / "outputs" / "quick" / "serving_model" / "mnist")
 
 
 def test_explicit_paths_win(tmp_path):
     out, serving = local_runner.default_paths(local_runner.parse_args(
         ["--quick", "--output-root", str(tmp_path / "o"), "--serving-dir", str(tmp_path / "s")]))
     assert (out, serving) == (str(tmp_path / "o"), str(tmp_path / "s"))
+
+
+def test_quick_flags_and_overrides_combine_in_order():
+    hparams, min_accuracy = local_runner.settings(local_runner.parse_args(
+        ["--quick", "--epochs", "5", "--hparam", "dropout=0.25", "--min-accuracy", "0.8"]))
+    assert (hparams.epochs, hparams.dropout, hparams.bn_momentum, min_accuracy) == (5, 0.25, 0.9, 0.8)
+    # Without flags, nothing of the quick settings leaks into a full run.
+    assert local_runner.settings(local_runner.parse_args([])) == (HParams(), configs.MIN_ACCURACY)
 
 
 def test_hparam_flags_are_typed_and_checked():

@@ -1,8 +1,13 @@
-"""create_pipeline's DAG, checked without running it."""
+"""create_pipeline's DAG, checked without running it; its Beam args, checked by running Beam."""
+import dataclasses
 import json
 
+import pytest
+
+from modules.hparams import HParams, custom_config
 from pipeline import configs
-from pipeline.pipeline import create_pipeline
+from pipeline.blessing import eval_config
+from pipeline.dag import create_pipeline
 
 # Each component and the components it waits for (tests/kubeflow checks the compiled DAG against it).
 UPSTREAM = {
@@ -24,9 +29,10 @@ UPSTREAM = {
 def _pipeline(**overrides):
     args = dict(
         pipeline_name="p", pipeline_root="/tmp/root", data_root="/tmp/data", serving_model_dir="/tmp/serving",
-        model_name="mnist", preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, hparams={"epochs": 1},
-        min_accuracy=0.99, max_accuracy_drop=0.002, label_drift_threshold=0.05, pixel_drift_threshold=0.01,
-        beam_pipeline_args=configs.BEAM_PIPELINE_ARGS, schema_file=configs.SCHEMA_FILE)
+        model_name="mnist", preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN,
+        trainer_custom_config=custom_config({"epochs": 1}, "abc"), eval_config=eval_config(0.99, 0.002),
+        label_drift_threshold=0.05, pixel_drift_threshold=0.01, beam_pipeline_args=configs.BEAM_PIPELINE_ARGS,
+        schema_file=configs.SCHEMA_FILE, code_version="abc")
     return create_pipeline(**{**args, **overrides})
 
 
@@ -42,11 +48,40 @@ def test_trainer_never_reads_test_and_evaluator_reads_only_test():
     assert json.loads(trainer["eval_args"])["splits"] == ["eval"]
     assert json.loads(nodes["Evaluator"].exec_properties["example_splits"]) == ["test"]
     assert json.loads(nodes["Transform"].exec_properties["splits_config"]) == {
-    "analyze": ["train"], "transform": ["train", "eval"]}
+        "analyze": ["train"], "transform": ["train", "eval"]}
 
 
-def test_beam_args_avoid_prism_download():
-    assert "--runner=FnApiRunner" in _pipeline().beam_pipeline_args
+def test_hyperparameters_and_thresholds_reach_their_components_by_one_route():
+    hparams = dataclasses.replace(HParams(), epochs=3)
+    nodes = {c.id: c for c in _pipeline(trainer_custom_config=custom_config(hparams.to_dict(), "f00d"),
+                                        eval_config=eval_config(0.97, 0.01)).components}
+    trainer_config = json.loads(nodes["Trainer"].exec_properties["custom_config"])
+    assert HParams.from_dict(trainer_config["hparams"]) == hparams and trainer_config["code_version"] == "f00d"
+    thresholds = json.loads(nodes["Evaluator"].exec_properties["eval_config"])["metrics_specs"][0]["metrics"][1]
+    threshold = thresholds["per_slice_thresholds"][0]["threshold"]
+    assert threshold["value_threshold"]["lower_bound"] == 0.97
+    assert threshold["change_threshold"]["absolute"] == -0.01
+
+
+def test_beam_args_run_beam_in_process_and_never_start_prism(monkeypatch):
+    """Beam 2.77's default runner starts Prism, which downloads its binary from the network. The
+    pipeline's Beam args must run a real Beam job here without constructing Prism's job server."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability import prism_runner
+    from apache_beam.testing.util import assert_that, equal_to
+
+    prism_starts = []
+
+    def refuse(self, options):  # recorded, then refused before any download (DirectRunner would fall back)
+        prism_starts.append(options)
+        raise RuntimeError("Prism refused by the test")
+
+    monkeypatch.setattr(prism_runner.PrismJobServer, "__init__", refuse)
+    with beam.Pipeline(options=PipelineOptions(_pipeline().beam_pipeline_args)) as p:
+        squares = p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * x)
+        assert_that(squares, equal_to([1, 4, 9]))
+    assert prism_starts == [] and type(p.runner).__name__ == "FnApiRunner"
 
 
 def test_tuner_feeds_trainer_when_enabled():
@@ -54,4 +89,10 @@ def test_tuner_feeds_trainer_when_enabled():
     nodes = {c.id: c for c in pipeline.components}
     assert sorted(u.id for u in nodes["Tuner"].upstream_nodes) == ["ImportSchemaGen", "Transform"]
     assert "Tuner" in {u.id for u in nodes["Trainer"].upstream_nodes}
+    assert json.loads(nodes["Tuner"].exec_properties["custom_config"])["max_trials"] == 2
     assert "Tuner" not in {c.id for c in _pipeline().components}
+
+
+def test_a_tuner_without_trials_is_refused():
+    with pytest.raises(ValueError, match="tuning_trials"):
+        _pipeline(tuner_fn=configs.TUNER_FN)

@@ -12,8 +12,9 @@ import requests
 import tensorflow as tf
 
 from components.idx_example_gen.executor import to_example
-from modules import export
-from serving.client import GrpcClient, RestClient, ServingRequestError
+from modules import signatures
+from serving.client import RestClient, ServingRequestError
+from serving.grpc_client import GrpcClient
 from tests.serving.conftest import MODEL_NAME, publish, start_server
 
 
@@ -33,8 +34,8 @@ def batch(test_images_labels):
 @pytest.fixture(scope="module")
 def in_process(exported_model, batch):
     """The same inputs through the SavedModel in this process: what the servers must return."""
-    signature = tf.saved_model.load(exported_model).signatures[export.IMAGES_SIGNATURE]
-    return signature(images=tf.constant(batch[0]))[export.PROBABILITIES_OUTPUT].numpy()
+    signature = tf.saved_model.load(exported_model).signatures[signatures.IMAGES_SIGNATURE]
+    return signature(images=tf.constant(batch[0]))[signatures.PROBABILITIES_OUTPUT].numpy()
 
 
 def test_status_over_both_protocols(clients):
@@ -45,13 +46,13 @@ def test_status_over_both_protocols(clients):
 
 def test_metadata_lists_the_signatures_with_their_inputs(clients):
     for client in clients:
-        signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
-        assert {export.SERVING_SIGNATURE, export.IMAGES_SIGNATURE} <= set(signatures)
-        images_input = signatures[export.IMAGES_SIGNATURE]["inputs"][export.IMAGES_INPUT]
+        defs = client.metadata()["metadata"]["signature_def"]["signature_def"]
+        assert {signatures.SERVING_SIGNATURE, signatures.IMAGES_SIGNATURE} <= set(defs)
+        images_input = defs[signatures.IMAGES_SIGNATURE]["inputs"][signatures.IMAGES_INPUT]
         assert images_input["dtype"] == "DT_UINT8"
         assert [int(d["size"]) for d in images_input["tensor_shape"]["dim"]] == [-1, 28, 28]
-        assert set(signatures[export.IMAGES_SIGNATURE]["outputs"]) == {export.PROBABILITIES_OUTPUT,
-                                                                       export.CLASSES_OUTPUT}
+        assert set(defs[signatures.IMAGES_SIGNATURE]["outputs"]) == {signatures.PROBABILITIES_OUTPUT,
+                                                                     signatures.CLASSES_OUTPUT}
 
 
 def test_predict_images_over_both_protocols_equals_the_savedmodel(clients, batch, in_process):
@@ -64,12 +65,12 @@ def test_predict_images_over_both_protocols_equals_the_savedmodel(clients, batch
 
 
 def test_rest_row_format_gives_one_prediction_per_instance(server, batch, in_process):
-    body = {"signature_name": export.IMAGES_SIGNATURE, "instances": batch[0][:3].tolist()}
+    body = {"signature_name": signatures.IMAGES_SIGNATURE, "instances": batch[0][:3].tolist()}
     response = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:predict", json=body, timeout=30)
     assert response.status_code == 200
     predictions = response.json()["predictions"]
     assert len(predictions) == 3
-    assert [p[export.CLASSES_OUTPUT] for p in predictions] == in_process[:3].argmax(axis=1).tolist()
+    assert [p[signatures.CLASSES_OUTPUT] for p in predictions] == in_process[:3].argmax(axis=1).tolist()
 
 
 def test_serialized_examples_with_b64_give_the_same_probabilities(clients, batch, in_process):
@@ -86,7 +87,7 @@ def test_serialized_examples_with_b64_give_the_same_probabilities(clients, batch
     (f"/v1/models/{MODEL_NAME}/versions/99:predict", 404),
 ])
 def test_rest_unknown_model_or_version_is_404_with_an_error(server, batch, path, status):
-    body = {"signature_name": export.IMAGES_SIGNATURE, "instances": batch[0][:1].tolist()}
+    body = {"signature_name": signatures.IMAGES_SIGNATURE, "instances": batch[0][:1].tolist()}
     response = requests.post(server.rest_url + path, json=body, timeout=30)
     assert response.status_code == status
     assert response.json()["error"]
@@ -95,7 +96,7 @@ def test_rest_unknown_model_or_version_is_404_with_an_error(server, batch, path,
 def test_rest_bad_signature_and_shape_are_400_with_an_error(server, batch):
     url = f"{server.rest_url}/v1/models/{MODEL_NAME}:predict"
     wrong_signature = requests.post(url, json={"signature_name": "nope", "instances": [[1]]}, timeout=30)
-    wrong_shape = requests.post(url, json={"signature_name": export.IMAGES_SIGNATURE,
+    wrong_shape = requests.post(url, json={"signature_name": signatures.IMAGES_SIGNATURE,
                                            "instances": np.zeros((1, 27, 28), int).tolist()}, timeout=30)
     for response in (wrong_signature, wrong_shape):
         assert response.status_code == 400, response.text
@@ -108,10 +109,10 @@ def test_grpc_errors_carry_tf_serving_status_codes(clients, batch):
         grpc_client.predict_images(batch[0][:1], version=99)
     assert unknown_version.value.status == grpc.StatusCode.NOT_FOUND
     with pytest.raises(ServingRequestError) as wrong_shape:
-        grpc_client.predict(export.IMAGES_SIGNATURE, {export.IMAGES_INPUT: np.zeros((1, 28), np.uint8)})
+        grpc_client.predict(signatures.IMAGES_SIGNATURE, {signatures.IMAGES_INPUT: np.zeros((1, 28), np.uint8)})
     assert wrong_shape.value.status == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(ServingRequestError) as wrong_signature:
-        grpc_client.predict("nope", {export.IMAGES_INPUT: batch[0][:1]})
+        grpc_client.predict("nope", {signatures.IMAGES_INPUT: batch[0][:1]})
     assert wrong_signature.value.status in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
     assert grpc_client.status() == [{"version": 1, "state": "AVAILABLE"}]  # still serving
 

@@ -3,10 +3,10 @@ import os
 
 import yaml
 
+from modules import push_layout
 from pipeline import configs
-from serving import models_config
+from pipeline.configs import PROJECT_ROOT
 from serving.repository import ModelConfig, configs_from_file
-from tests.conftest import PROJECT_ROOT
 
 DEPLOY = os.path.join(PROJECT_ROOT, "serving", "deploy")
 
@@ -22,7 +22,7 @@ def _yaml(*parts):
 
 def test_models_config_serves_the_pushed_model_name_from_the_mount():
     path = os.path.join(DEPLOY, "models.config")
-    assert _read("models.config") == models_config.render([(configs.MODEL_NAME, f"/models/{configs.MODEL_NAME}")])
+    assert _read("models.config") == push_layout.render_models_config([(configs.MODEL_NAME, f"/models/{configs.MODEL_NAME}")])
     assert configs_from_file(path) == [ModelConfig(configs.MODEL_NAME, f"/models/{configs.MODEL_NAME}", 1)]
 
 

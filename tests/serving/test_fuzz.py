@@ -7,8 +7,9 @@ import grpc
 import numpy as np
 import pytest
 
-from modules import export
-from serving.client import GrpcClient, ServingRequestError
+from modules import signatures
+from serving.client import ServingRequestError
+from serving.grpc_client import GrpcClient
 from tests.serving.conftest import MODEL_NAME
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
@@ -46,7 +47,7 @@ def _bad_requests(rng: random.Random, n: int):
     """(method, path, body) triples, every one of them malformed in some way."""
     for i in range(n):
         kind = i % 12
-        signature = export.IMAGES_SIGNATURE
+        signature = signatures.IMAGES_SIGNATURE
         if kind == 0:  # not JSON at all
             yield "POST", PREDICT, bytes(rng.randrange(256) for _ in range(rng.randint(1, 200)))
         elif kind == 1:  # truncated JSON
@@ -119,7 +120,7 @@ def test_a_thousand_malformed_rest_requests_get_4xx_and_the_server_survives(dev_
     assert sum(answers.values()) == n
     assert {400, 404, 413} <= set(answers), answers
     assert dev_server.alive()
-    good = {"signature_name": export.IMAGES_SIGNATURE, "instances": [OK_IMAGE]}
+    good = {"signature_name": signatures.IMAGES_SIGNATURE, "instances": [OK_IMAGE]}
     status, payload = _send(conn_holder, dev_server, "POST", PREDICT, _json(good))
     assert status == 200 and len(json.loads(payload)["predictions"]) == 1
 
@@ -131,21 +132,21 @@ def test_malformed_grpc_requests_get_tf_serving_codes(dev_server):
     try:
         for shape in [(1, 28), (2, 27, 28), (1, 28, 28, 1), (0,)]:
             with pytest.raises(ServingRequestError) as e:
-                client.predict(export.IMAGES_SIGNATURE, {export.IMAGES_INPUT: np.zeros(shape, np.uint8)})
+                client.predict(signatures.IMAGES_SIGNATURE, {signatures.IMAGES_INPUT: np.zeros(shape, np.uint8)})
             assert e.value.status == grpc.StatusCode.INVALID_ARGUMENT
             cases += 1
-        for inputs in [{export.IMAGES_INPUT: rng.random((1, 28, 28)).astype(np.float32)},  # wrong dtype
+        for inputs in [{signatures.IMAGES_INPUT: rng.random((1, 28, 28)).astype(np.float32)},  # wrong dtype
                        {"pixels": np.zeros((1, 28, 28), np.uint8)},  # unknown input name
                        {}]:
             with pytest.raises(ServingRequestError) as e:
-                client.predict(export.IMAGES_SIGNATURE, inputs)
+                client.predict(signatures.IMAGES_SIGNATURE, inputs)
             assert e.value.status == grpc.StatusCode.INVALID_ARGUMENT
             cases += 1
         with pytest.raises(ServingRequestError) as e:
             client.predict_examples([b"\x00garbage", b"not a tf.Example"])
         assert e.value.status == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(ServingRequestError) as e:  # larger than the 1 MiB message limit
-            client.predict(export.IMAGES_SIGNATURE, {export.IMAGES_INPUT: np.zeros((2000, 28, 28), np.uint8)})
+            client.predict(signatures.IMAGES_SIGNATURE, {signatures.IMAGES_INPUT: np.zeros((2000, 28, 28), np.uint8)})
         assert e.value.status == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert client.predict_images(np.zeros((1, 28, 28), np.uint8)).classes.shape == (1,)
     finally:

@@ -3,9 +3,10 @@ import os
 
 import pytest
 
-from serving import models_config
+from modules import push_layout
+from modules.push_layout import version_dirs
 from serving.errors import ServingError
-from serving.repository import ModelConfig, ModelRepository, configs_from_file, version_dirs
+from serving.repository import ModelConfig, ModelRepository, configs_from_file
 from tests.serving.conftest import publish
 
 
@@ -52,6 +53,6 @@ def test_unknown_model_and_version_are_not_found(tmp_path, exported_model):
 
 def test_models_config_round_trips_with_relative_paths(tmp_path):
     path = tmp_path / "models.config"
-    path.write_text(models_config.render([("mnist", "mnist"), ("other", "/abs/other")], versions_served=2))
+    path.write_text(push_layout.render_models_config([("mnist", "mnist"), ("other", "/abs/other")], versions_served=2))
     assert configs_from_file(str(path)) == [ModelConfig("mnist", str(tmp_path / "mnist"), 2),
                                             ModelConfig("other", "/abs/other", 2)]

@@ -9,7 +9,7 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.utils import proto_utils
 
 from components.idx_example_gen import component, executor
-from modules import features
+from modules import features, idx
 
 
 def _read_split(examples, split):
@@ -55,10 +55,9 @@ def test_train_and_eval_partition_the_training_file(generated):
 
 
 def test_records_hold_784_int_pixels_and_the_label(generated, small_data_root):
-    from components.idx_example_gen import idx
+    from modules import idx
     span = os.path.join(small_data_root, "span-1")
-    images, labels = idx.read_pair(os.path.join(span, "t10k-images-idx3-ubyte.gz"),
-                                   os.path.join(span, "t10k-labels-idx1-ubyte.gz"))
+    images, labels = idx.read_span_pair(span, "t10k")
     by_pixels = {img.tobytes(): int(lab) for img, lab in zip(images, labels)}
     for example in _read_split(generated, "test")[:20]:
         pixels = example.features.feature[features.IMAGE_KEY].int64_list.value
@@ -68,9 +67,9 @@ def test_records_hold_784_int_pixels_and_the_label(generated, small_data_root):
 
 
 def test_missing_labels_file_is_named(tmp_path):
-    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    (tmp_path / idx.PAIRS["train"][0]).write_bytes(b"")
     with pytest.raises(ValueError, match="expected exactly one"):
-        executor.find_idx_pair(str(tmp_path / "train-*-ubyte.gz"))
+        executor.find_idx_pair(str(tmp_path / idx.pair_glob("train")))
 
 
 def test_record_bytes_and_split_do_not_depend_on_the_process_hash_seed(few_images):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from components.release import safe_push
-from serving.repository import version_dirs
+from modules.push_layout import version_dirs
 
 
 def _names(base):

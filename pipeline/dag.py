@@ -1,49 +1,19 @@
 """create_pipeline: which TFX components exist and how they connect. Reads no globals."""
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
-import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis.proto import config_pb2  # PerSliceMetricThreshold is not re-exported
 from tfx import v1 as tfx
 
 from components.data_gate.component import DataGate
 from components.idx_example_gen import component as idx_example_gen
 from components.release.component import Release
-from modules import features
-from modules.model import HPARAMS_KEY
-from modules.tuning import MAX_TRIALS_KEY
+from modules.features import EVAL_SPLIT as EVAL
+from modules.features import TEST_SPLIT as TEST
+from modules.features import TRAIN_SPLIT as TRAIN
+from modules.hparams import CODE_VERSION_KEY, MAX_TRIALS_KEY
 
-CODE_VERSION_KEY = "code_version"
-
-TRAIN, EVAL, TEST = idx_example_gen.TRAIN_SPLIT, idx_example_gen.EVAL_SPLIT, idx_example_gen.TEST_SPLIT
-
-
-def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """Metrics overall and per class (slices by label); the blessing rests on overall accuracy.
-
-    Blessing: test accuracy must reach min_accuracy and may not fall more than max_accuracy_drop
-    below the latest blessed model's. TFMA checks the change threshold only when a baseline
-    exists, so the first run is judged on the lower bound alone. The thresholds are attached to
-    the overall slice only: a threshold without slicing specs would apply to every per-class
-    slice as well."""
-    overall = tfma.SlicingSpec()
-    blessing = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
-        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                                     absolute={"value": -max_accuracy_drop}))
-    accuracy = tfma.MetricConfig(
-        class_name="SparseCategoricalAccuracy",
-        per_slice_thresholds=[config_pb2.PerSliceMetricThreshold(slicing_specs=[overall], threshold=blessing)])
-    # Per-class precision and recall come from the (argmax) confusion matrix
-    # (components/release/metrics.py): the same numbers as TFMA's Precision/Recall with
-    # class_id and top_k=1, whose 20 metric configs doubled the Evaluator's time (7.1 -> 14.2 s
-    # on the 10k test split, measured here).
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(label_key=features.LABEL_KEY, signature_name="serving_default")],
-        slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"), accuracy,
-            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")])])
+# A value fixed at compile time, or a RuntimeParameter that a Kubeflow run sets.
+Configurable = Union[Any, tfx.dsl.experimental.RuntimeParameter]
 
 
 def transform_component(examples, schema, preprocessing_fn: str, code_version: str = ""):
@@ -70,29 +40,27 @@ def create_pipeline(
     model_name: str,
     preprocessing_fn: str,
     run_fn: str,
-    hparams: Dict[str, Any],
-    min_accuracy: float,
-    max_accuracy_drop: float,
+    trainer_custom_config: Configurable,
+    eval_config: Configurable,
     label_drift_threshold: float,
     pixel_drift_threshold: float,
     beam_pipeline_args: Sequence[str],
     schema_file: Optional[str] = None,
     code_version: str = "",
-    trainer_custom_config: Optional[Any] = None,
-    evaluator_config: Optional[Any] = None,
     tuner_fn: Optional[str] = None,
-    tuning_trials: int = 4,
+    tuning_trials: Optional[int] = None,
     metadata_connection_config: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-    """schema_file: the curated schema; None infers one with SchemaGen (to regenerate the file).
+    """trainer_custom_config: Trainer's custom_config (modules.hparams.custom_config: hyperparameters
+    and code version), or a RuntimeParameter holding its JSON (Kubeflow: a run can change it).
+    eval_config: the Evaluator's tfma.EvalConfig (pipeline.blessing.eval_config: metrics and the
+    blessing thresholds), or a RuntimeParameter holding its JSON.
+    schema_file: the curated schema; None infers one with SchemaGen (to regenerate the file).
     code_version: a fingerprint of modules/ (pipeline.code_version); a change re-runs Transform
-    and Trainer instead of reusing their cached outputs.
-    trainer_custom_config: replaces Trainer's custom_config ({hparams, code_version}); the
-    Kubeflow runner passes a RuntimeParameter here so a run can change the hyperparameters.
-    evaluator_config: replaces the EvalConfig built from min_accuracy and max_accuracy_drop
-    (the Kubeflow runner passes a RuntimeParameter holding its JSON).
-    tuner_fn: set to add a Tuner whose best hyperparameters override `hparams` in Trainer."""
+    instead of reusing its cached output (Trainer's is inside trainer_custom_config).
+    tuner_fn, tuning_trials: add a Tuner trying that many points; its best hyperparameters override
+    trainer_custom_config's in Trainer (needs a fixed trainer_custom_config, not a RuntimeParameter)."""
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     if schema_file:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("ImportSchemaGen")
@@ -123,6 +91,8 @@ def create_pipeline(
     transform.add_upstream_node(data_gate)
     tuner = None
     if tuner_fn:
+        if not isinstance(trainer_custom_config, dict) or not tuning_trials:
+            raise ValueError("a Tuner needs trainer_custom_config as a dict and tuning_trials > 0")
         tuner = tfx.components.Tuner(
             tuner_fn=tuner_fn,
             examples=transform.outputs["transformed_examples"],
@@ -130,7 +100,7 @@ def create_pipeline(
             schema=schema_gen.outputs["schema"],
             train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
             eval_args=tfx.proto.EvalArgs(splits=[EVAL]),
-            custom_config={HPARAMS_KEY: dict(hparams), MAX_TRIALS_KEY: tuning_trials, CODE_VERSION_KEY: code_version},
+            custom_config={**trainer_custom_config, MAX_TRIALS_KEY: tuning_trials},
         ).with_id("Tuner")
     trainer = tfx.components.Trainer(
         run_fn=run_fn,
@@ -140,7 +110,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
         eval_args=tfx.proto.EvalArgs(splits=[EVAL]),
-        custom_config=trainer_custom_config or {HPARAMS_KEY: dict(hparams), CODE_VERSION_KEY: code_version},
+        custom_config=trainer_custom_config,
     ).with_id("Trainer")
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -151,7 +121,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=evaluator_config or eval_config(min_accuracy, max_accuracy_drop),
+        eval_config=eval_config,
         example_splits=[TEST],
     ).with_id("Evaluator")
     # In the Pusher's place: only blessed models, complete or not at all, with TFLite and model card.

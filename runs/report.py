@@ -10,16 +10,14 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
+import tensorflow_data_validation as tfdv
+from matplotlib.figure import Figure  # drawn straight to PNG files: no pyplot, no display backend
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow_data_validation as tfdv  # noqa: E402
-
-from components.release import metrics  # noqa: E402
-from modules import export, features  # noqa: E402
+from components import tfx_files
+from components.release import metrics
+from modules import export, features
 
 REPORT_FILE = "run_report.html"
 PLOTS_DIR = "run_report"
@@ -32,8 +30,8 @@ def _artifact(summary: dict, node: str, type_name: str) -> Optional[str]:
 def dataset_statistics(statistics_uri: str) -> Dict[str, Dict[str, Any]]:
     """{split: {examples, mean_pixel, labels {class: count}}} from StatisticsGen's output."""
     result = {}
-    for path in sorted(glob.glob(os.path.join(statistics_uri, "Split-*", "FeatureStats.pb"))):
-        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+    for path in sorted(glob.glob(tfx_files.stats_path(statistics_uri, "*"))):
+        split = tfx_files.split_name(os.path.basename(os.path.dirname(path)))
         dataset = tfdv.load_stats_binary(path).datasets[0]
         entry = {"examples": int(dataset.num_examples), "mean_pixel": None, "labels": {}}
         for feature in dataset.features:
@@ -48,7 +46,8 @@ def dataset_statistics(statistics_uri: str) -> Dict[str, Dict[str, Any]]:
 
 
 def _plot_curves(history: Dict[str, List[float]], path: str) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for key, style in ((metric, "-o"), (f"val_{metric}", "-s")):
             if history.get(key):
@@ -60,12 +59,12 @@ def _plot_curves(history: Dict[str, List[float]], path: str) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _plot_confusion(matrix: List[List[int]], path: str) -> None:
     m = np.array(matrix)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     # Log colour scale: the diagonal dwarfs the errors, which are what a reader looks for.
     image = ax.imshow(np.log1p(m), cmap="Blues")
     for i in range(m.shape[0]):
@@ -81,7 +80,6 @@ def _plot_confusion(matrix: List[List[int]], path: str) -> None:
     fig.colorbar(image, ax=ax, label="log(1 + count)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _per_class_accuracy(model_metrics: Optional[dict]) -> List[Optional[float]]:
@@ -90,7 +88,8 @@ def _per_class_accuracy(model_metrics: Optional[dict]) -> List[Optional[float]]:
 
 
 def _plot_per_class(candidate: List, baseline: List, path: str) -> None:
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     x = np.arange(features.NUM_CLASSES)
     ax.bar(x - 0.2, [v or 0 for v in candidate], 0.4, label="candidate")
     if any(v is not None for v in baseline):
@@ -104,7 +103,6 @@ def _plot_per_class(candidate: List, baseline: List, path: str) -> None:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _table(header: List[str], rows: List[List[Any]]) -> str:
@@ -139,7 +137,7 @@ def write(summary: dict, output_root: str) -> str:
     sections.append("<h2>Components</h2>" + _table(["component", "state", "wall s"], rows))
 
     model_uri = _artifact(summary, "Trainer", "Model")
-    record = export.read_training_record(os.path.join(model_uri, "Format-Serving")) if model_uri else {}
+    record = export.read_training_record(tfx_files.serving_model_path(model_uri)) if model_uri else {}
     if record.get("history"):
         _plot_curves(record["history"], os.path.join(plots, "training_curves.png"))
         sections.append("<h2>Training</h2><img src='run_report/training_curves.png' alt='training curves'>"

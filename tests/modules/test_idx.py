@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from components.idx_example_gen import idx
+from modules import idx
 
 
 def test_reads_shipped_training_files(train_images_labels):

@@ -1,20 +1,28 @@
 """Reads one pipeline run back from ML Metadata: what ran, how long, blessed or not, what was pushed."""
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import tensorflow as tf
-
-import tensorflow_model_analysis as tfma
-from google.protobuf import json_format
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-_STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-ACCURACY_METRIC = "sparse_categorical_accuracy"
+from components.release import metrics
+
+STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
-def _node_id(store, execution_id: int) -> str:
+def read_only_store(metadata_path: str) -> metadata_store.MetadataStore:
+    """The sqlite ML Metadata store of a local run, opened read-only."""
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(f"no ML Metadata at {metadata_path}: run the pipeline first")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def node_id(store, execution_id: int) -> str:
     for ctx in store.get_contexts_by_execution(execution_id):
         if store.get_context_types_by_id([ctx.type_id])[0].name == "node":
             return ctx.name.split(".", 1)[-1]  # node contexts are named "<pipeline>.<node id>"
@@ -47,46 +55,21 @@ def latest_run_context(store, pipeline_name: str):
     return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
 
 
-def overall_accuracy(evaluation_uri: str) -> Optional[float]:
-    """The candidate's accuracy on the whole evaluated split (not a slice, not a diff)."""
-    for metrics in tfma.load_metrics(evaluation_uri):
-        if metrics.slice_key.single_slice_keys:
-            continue
-        for kv in metrics.metric_keys_and_values:
-            key = kv.key
-            if key.name == ACCURACY_METRIC and not key.is_diff and key.model_name != "baseline":
-                return kv.value.double_value.value
-    return None
-
-
-def validation_failures(evaluation_uri: str) -> List[str]:
-    """Plain-words reasons for a NOT_BLESSED decision, from TFMA's validation result."""
-    result = tfma.load_validation_result(evaluation_uri)
-    reasons = []
-    for per_slice in result.metric_validations_per_slice:
-        where = "overall" if not per_slice.slice_key.single_slice_keys else str(per_slice.slice_key).strip()
-        for f in per_slice.failures:
-            kind = "change against the baseline" if f.metric_key.is_diff else "value"
-            value = f.metric_value.double_value.value
-            threshold = json_format.MessageToDict(f.metric_threshold)
-            reasons.append(f"{f.metric_key.name} {kind} {value:.4f} ({where}) fails {threshold} {f.message}".strip())
-    return reasons
+def state_name(execution) -> str:
+    return STATE_NAMES.get(execution.last_known_state, "UNKNOWN")
 
 
 def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
+    store = read_only_store(metadata_path)
     run = latest_run_context(store, pipeline_name)
     components: Dict[str, Dict[str, Any]] = {}
     summary: Dict[str, Any] = {"pipeline_name": pipeline_name, "run_id": run.name, "components": components,
                                "span": None, "blessed": None, "test_accuracy": None, "pushed": False,
                                "pushed_model_dir": None, "pushed_version": None, "artifacts": {}}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
-        node = _node_id(store, execution.id)
+        node = node_id(store, execution.id)
         components[node] = {
-            "state": _STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
+            "state": state_name(execution),
             "wall_seconds": round((execution.last_update_time_since_epoch
                                    - execution.create_time_since_epoch) / 1000.0, 1),
         }
@@ -99,8 +82,8 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
                 with tf.io.gfile.GFile(os.path.join(artifact.uri, "best_hyperparameters.txt")) as f:
                     summary["tuned_hparams"] = json.loads(f.read())["values"]
             elif type_name == "ModelEvaluation":
-                summary["test_accuracy"] = overall_accuracy(artifact.uri)
-                summary["validation_failures"] = validation_failures(artifact.uri)
+                summary["test_accuracy"] = metrics.overall_accuracy(artifact.uri)
+                summary["validation_failures"] = metrics.validation_failures(artifact.uri)
             elif type_name == "ModelBlessing":
                 summary["blessed"] = bool(_custom(artifact, "blessed"))
             elif type_name == "PushedModel":

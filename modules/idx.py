@@ -1,22 +1,70 @@
-"""Reads and writes MNIST's IDX files (gzip-compressed), checking every header field.
+"""MNIST's IDX files (gzip-compressed): their names in a span folder, a reader that checks every
+header field, and a writer. The one home of the format: ExampleGen, data slices, the serving CLI,
+benchmarks and tests all read through it.
 
 IDX layout: a big-endian int32 magic number (0x00000803 for images, 0x00000801 for
 labels), one big-endian int32 per dimension, then the raw uint8 data.
 Every problem raises IdxFormatError naming the file, so a bad data drop is reported
 in plain words instead of surfacing as a reshape error deep inside Beam.
+
+No TensorFlow import: local paths use plain files; remote ones (gs://, s3://) go through
+tf.io.gfile, imported only then.
 """
 import gzip
 import io
+import os
 import struct
 import zlib
+from typing import Tuple
 
 import numpy as np
-import tensorflow as tf
 
 from modules import features
 
 IMAGES_MAGIC = 0x00000803  # uint8 data, 3 dimensions
 LABELS_MAGIC = 0x00000801  # uint8 data, 1 dimension
+
+IMAGES_MARKER, LABELS_MARKER = "images-idx3", "labels-idx1"  # how a file's kind shows in its name
+
+
+def _pair(prefix: str) -> Tuple[str, str]:
+    return f"{prefix}-{IMAGES_MARKER}-ubyte.gz", f"{prefix}-{LABELS_MARKER}-ubyte.gz"
+
+
+# A span folder holds two pairs, named as MNIST ships them: its training file (ExampleGen's train
+# and eval splits) and its test file (the test split).
+PAIRS = {"train": _pair("train"), "t10k": _pair("t10k")}
+
+
+def pair_glob(pair: str) -> str:
+    """A glob matching both files of PAIRS[pair] (what ExampleGen's split patterns use)."""
+    return f"{pair}-*-ubyte.gz"
+
+
+def pair_paths(span_dir: str, pair: str) -> Tuple[str, str]:
+    """(images path, labels path) of PAIRS[pair] ("train" or "t10k") in a span folder."""
+    return tuple(os.path.join(span_dir, name) for name in PAIRS[pair])
+
+
+def read_span_pair(span_dir: str, pair: str):
+    """(images, labels) of PAIRS[pair] in a span folder."""
+    return read_pair(*pair_paths(span_dir, pair))
+
+
+def _open(path: str, mode: str):
+    if "://" in path:
+        import tensorflow as tf  # remote file systems only
+
+        return tf.io.gfile.GFile(path, mode)
+    return open(path, mode)
+
+
+def _exists(path: str) -> bool:
+    if "://" in path:
+        import tensorflow as tf
+
+        return tf.io.gfile.exists(path)
+    return os.path.exists(path)
 
 
 class IdxFormatError(ValueError):
@@ -24,7 +72,7 @@ class IdxFormatError(ValueError):
 
 
 def _read_bytes(path: str) -> bytes:
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with _open(path, "rb") as f:
         raw = f.read()
     try:
         return gzip.decompress(raw)
@@ -104,9 +152,9 @@ def _write(path: str, payload: bytes) -> None:
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
         gz.write(payload)
     data = buffer.getvalue()
-    if tf.io.gfile.exists(path):
-        with tf.io.gfile.GFile(path, "rb") as f:
+    if _exists(path):
+        with _open(path, "rb") as f:
             if f.read() == data:
                 return
-    with tf.io.gfile.GFile(path, "wb") as f:
+    with _open(path, "wb") as f:
         f.write(data)

@@ -1,7 +1,7 @@
 """What made a pushed version: its chain in ML Metadata, from the served model back to the raw span.
 
-    python -m pipeline.lineage --version 1795329869            # reads outputs/metadata.sqlite
-    python -m pipeline.lineage --version N --metadata PATH --json
+    python -m runs.lineage --version 1795329869            # reads outputs/metadata.sqlite
+    python -m runs.lineage --version N --metadata PATH --json
 
 Walks the events upstream from the PushedModel whose pushed_version is N: each producing
 execution (component, state, parameters) and each artifact it read (type, URI, and what matters
@@ -13,24 +13,15 @@ import os
 import sys
 from typing import Any, Dict, List
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import run_summary
+from components.release import metrics
+from pipeline import configs
+from runs import summary
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SHOWN_PROPERTIES = ("span", "version", "split_names", "blessed", "pushed", "pushed_version", "pushed_destination")
 _SHOWN_PARAMETERS = ("custom_config", "train_args", "eval_args", "eval_config", "example_splits", "input_base",
                      "splits_config", "label_drift_threshold", "pixel_drift_threshold", "schema_file")
-
-
-def _store(path: str) -> metadata_store.MetadataStore:
-    if not os.path.exists(path):
-        raise SystemExit(f"no ML Metadata at {path}: run the pipeline first or pass --metadata")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
 
 
 def _value(value):
@@ -46,7 +37,7 @@ def _describe_artifact(store, artifact) -> Dict[str, Any]:
             if key in props:
                 described[key] = _value(props[key])
     if type_name == "ModelEvaluation":
-        described["test_accuracy"] = run_summary.overall_accuracy(artifact.uri)
+        described["test_accuracy"] = metrics.overall_accuracy(artifact.uri)
     return described
 
 
@@ -59,8 +50,8 @@ def _describe_execution(store, execution) -> Dict[str, Any]:
                 parameters[key] = json.loads(raw) if isinstance(raw, str) else raw
             except ValueError:
                 parameters[key] = raw
-    return {"id": execution.id, "component": run_summary._node_id(store, execution.id),
-            "state": run_summary._STATE_NAMES.get(execution.last_known_state, "UNKNOWN"), "parameters": parameters}
+    return {"id": execution.id, "component": summary.node_id(store, execution.id),
+            "state": summary.state_name(execution), "parameters": parameters}
 
 
 def pushed_artifact(store, version: int):
@@ -125,10 +116,14 @@ def format_chain(version: int, chain: List[Dict[str, Any]]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", type=int, required=True, help="the pushed version (its directory name)")
-    p.add_argument("--metadata", default=os.path.join(PROJECT_ROOT, "outputs", "metadata.sqlite"))
+    p.add_argument("--metadata", default=os.path.join(configs.OUTPUT_ROOT, configs.METADATA_FILE))
     p.add_argument("--json", action="store_true", help="print the chain as JSON")
     args = p.parse_args(argv)
-    chain = lineage(_store(args.metadata), args.version)
+    try:
+        store = summary.read_only_store(args.metadata)
+    except FileNotFoundError as e:
+        raise SystemExit(f"{e} or pass --metadata") from e
+    chain = lineage(store, args.version)
     print(json.dumps(chain, indent=2, default=str) if args.json else format_chain(args.version, chain))
     return 0
 

@@ -1,0 +1,54 @@
+"""The release record of a blessed model: what release.json holds and the model card shows.
+
+Built from plain values (artifact URIs, the chosen version), so it can be tested without TFX.
+"""
+import json
+import os
+import time
+from typing import Any, Dict, Iterable, Optional
+
+from components.release import inputs, metrics, model_card, tflite
+from modules import export
+from modules.push_layout import CARD_FILE, RELEASE_FILE
+
+
+def tflite_result(saved_model_dir: str, examples_uri: str, tflite_path: str) -> Dict[str, Any]:
+    """Converts the model to TFLite at tflite_path and scores it on the whole test split."""
+    size = tflite.convert(saved_model_dir, tflite_path)
+    images, labels = inputs.test_split(examples_uri)
+    return {"size_bytes": size, "accuracy": tflite.accuracy(tflite_path, images, labels), "examples": int(len(labels))}
+
+
+def build(*, model_name: str, version: int, saved_model_dir: str, model_uri: str, evaluation_uri: str,
+          blessing_uri: str, examples_uri: str, span: Optional[int], statistics_uri: str,
+          splits: Iterable[str], schema_uri: str, tflite: Dict[str, Any],
+          now: Optional[float] = None) -> Dict[str, Any]:
+    training = export.read_training_record(saved_model_dir)
+    return {
+        "model_name": model_name, "version": version,
+        "pushed_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),
+        "data": {"span": span, "uri": examples_uri, "split_counts": inputs.split_counts(statistics_uri, splits)},
+        "schema": inputs.describe_schema(schema_uri),
+        "training": {**training, "epochs_run": len(training.get("history", {}).get("loss", [])) or "?"},
+        "metrics": metrics.read(evaluation_uri), "tflite": tflite,
+        "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),
+        "thresholds": metrics.thresholds(evaluation_uri),
+        "lineage": {"model": model_uri, "evaluation": evaluation_uri, "blessing": blessing_uri},
+    }
+
+
+def summary_line(record: Dict[str, Any], destination: str) -> str:
+    accuracy = record["metrics"]["candidate"]["overall"].get(metrics.ACCURACY)
+    lite = record["tflite"]
+    return (f"released version {record['version']} to {destination}: accuracy {accuracy:.4f}, "
+            f"TFLite {lite['accuracy']:.4f} ({lite['size_bytes'] / 1e6:.2f} MB)")
+
+
+def card_files(record: Dict[str, Any], directory: str) -> Dict[str, str]:
+    """Writes model_card.md and release.json into directory; returns {name in the version dir: path}."""
+    paths = {CARD_FILE: os.path.join(directory, CARD_FILE), RELEASE_FILE: os.path.join(directory, RELEASE_FILE)}
+    with open(paths[CARD_FILE], "w") as f:
+        f.write(model_card.render(record))
+    with open(paths[RELEASE_FILE], "w") as f:
+        json.dump(record, f, indent=2, default=str)
+    return paths

@@ -1,0 +1,63 @@
+"""The push directory as TF Serving reads it: the one rule for what a version directory is, the
+files a release puts beside the SavedModel, and the models.config written next to the versions.
+
+    <push root>/models.config
+    <push root>/<model name>/<version>/saved_model.pb, variables/, model.tflite, model_card.md, release.json
+    <push root>/<model name>/.staging-<version>-<pid>/   (a push in progress: no server loads it)
+
+The release writes this layout and the server reads it; both import this module, which needs
+only protobuf and TF Serving's config proto (no TensorFlow), so neither imports the other.
+"""
+import os
+from typing import Dict, Iterable, Optional, Tuple
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+SAVED_MODEL_FILE = "saved_model.pb"
+TFLITE_FILE = "model.tflite"
+CARD_FILE = "model_card.md"
+RELEASE_FILE = "release.json"
+MODELS_CONFIG_FILE = "models.config"
+STAGING_PREFIX = ".staging-"  # hidden and not an integer: TF Serving never loads a half-copied version
+VERSIONS_SERVED = 1  # version policy: the newest version only; TF Serving swaps when a newer one loads
+
+
+def version_of(name: str) -> Optional[int]:
+    """The version a directory name stands for: a positive integer in ASCII digits, else None.
+    (str.isdigit alone accepts digits such as '²' or '٣' that int() refuses or reads differently.)"""
+    if name.isascii() and name.isdigit() and int(name) > 0:
+        return int(name)
+    return None
+
+
+def version_dirs(base_path: str) -> Dict[int, str]:
+    """{version: path} of the version directories under base_path: an integer name (version_of)
+    and a SavedModel inside. Anything else (staging folders, stray files) is not a version."""
+    found = {}
+    try:
+        names = os.listdir(base_path)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for name in names:
+        version, path = version_of(name), os.path.join(base_path, name)
+        if version is not None and os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+            found[version] = path
+    return found
+
+
+def models_config_path(push_base_dir: str) -> str:
+    """models.config sits beside the model's folder: <push root>/models.config."""
+    return os.path.join(os.path.dirname(os.path.abspath(push_base_dir)), MODELS_CONFIG_FILE)
+
+
+def render_models_config(models: Iterable[Tuple[str, str]], versions_served: int = VERSIONS_SERVED) -> str:
+    """[(model name, base path)] -> the text of a models.config (a text ModelServerConfig)."""
+    config = model_server_config_pb2.ModelServerConfig()
+    for name, base_path in models:
+        model = config.model_config_list.config.add()
+        model.name = name
+        model.base_path = base_path
+        model.model_platform = "tensorflow"
+        model.model_version_policy.latest.num_versions = versions_served
+    return text_format.MessageToString(config)
