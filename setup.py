@@ -4,6 +4,7 @@
 `modules.preprocessing.preprocessing_fn` importable in the local runner, in Beam
 workers and in the Kubeflow image alike.
 """
+
 from setuptools import find_packages, setup
 
 setup(

@@ -6,6 +6,7 @@
 Writes benchmarks/results/compare.json: wall-time ratio, Trainer vs script training images/s,
 the model's training FLOPs per image against a measured tf.matmul GFLOP/s, and the targets.
 """
+
 import json
 import os
 import statistics
@@ -56,7 +57,7 @@ def matmul_gflops(dtype=tf.float32, n: int = 2048, repeats: int = 10) -> float:
         started = time.perf_counter()
         work(a).numpy()
         best = min(best, time.perf_counter() - started)
-    return 2 * n ** 3 * repeats / best / 1e9
+    return 2 * n**3 * repeats / best / 1e9
 
 
 def median_epoch_ratio(trainer_epochs, script_epochs):
@@ -70,12 +71,16 @@ def median_epoch_ratio(trainer_epochs, script_epochs):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    shared = argv[argv.index("--") + 1:] if "--" in argv else []
+    shared = argv[argv.index("--") + 1 :] if "--" in argv else []
     pipeline = pipeline_bench.run(shared, name="compare_pipeline")
     pipeline_bench.chart(pipeline, os.path.join(RESULTS, "compare_pipeline.png"))
     baseline_json = os.path.join(RESULTS, "compare_keras_baseline.json")
-    subprocess.run([sys.executable, os.path.join(PROJECT, "benchmarks", "keras_baseline.py"), "--output",
-                    baseline_json, *shared], cwd=PROJECT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, os.path.join(PROJECT, "benchmarks", "keras_baseline.py"), "--output", baseline_json, *shared],
+        cwd=PROJECT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     with open(baseline_json) as f:
         keras_script = json.load(f)
     flops = forward_flops_per_image()
@@ -83,13 +88,16 @@ def main(argv=None) -> int:
     peak = {"float32": round(matmul_gflops(tf.float32), 1), "bfloat16": round(matmul_gflops(tf.bfloat16), 1)}
     trainer_ips = pipeline["trainer"]["train_images_per_second"]
     result = {
-        "pipeline": pipeline, "keras_script": keras_script,
+        "pipeline": pipeline,
+        "keras_script": keras_script,
         "wall_ratio": round(pipeline["wall_seconds"] / keras_script["wall_seconds"], 3),
         "trainer_throughput_ratio": round(trainer_ips / keras_script["train_images_per_second"], 3),
-        "trainer_throughput_ratio_median_epoch": median_epoch_ratio(pipeline["trainer"]["epoch_seconds"],
-                                                                    keras_script["epoch_seconds"]),
+        "trainer_throughput_ratio_median_epoch": median_epoch_ratio(
+            pipeline["trainer"]["epoch_seconds"], keras_script["epoch_seconds"]
+        ),
         "roofline": {
-            "forward_flops_per_image": flops, "training_flops_per_image": train_flops,
+            "forward_flops_per_image": flops,
+            "training_flops_per_image": train_flops,
             "matmul_gflops": peak,
             "trainer_achieved_gflops": round(train_flops * trainer_ips / 1e9, 2),
             "fraction_of_bfloat16_matmul_peak": round(train_flops * trainer_ips / 1e9 / peak["bfloat16"], 3),

@@ -7,6 +7,7 @@ serialized records), the same pixel scaling, epochs and batch size; test accurac
     python benchmarks/keras_baseline.py                 # default HParams: writes results/keras_baseline.json
     python benchmarks/keras_baseline.py --epochs 2
 """
+
 import argparse
 import dataclasses
 import json
@@ -30,8 +31,7 @@ def load_splits(span_dir: str = SPAN):
     """{train, eval, test: (images uint8 [n, 28, 28], labels)}; train/eval by ExampleGen's rule."""
     images, labels = idx.read_span_pair(span_dir, "train")
     boundaries = bucket_boundaries([TRAIN_BUCKETS, EVAL_BUCKETS])  # IdxExampleGen's defaults
-    in_eval = np.array([split_of(serialize(img, lab), 2, boundaries) == 1
-                        for img, lab in zip(images, labels)])
+    in_eval = np.array([split_of(serialize(img, lab), 2, boundaries) == 1 for img, lab in zip(images, labels)])
     test = idx.read_span_pair(span_dir, "t10k")
     return {"train": (images[~in_eval], labels[~in_eval]), "eval": (images[in_eval], labels[in_eval]), "test": test}
 
@@ -44,8 +44,9 @@ def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
         ds = ds.shuffle(hparams.shuffle_buffer, reshuffle_each_iteration=True)
     ds = ds.batch(hparams.batch_size)
     if train:
-        ds = ds.map(data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom), num_parallel_calls=tf.data.AUTOTUNE
+        )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -62,11 +63,17 @@ def run(hparams: HParams) -> dict:
     test_images, test_labels = splits["test"]
     _, accuracy = model.evaluate(dataset(test_images, test_labels, hparams, train=False), verbose=0)
     epochs_run = len(history["loss"])
-    return {"wall_seconds": round(time.time() - started, 1), "fit_seconds": round(fit_seconds, 1),
-            "epochs_run": epochs_run, "train_examples": n_train, "eval_examples": len(splits["eval"][1]),
-            "train_images_per_second": round(n_train * epochs_run / fit_seconds, 1),
-            "epoch_seconds": history["epoch_seconds"],
-            "test_accuracy": round(float(accuracy), 5), "hparams": hparams.to_dict()}
+    return {
+        "wall_seconds": round(time.time() - started, 1),
+        "fit_seconds": round(fit_seconds, 1),
+        "epochs_run": epochs_run,
+        "train_examples": n_train,
+        "eval_examples": len(splits["eval"][1]),
+        "train_images_per_second": round(n_train * epochs_run / fit_seconds, 1),
+        "epoch_seconds": history["epoch_seconds"],
+        "test_accuracy": round(float(accuracy), 5),
+        "hparams": hparams.to_dict(),
+    }
 
 
 def main(argv=None) -> int:

@@ -6,6 +6,7 @@ overhead, peak memory, Trainer throughput. Writes JSON and a PNG bar chart.
 
 Each run starts from an empty output root (nothing cached) under benchmarks/results/.
 """
+
 import argparse
 import json
 import os
@@ -27,8 +28,15 @@ RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 def run(runner_args=(), name: str = "pipeline_bench") -> dict:
     output_root = os.path.join(RESULTS, f"{name}_run")
     shutil.rmtree(output_root, ignore_errors=True)
-    command = [sys.executable, os.path.join(PROJECT, "pipeline", "local_runner.py"), "--output-root", output_root,
-               "--serving-dir", os.path.join(output_root, "serving_model", "mnist"), *runner_args]
+    command = [
+        sys.executable,
+        os.path.join(PROJECT, "pipeline", "local_runner.py"),
+        "--output-root",
+        output_root,
+        "--serving-dir",
+        os.path.join(output_root, "serving_model", "mnist"),
+        *runner_args,
+    ]
     started = time.time()
     proc = subprocess.run(command, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.time() - started
@@ -43,15 +51,21 @@ def run(runner_args=(), name: str = "pipeline_bench") -> dict:
     record = export.read_training_record(tfx_files.serving_model_path(model_uri))
     epochs_run = len(record["history"]["loss"])
     return {
-        "command": " ".join(command[1:]), "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_rss_mb),
+        "command": " ".join(command[1:]),
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mb": round(peak_rss_mb),
         "components": components,
         "components_except_trainer_seconds": round(sum(v for k, v in components.items() if k != "Trainer"), 1),
         "startup_and_orchestration_seconds": round(wall - sum(components.values()), 1),
-        "trainer": {"fit_seconds": record["fit_seconds"], "epochs_run": epochs_run,
-                    "train_examples": record["train_examples"],
-                    "train_images_per_second": round(record["train_examples"] * epochs_run / record["fit_seconds"], 1),
-                    "epoch_seconds": record["history"].get("epoch_seconds", [])},
-        "test_accuracy": summary["test_accuracy"], "blessed": summary["blessed"],
+        "trainer": {
+            "fit_seconds": record["fit_seconds"],
+            "epochs_run": epochs_run,
+            "train_examples": record["train_examples"],
+            "train_images_per_second": round(record["train_examples"] * epochs_run / record["fit_seconds"], 1),
+            "epoch_seconds": record["history"].get("epoch_seconds", []),
+        },
+        "test_accuracy": summary["test_accuracy"],
+        "blessed": summary["blessed"],
     }
 
 
@@ -73,10 +87,10 @@ def chart(result: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    runner_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    runner_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", default="pipeline_bench", help="results/<name>.json and .png")
-    args = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args = p.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     result = run(runner_args, args.name)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as f:

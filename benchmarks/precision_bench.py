@@ -6,6 +6,7 @@ Same model, data (the first 12,800 MNIST training images, augmented once, up fro
 training), batch and steps; each policy is timed twice, alternating, after a warm-up epoch, because this machine's
 speed drifts over minutes.
 """
+
 import json
 import os
 import platform
@@ -51,12 +52,14 @@ def main() -> dict:
             seconds[policy].append(time.perf_counter() - started)
     result = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "records_per_epoch": RECORDS, "batch_size": hparams.batch_size,
+        "records_per_epoch": RECORDS,
+        "batch_size": hparams.batch_size,
         "images_per_second": {p: round(RECORDS / min(s), 1) for p, s in seconds.items()},
         "epoch_seconds": {p: [round(v, 2) for v in s] for p, s in seconds.items()},
     }
-    result["speedup_bfloat16"] = round(result["images_per_second"]["mixed_bfloat16"]
-                                       / result["images_per_second"]["float32"], 2)
+    result["speedup_bfloat16"] = round(
+        result["images_per_second"]["mixed_bfloat16"] / result["images_per_second"]["float32"], 2
+    )
     out = os.path.join(PROJECT, "benchmarks", "results", "precision.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:

@@ -15,6 +15,7 @@ per example is (seconds - probe seconds) / (examples - probe examples). Linear s
 the net cost flat from size to size; the raw cost (seconds / examples) falls as the start-up
 is shared by more examples.
 """
+
 import argparse
 import json
 import os
@@ -34,8 +35,11 @@ PROBE = {"train": 1200, "t10k": 200}  # records: about 2% of MNIST, so its stage
 COST_TOLERANCE = 0.2  # the target: each stage's cost per example within +-20% from the smallest size to the largest
 PEAK_RSS_TARGET_MB = 8 * 1024  # at the largest size
 STAGE_EXAMPLES = {  # which examples each stage reads, in multiples of (train file, test file) sizes
-    "IdxExampleGen": ("train", "t10k"), "StatisticsGen": ("train", "t10k"), "Transform": ("train",),
-    "Evaluator": ("t10k",)}
+    "IdxExampleGen": ("train", "t10k"),
+    "StatisticsGen": ("train", "t10k"),
+    "Transform": ("train",),
+    "Evaluator": ("t10k",),
+}
 
 
 def build(data_root: str, output_root: str, model_dir: str):
@@ -51,19 +55,28 @@ def build(data_root: str, output_root: str, model_dir: str):
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     schema_gen = tfx.components.ImportSchemaGen(schema_file=configs.SCHEMA_FILE).with_id("ImportSchemaGen")
     statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]).with_id("StatisticsGen")
-    transform = transform_component(example_gen.outputs["examples"], schema_gen.outputs["schema"],
-                                    configs.PREPROCESSING_FN)
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
+    ).with_id("StatisticsGen")
+    transform = transform_component(
+        example_gen.outputs["examples"], schema_gen.outputs["schema"], configs.PREPROCESSING_FN
+    )
     model = tfx.dsl.Importer(source_uri=model_dir, artifact_type=tfx.types.standard_artifacts.Model).with_id("Model")
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"], model=model.outputs["result"],
-        eval_config=eval_config(min_accuracy=0.0, max_accuracy_drop=1.0), example_splits=[TEST_SPLIT]).with_id("Evaluator")
+        examples=example_gen.outputs["examples"],
+        model=model.outputs["result"],
+        eval_config=eval_config(min_accuracy=0.0, max_accuracy_drop=1.0),
+        example_splits=[TEST_SPLIT],
+    ).with_id("Evaluator")
     return tfx.dsl.Pipeline(
-        pipeline_name="mnist_tfx_scale", pipeline_root=os.path.join(output_root, "pipeline_root"),
-        components=[example_gen, schema_gen, statistics_gen, transform, model, evaluator], enable_cache=False,
+        pipeline_name="mnist_tfx_scale",
+        pipeline_root=os.path.join(output_root, "pipeline_root"),
+        components=[example_gen, schema_gen, statistics_gen, transform, model, evaluator],
+        enable_cache=False,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.join(output_root, "metadata.sqlite")),
-        beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS))
+            os.path.join(output_root, "metadata.sqlite")
+        ),
+        beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS),
+    )
 
 
 def run_one(data_root: str, output_root: str, model_dir: str) -> None:
@@ -79,8 +92,9 @@ def span_for(factor: int, work: str):
     from pipeline import data_slice
 
     if factor == 0:
-        return data_slice.write_slice(DATA_ROOT, os.path.join(work, "data_probe"), PROBE["train"],
-                                      PROBE["t10k"]), dict(PROBE)
+        return data_slice.write_slice(DATA_ROOT, os.path.join(work, "data_probe"), PROBE["train"], PROBE["t10k"]), dict(
+            PROBE
+        )
     if factor == 1:
         return DATA_ROOT, {"train": 60000, "t10k": 10000}
     data_root = os.path.join(work, f"data_x{factor}")
@@ -102,8 +116,13 @@ def measure(factor: int, model_dir: str, work: str, repeats: int = 1) -> dict:
         shutil.rmtree(output_root, ignore_errors=True)
         os.makedirs(output_root)
         started = time.time()
-        subprocess.run([sys.executable, __file__, "--child", data_root, output_root, model_dir], cwd=PROJECT,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, __file__, "--child", data_root, output_root, model_dir],
+            cwd=PROJECT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         walls.append(time.time() - started)
         summary = run_summary.summarize(os.path.join(output_root, "metadata.sqlite"), "mnist_tfx_scale")
         for name in STAGE_EXAMPLES:
@@ -114,13 +133,22 @@ def measure(factor: int, model_dir: str, work: str, repeats: int = 1) -> dict:
     for name, kinds in STAGE_EXAMPLES.items():
         seconds = min(stage_seconds[name])
         examples = sum(counts[k] for k in kinds)
-        stages[name] = {"seconds": seconds, "runs_seconds": stage_seconds[name], "examples": examples,
-                        "microseconds_per_example": round(seconds / examples * 1e6, 1)}
+        stages[name] = {
+            "seconds": seconds,
+            "runs_seconds": stage_seconds[name],
+            "examples": examples,
+            "microseconds_per_example": round(seconds / examples * 1e6, 1),
+        }
     shutil.rmtree(output_root, ignore_errors=True)
     if data_root != DATA_ROOT:
         shutil.rmtree(data_root, ignore_errors=True)
-    return {"factor": factor, "examples": counts["train"] + counts["t10k"], "wall_seconds": round(min(walls), 1),
-            "peak_rss_mb": round(peak_mb), "stages": stages}
+    return {
+        "factor": factor,
+        "examples": counts["train"] + counts["t10k"],
+        "wall_seconds": round(min(walls), 1),
+        "peak_rss_mb": round(peak_mb),
+        "stages": stages,
+    }
 
 
 def add_ratios(rows: list, probe: dict) -> dict:
@@ -131,34 +159,51 @@ def add_ratios(rows: list, probe: dict) -> dict:
     linear scaling keeps the marginal cost flat; the raw cost falls by the start-up's share."""
     for row in rows:
         row["net_microseconds_per_example"] = {
-            name: round((stage["seconds"] - probe["stages"][name]["seconds"])
-                        / (stage["examples"] - probe["stages"][name]["examples"]) * 1e6, 1)
-            for name, stage in row["stages"].items()}
+            name: round(
+                (stage["seconds"] - probe["stages"][name]["seconds"])
+                / (stage["examples"] - probe["stages"][name]["examples"])
+                * 1e6,
+                1,
+            )
+            for name, stage in row["stages"].items()
+        }
     base = rows[0]
     for previous, row in zip([None] + rows[:-1], rows):
-        row["cost_vs_smallest"] = {name: round(stage["microseconds_per_example"]
-                                               / base["stages"][name]["microseconds_per_example"], 3)
-                                   for name, stage in row["stages"].items()}
-        row["net_cost_vs_smallest"] = {name: round(net / base["net_microseconds_per_example"][name], 3)
-                                       for name, net in row["net_microseconds_per_example"].items()}
+        row["cost_vs_smallest"] = {
+            name: round(stage["microseconds_per_example"] / base["stages"][name]["microseconds_per_example"], 3)
+            for name, stage in row["stages"].items()
+        }
+        row["net_cost_vs_smallest"] = {
+            name: round(net / base["net_microseconds_per_example"][name], 3)
+            for name, net in row["net_microseconds_per_example"].items()
+        }
         if previous is not None:
             row["marginal_microseconds_per_example"] = {
-                name: round((stage["seconds"] - previous["stages"][name]["seconds"])
-                            / (stage["examples"] - previous["stages"][name]["examples"]) * 1e6, 1)
-                for name, stage in row["stages"].items()}
+                name: round(
+                    (stage["seconds"] - previous["stages"][name]["seconds"])
+                    / (stage["examples"] - previous["stages"][name]["examples"])
+                    * 1e6,
+                    1,
+                )
+                for name, stage in row["stages"].items()
+            }
     for row in rows[1:]:
         row["marginal_cost_vs_first_step"] = {
             name: round(marginal / rows[1]["marginal_microseconds_per_example"][name], 3)
-            for name, marginal in row["marginal_microseconds_per_example"].items()}
+            for name, marginal in row["marginal_microseconds_per_example"].items()
+        }
 
     def within(key):
         return all(abs(r - 1) <= COST_TOLERANCE for row in rows if key in row for r in row[key].values())
 
-    return {"cost_tolerance": COST_TOLERANCE, "peak_rss_target_mb": PEAK_RSS_TARGET_MB,
-            "marginal_cost_within_tolerance": within("marginal_cost_vs_first_step") if len(rows) > 2 else None,
-            "net_cost_within_tolerance": within("net_cost_vs_smallest"),
-            "raw_cost_within_tolerance": within("cost_vs_smallest"),
-            "peak_rss_within_target": rows[-1]["peak_rss_mb"] <= PEAK_RSS_TARGET_MB}
+    return {
+        "cost_tolerance": COST_TOLERANCE,
+        "peak_rss_target_mb": PEAK_RSS_TARGET_MB,
+        "marginal_cost_within_tolerance": within("marginal_cost_vs_first_step") if len(rows) > 2 else None,
+        "net_cost_within_tolerance": within("net_cost_vs_smallest"),
+        "raw_cost_within_tolerance": within("cost_vs_smallest"),
+        "peak_rss_within_target": rows[-1]["peak_rss_mb"] <= PEAK_RSS_TARGET_MB,
+    }
 
 
 def main(argv=None) -> int:

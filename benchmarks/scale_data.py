@@ -8,6 +8,7 @@ Copy k of an image (k = 1..factor-1) is rotated by up to +-12 degrees and shifte
 pixels, the amounts drawn from a generator seeded with k: the same factor gives the same bytes.
 Written as <out>/span-1/ with the four IDX files, ready for IdxExampleGen.
 """
+
 import argparse
 import os
 

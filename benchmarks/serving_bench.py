@@ -7,6 +7,7 @@ SavedModel call on the same inputs; batch 1 and 32, 1 and 8 concurrent clients.
 Writes benchmarks/results/serving_bench.json and prints a Markdown table. Clients and server
 share this machine's cores, as a sidecar client would.
 """
+
 import argparse
 import json
 import os
@@ -62,9 +63,14 @@ def measure(call, batches, concurrency: int, requests_per_client: int) -> dict:
         t.join()
     wall = time.perf_counter() - started
     ms = np.array(latencies) * 1000
-    return {"requests": len(latencies), "errors": len(errors), "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2), "requests_per_s": round(len(latencies) / wall, 1),
-            "images_per_s": round(len(latencies) * len(batches[0]) / wall, 1)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "images_per_s": round(len(latencies) * len(batches[0]) / wall, 1),
+    }
 
 
 def run(model_dir: str, requests_per_client: int) -> dict:
@@ -85,25 +91,36 @@ def run(model_dir: str, requests_per_client: int) -> dict:
                 "grpc": grpc_client.predict_images,
             }
             for batch in BATCHES:
-                batches = [images[i:i + batch] for i in range(0, 64 * batch, batch)]
+                batches = [images[i : i + batch] for i in range(0, 64 * batch, batch)]
                 for concurrency in CONCURRENCY:
                     for name, call in calls.items():
-                        row = {"path": name, "batch": batch, "clients": concurrency,
-                               **measure(call, batches, concurrency, requests_per_client)}
+                        row = {
+                            "path": name,
+                            "batch": batch,
+                            "clients": concurrency,
+                            **measure(call, batches, concurrency, requests_per_client),
+                        }
                         print(row, flush=True)
                         results.append(row)
             grpc_client.close()
-    return {"model_dir": os.path.abspath(model_dir), "requests_per_client": requests_per_client,
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
-            "results": results}
+    return {
+        "model_dir": os.path.abspath(model_dir),
+        "requests_per_client": requests_per_client,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
+        "results": results,
+    }
 
 
 def table(report: dict) -> str:
-    lines = ["| path | batch | clients | p50 ms | p99 ms | requests/s | images/s | errors |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| path | batch | clients | p50 ms | p99 ms | requests/s | images/s | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["results"]:
-        lines.append(f"| {r['path']} | {r['batch']} | {r['clients']} | {r['p50_ms']} | {r['p99_ms']} | "
-                     f"{r['requests_per_s']} | {r['images_per_s']} | {r['errors']} |")
+        lines.append(
+            f"| {r['path']} | {r['batch']} | {r['clients']} | {r['p50_ms']} | {r['p99_ms']} | "
+            f"{r['requests_per_s']} | {r['images_per_s']} | {r['errors']} |"
+        )
     return "\n".join(lines)
 
 

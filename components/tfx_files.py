@@ -4,6 +4,7 @@ names for the gate, the release, the run report, the benchmarks and the tests.
 TFX fixes these layouts (tfx/types/artifact_utils.py, tfx/utils/path_utils.py); they are spelled
 here once so that nothing else hard-codes them.
 """
+
 import os
 
 SPLIT_PREFIX = "Split-"  # each split of Examples, ExampleStatistics, ExampleAnomalies: <uri>/Split-<name>/
@@ -19,7 +20,7 @@ def split_dir(uri: str, split: str) -> str:
 
 def split_name(split_dir_name: str) -> str:
     """'Split-train' -> 'train'."""
-    return split_dir_name[len(SPLIT_PREFIX):] if split_dir_name.startswith(SPLIT_PREFIX) else split_dir_name
+    return split_dir_name[len(SPLIT_PREFIX) :] if split_dir_name.startswith(SPLIT_PREFIX) else split_dir_name
 
 
 def stats_path(statistics_uri: str, split: str) -> str:

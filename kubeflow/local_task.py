@@ -9,6 +9,7 @@ root), substitute it for the `{{$}}` placeholder in the task's own command + arg
 pre-cache driver first when the spec has one (ExampleGen resolves its span there), and read the
 ExecutorOutput the entrypoint writes. No cluster, no docker: the image's code is this checkout.
 """
+
 import argparse
 import json
 import os
@@ -38,18 +39,32 @@ def _parameter_values(spec, task: str, overrides: Dict[str, Any]) -> Dict[str, A
     return values
 
 
-def executor_input(spec, task: str, task_root: str, inputs: Optional[Dict[str, dict]] = None,
-                   overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def executor_input(
+    spec,
+    task: str,
+    task_root: str,
+    inputs: Optional[Dict[str, dict]] = None,
+    overrides: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     """The ExecutorInput JSON for task; inputs maps input names to upstream runtime artifacts."""
     component = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
     outputs = {}
     for name, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
-        outputs[name] = {"artifacts": [{
-            "name": f"{task}-{name}", "type": definition["artifactType"],
-            "uri": os.path.join(task_root, task, name), "metadata": {}}]}
+        outputs[name] = {
+            "artifacts": [
+                {
+                    "name": f"{task}-{name}",
+                    "type": definition["artifactType"],
+                    "uri": os.path.join(task_root, task, name),
+                    "metadata": {},
+                }
+            ]
+        }
     return {
-        "inputs": {"parameterValues": _parameter_values(spec, task, overrides or {}),
-                   "artifacts": {k: {"artifacts": [v]} for k, v in (inputs or {}).items()}},
+        "inputs": {
+            "parameterValues": _parameter_values(spec, task, overrides or {}),
+            "artifacts": {k: {"artifacts": [v]} for k, v in (inputs or {}).items()},
+        },
         "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_root, task, "executor_output.json")},
     }
 
@@ -66,8 +81,14 @@ def _run(command, args, invocation: Dict[str, Any], env=None) -> Dict[str, Any]:
         return json.load(f)
 
 
-def run_task(spec, task: str, task_root: str, inputs: Optional[Dict[str, dict]] = None,
-             overrides: Optional[Dict[str, Any]] = None, env=None) -> Dict[str, Any]:
+def run_task(
+    spec,
+    task: str,
+    task_root: str,
+    inputs: Optional[Dict[str, dict]] = None,
+    overrides: Optional[Dict[str, Any]] = None,
+    env=None,
+) -> Dict[str, Any]:
     """Runs the task's driver (if any) and executor; returns the executor's ExecutorOutput."""
     executor_label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]["executorLabel"]
     container = spec["deploymentSpec"]["executors"][executor_label]["container"]
@@ -96,8 +117,12 @@ def main(argv=None) -> int:
     p.add_argument("task")
     p.add_argument("--root", required=True, help="local folder standing in for the pipeline root")
     p.add_argument("--param", action="append", default=[], help="NAME=VALUE parameter override")
-    p.add_argument("--input", action="append", default=[],
-                   help="NAME=FILE: an input artifact, as a JSON runtime artifact (a printed output)")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        help="NAME=FILE: an input artifact, as a JSON runtime artifact (a printed output)",
+    )
     args = p.parse_args(argv)
     overrides = dict(kv.split("=", 1) for kv in args.param)
     inputs = {}

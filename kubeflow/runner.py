@@ -7,6 +7,7 @@ The same create_pipeline(...) as the local runner; what differs is only where th
 (object storage), the image, the metadata (KFP's own) and the Beam args. Every flag can also
 be set by an environment variable (MNIST_TFX_IMAGE, MNIST_TFX_PIPELINE_ROOT, ...).
 """
+
 import argparse
 import json
 import os
@@ -39,28 +40,59 @@ def _env(name: str, default=None):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--image", default=_env("IMAGE"), required=_env("IMAGE") is None,
-                   help="the image built from kubeflow/Dockerfile (env MNIST_TFX_IMAGE)")
-    p.add_argument("--pipeline-root", default=_env("PIPELINE_ROOT"), required=_env("PIPELINE_ROOT") is None,
-                   help="gs://, s3:// or minio:// folder for artifacts (env MNIST_TFX_PIPELINE_ROOT)")
-    p.add_argument("--data-root", default=_env("DATA_ROOT"), required=_env("DATA_ROOT") is None,
-                   help="folder of span-N/ IDX folders (env MNIST_TFX_DATA_ROOT)")
-    p.add_argument("--serving-dir", default=_env("SERVING_DIR"), required=_env("SERVING_DIR") is None,
-                   help="Pusher's base directory on a mounted volume TF Serving also mounts "
-                        "(env MNIST_TFX_SERVING_DIR)")
-    p.add_argument("--beam-arg", action="append", dest="beam_args",
-                   help="Beam pipeline arg, repeatable, e.g. --beam-arg=--runner=DataflowRunner "
-                        f"(default: {' '.join(configs.BEAM_PIPELINE_ARGS)}, in-process in each task)")
-    p.add_argument("--schema-file", default=_env("SCHEMA_FILE", IMAGE_SCHEMA_FILE),
-                   help="the curated schema as the tasks see it (default: its path inside the image)")
-    p.add_argument("--min-accuracy", type=float, default=float(_env("MIN_ACCURACY", configs.MIN_ACCURACY)),
-                   help="the default of the eval_config runtime parameter's accuracy bound")
-    p.add_argument("--output", default=_env("OUTPUT", "pipeline.yaml"),
-                   help="a .yaml PipelineSpec: what kfp.Client uploads and the kfp SDK loads")
+    p.add_argument(
+        "--image",
+        default=_env("IMAGE"),
+        required=_env("IMAGE") is None,
+        help="the image built from kubeflow/Dockerfile (env MNIST_TFX_IMAGE)",
+    )
+    p.add_argument(
+        "--pipeline-root",
+        default=_env("PIPELINE_ROOT"),
+        required=_env("PIPELINE_ROOT") is None,
+        help="gs://, s3:// or minio:// folder for artifacts (env MNIST_TFX_PIPELINE_ROOT)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=_env("DATA_ROOT"),
+        required=_env("DATA_ROOT") is None,
+        help="folder of span-N/ IDX folders (env MNIST_TFX_DATA_ROOT)",
+    )
+    p.add_argument(
+        "--serving-dir",
+        default=_env("SERVING_DIR"),
+        required=_env("SERVING_DIR") is None,
+        help="Pusher's base directory on a mounted volume TF Serving also mounts (env MNIST_TFX_SERVING_DIR)",
+    )
+    p.add_argument(
+        "--beam-arg",
+        action="append",
+        dest="beam_args",
+        help="Beam pipeline arg, repeatable, e.g. --beam-arg=--runner=DataflowRunner "
+        f"(default: {' '.join(configs.BEAM_PIPELINE_ARGS)}, in-process in each task)",
+    )
+    p.add_argument(
+        "--schema-file",
+        default=_env("SCHEMA_FILE", IMAGE_SCHEMA_FILE),
+        help="the curated schema as the tasks see it (default: its path inside the image)",
+    )
+    p.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=float(_env("MIN_ACCURACY", configs.MIN_ACCURACY)),
+        help="the default of the eval_config runtime parameter's accuracy bound",
+    )
+    p.add_argument(
+        "--output",
+        default=_env("OUTPUT", "pipeline.yaml"),
+        help="a .yaml PipelineSpec: what kfp.Client uploads and the kfp SDK loads",
+    )
     args = p.parse_args(argv)
     if "://" in args.serving_dir:
-        p.error(f"--serving-dir {args.serving_dir}: the push directory must be a mounted file system (a "
-                "PersistentVolumeClaim TF Serving also mounts); object stores have no atomic rename")
+        p.error(
+            f"--serving-dir {args.serving_dir}: the push directory must be a mounted file system (a "
+            "PersistentVolumeClaim TF Serving also mounts); object stores have no atomic rename"
+        )
     return args
 
 
@@ -73,15 +105,18 @@ def eval_config_json(min_accuracy: float) -> str:
 
 
 def runtime_defaults(args: argparse.Namespace) -> dict:
-    return {TRAINER_CONFIG_PARAMETER: trainer_config_json(hparams_lib.HParams()),
-            EVAL_CONFIG_PARAMETER: eval_config_json(args.min_accuracy)}
+    return {
+        TRAINER_CONFIG_PARAMETER: trainer_config_json(hparams_lib.HParams()),
+        EVAL_CONFIG_PARAMETER: eval_config_json(args.min_accuracy),
+    }
 
 
 def build(args: argparse.Namespace):
     defaults = runtime_defaults(args)
     trainer_config, evaluator_config = (
         tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=defaults[name])
-        for name in (TRAINER_CONFIG_PARAMETER, EVAL_CONFIG_PARAMETER))
+        for name in (TRAINER_CONFIG_PARAMETER, EVAL_CONFIG_PARAMETER)
+    )
     return create_pipeline(
         pipeline_name=configs.PIPELINE_NAME.replace("_", "-"),  # KFP names: lowercase and dashes
         pipeline_root=args.pipeline_root,
@@ -106,8 +141,11 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         # Spec 2.1: the task entrypoint reads KFP 2.x's parameterValues (with 2.0 it reads only the
         # deprecated `parameters` field and every exec property arrives empty).
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=args.image, use_pipeline_spec_2_1=True),
-        output_dir=os.path.dirname(output), output_filename=os.path.basename(output))
+            default_image=args.image, use_pipeline_spec_2_1=True
+        ),
+        output_dir=os.path.dirname(output),
+        output_filename=os.path.basename(output),
+    )
     runner.run(build(args))
     add_parameter_defaults(output, runtime_defaults(args))
     return output

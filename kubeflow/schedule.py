@@ -6,6 +6,7 @@
 A new upload of an existing pipeline becomes a new version of it. The recurring run uses the
 newest version, runs at most one at a time and does not catch up on missed slots.
 """
+
 import argparse
 import datetime
 import json
@@ -27,8 +28,10 @@ class ScheduleError(RuntimeError):
 
 def check_cron(expression: str) -> str:
     if len(expression.split()) != 6:
-        raise ValueError(f"cron {expression!r} has {len(expression.split())} fields; KFP wants 6 "
-                         "(second minute hour day-of-month month day-of-week), e.g. '0 0 3 * * *'")
+        raise ValueError(
+            f"cron {expression!r} has {len(expression.split())} fields; KFP wants 6 "
+            "(second minute hour day-of-month month day-of-week), e.g. '0 0 3 * * *'"
+        )
     return expression
 
 
@@ -36,14 +39,25 @@ def run_parameters(epochs: Optional[int], min_accuracy: float) -> Dict[str, Any]
     """The runtime parameters of the runs: Trainer's custom_config (epochs if given) and the
     Evaluator's EvalConfig with this accuracy bound."""
     hparams = HParams() if epochs is None else HParams(epochs=epochs)
-    return {TRAINER_CONFIG_PARAMETER: trainer_config_json(hparams), EVAL_CONFIG_PARAMETER: eval_config_json(min_accuracy)}
+    return {
+        TRAINER_CONFIG_PARAMETER: trainer_config_json(hparams),
+        EVAL_CONFIG_PARAMETER: eval_config_json(min_accuracy),
+    }
 
 
 def plan(args: argparse.Namespace) -> Dict[str, Any]:
-    return {"host": args.host, "package": args.package, "pipeline": args.pipeline_name,
-            "version": args.version_name, "experiment": args.experiment, "job": args.job_name,
-            "cron": check_cron(args.cron), "max_concurrency": 1, "no_catchup": True,
-            "parameters": run_parameters(args.epochs, args.min_accuracy)}
+    return {
+        "host": args.host,
+        "package": args.package,
+        "pipeline": args.pipeline_name,
+        "version": args.version_name,
+        "experiment": args.experiment,
+        "job": args.job_name,
+        "cron": check_cron(args.cron),
+        "max_concurrency": 1,
+        "no_catchup": True,
+        "parameters": run_parameters(args.epochs, args.min_accuracy),
+    }
 
 
 def _call(what: str, endpoint: str, fn, *args, **kwargs):
@@ -53,12 +67,18 @@ def _call(what: str, endpoint: str, fn, *args, **kwargs):
     except Exception as e:  # kfp raises urllib3, kfp_server_api and requests errors
         status = getattr(e, "status", None)
         if status in (401, 403):
-            raise ScheduleError(f"Kubeflow Pipelines at {endpoint} refused the credentials while trying to {what} "
-                                f"(HTTP {status}): check --token / the cluster's auth") from e
+            raise ScheduleError(
+                f"Kubeflow Pipelines at {endpoint} refused the credentials while trying to {what} "
+                f"(HTTP {status}): check --token / the cluster's auth"
+            ) from e
         if status is not None:
-            raise ScheduleError(f"Kubeflow Pipelines at {endpoint} answered HTTP {status} while trying to {what}: "
-                                f"{getattr(e, 'body', '') or e}") from e
-        raise ScheduleError(f"could not reach Kubeflow Pipelines at {endpoint} to {what}: {type(e).__name__}: {e}") from e
+            raise ScheduleError(
+                f"Kubeflow Pipelines at {endpoint} answered HTTP {status} while trying to {what}: "
+                f"{getattr(e, 'body', '') or e}"
+            ) from e
+        raise ScheduleError(
+            f"could not reach Kubeflow Pipelines at {endpoint} to {what}: {type(e).__name__}: {e}"
+        ) from e
 
 
 def probe(host: str, token: Optional[str], timeout: float = 10.0) -> None:
@@ -71,8 +91,10 @@ def probe(host: str, token: Optional[str], timeout: float = 10.0) -> None:
         urllib.request.urlopen(request, timeout=timeout).close()
     except urllib.error.HTTPError as e:
         if e.code in (401, 403):
-            raise ScheduleError(f"Kubeflow Pipelines at {host} refused the credentials (HTTP {e.code}): "
-                                "check --token / the cluster's auth") from e
+            raise ScheduleError(
+                f"Kubeflow Pipelines at {host} refused the credentials (HTTP {e.code}): "
+                "check --token / the cluster's auth"
+            ) from e
         raise ScheduleError(f"Kubeflow Pipelines at {host} answered HTTP {e.code} to its health check") from e
     except (urllib.error.URLError, OSError) as e:
         raise ScheduleError(f"could not reach Kubeflow Pipelines at {host}: {getattr(e, 'reason', e)}") from e
@@ -83,20 +105,43 @@ def schedule(client, p: Dict[str, Any]) -> Dict[str, Any]:
     host = p["host"]
     pipeline_id = _call("look up the pipeline", host, client.get_pipeline_id, p["pipeline"])
     if pipeline_id is None:
-        pipeline_id = _call("upload the pipeline", host, client.upload_pipeline, p["package"],
-                            pipeline_name=p["pipeline"]).pipeline_id
+        pipeline_id = _call(
+            "upload the pipeline", host, client.upload_pipeline, p["package"], pipeline_name=p["pipeline"]
+        ).pipeline_id
     else:
-        _call("upload a new version", host, client.upload_pipeline_version, p["package"],
-              pipeline_version_name=p["version"], pipeline_id=pipeline_id)
-    versions = _call("list versions", host, client.list_pipeline_versions, pipeline_id,
-                     sort_by="created_at desc", page_size=1)
+        _call(
+            "upload a new version",
+            host,
+            client.upload_pipeline_version,
+            p["package"],
+            pipeline_version_name=p["version"],
+            pipeline_id=pipeline_id,
+        )
+    versions = _call(
+        "list versions", host, client.list_pipeline_versions, pipeline_id, sort_by="created_at desc", page_size=1
+    )
     version_id = versions.pipeline_versions[0].pipeline_version_id
     experiment_id = _call("create the experiment", host, client.create_experiment, p["experiment"]).experiment_id
-    run = _call("create the recurring run", host, client.create_recurring_run, experiment_id, p["job"],
-                cron_expression=p["cron"], max_concurrency=p["max_concurrency"], no_catchup=p["no_catchup"],
-                params=p["parameters"], pipeline_id=pipeline_id, version_id=version_id, enabled=True)
-    return {"pipeline_id": pipeline_id, "version_id": version_id, "experiment_id": experiment_id,
-            "recurring_run_id": run.recurring_run_id}
+    run = _call(
+        "create the recurring run",
+        host,
+        client.create_recurring_run,
+        experiment_id,
+        p["job"],
+        cron_expression=p["cron"],
+        max_concurrency=p["max_concurrency"],
+        no_catchup=p["no_catchup"],
+        params=p["parameters"],
+        pipeline_id=pipeline_id,
+        version_id=version_id,
+        enabled=True,
+    )
+    return {
+        "pipeline_id": pipeline_id,
+        "version_id": version_id,
+        "experiment_id": experiment_id,
+        "recurring_run_id": run.recurring_run_id,
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -111,8 +156,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--job-name", default=f"{configs.PIPELINE_NAME.replace('_', '-')}-daily")
     p.add_argument("--cron", default=DEFAULT_CRON, help=f"6-field cron (default {DEFAULT_CRON!r})")
     p.add_argument("--epochs", type=int, help="training epochs for these runs (default: HParams' default)")
-    p.add_argument("--min-accuracy", type=float, default=configs.MIN_ACCURACY,
-                   help=f"test accuracy a model needs to be blessed and pushed (default {configs.MIN_ACCURACY})")
+    p.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=configs.MIN_ACCURACY,
+        help=f"test accuracy a model needs to be blessed and pushed (default {configs.MIN_ACCURACY})",
+    )
     p.add_argument("--dry-run", action="store_true", help="print what would be done; contact nothing")
     return p.parse_args(argv)
 

@@ -1,4 +1,5 @@
 """The Keras CNN (Keras 3, imported as `keras`: what tf.keras means depends on import order)."""
+
 import math
 
 import keras
@@ -45,5 +46,8 @@ def learning_rate_schedule(hparams: HParams, steps_per_epoch: int):
     total = max(1, hparams.epochs * steps_per_epoch)
     warmup = int(math.ceil(total * hparams.warmup_fraction))
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0, decay_steps=max(1, total - warmup),
-        warmup_target=hparams.peak_learning_rate, warmup_steps=warmup)
+        initial_learning_rate=0.0,
+        decay_steps=max(1, total - warmup),
+        warmup_target=hparams.peak_learning_rate,
+        warmup_steps=warmup,
+    )

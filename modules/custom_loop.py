@@ -6,6 +6,7 @@ Keras 3's model.fit fails under MultiWorkerMirroredStrategy in TF 2.21 / Keras 3
 fixed number of steps per epoch on every worker (collectives must match), and evaluation
 on each worker's full copy of the eval data, so every worker sees the same numbers.
 """
+
 import logging
 import time
 
@@ -17,8 +18,15 @@ from modules.hparams import HParams
 log = logging.getLogger(__name__)
 
 
-def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.data.Dataset, hparams: HParams,
-        strategy: tf.distribute.Strategy, train_examples: int, log_dir=None):
+def fit(
+    model: keras.Model,
+    train_dataset: tf.data.Dataset,
+    eval_dataset: tf.data.Dataset,
+    hparams: HParams,
+    strategy: tf.distribute.Strategy,
+    train_examples: int,
+    log_dir=None,
+):
     """Trains the compiled model (its optimizer and schedule) with strategy.run; returns history."""
     global_batch = hparams.batch_size * strategy.num_replicas_in_sync
     steps = steps_per_epoch(train_examples, global_batch)
@@ -39,8 +47,10 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
     @tf.function
     def train_step():
         loss, correct = strategy.run(step, args=next(iterator))
-        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None))
+        return (
+            strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None),
+        )
 
     @tf.function
     def eval_step(features, labels):
@@ -63,9 +73,15 @@ def fit(model: keras.Model, train_dataset: tf.data.Dataset, eval_dataset: tf.dat
         history["accuracy"].append(total_correct / (steps * global_batch))
         history["val_accuracy"].append(eval_correct / max(1.0, eval_count))
         history["epoch_seconds"].append(round(time.time() - started, 2))
-        log.info("epoch %d/%d %.0fs: loss=%.4f accuracy=%.4f val_accuracy=%.4f", epoch + 1, hparams.epochs,
-                     history["epoch_seconds"][-1], history["loss"][-1], history["accuracy"][-1],
-                     history["val_accuracy"][-1])
+        log.info(
+            "epoch %d/%d %.0fs: loss=%.4f accuracy=%.4f val_accuracy=%.4f",
+            epoch + 1,
+            hparams.epochs,
+            history["epoch_seconds"][-1],
+            history["loss"][-1],
+            history["accuracy"][-1],
+            history["val_accuracy"][-1],
+        )
         if writer:
             with writer.as_default(step=epoch):
                 for name in ("loss", "accuracy", "val_accuracy"):

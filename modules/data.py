@@ -1,4 +1,5 @@
 """tf.data input pipeline over Transform's output (gzipped TFRecords of transformed tf.Examples)."""
+
 import math
 from typing import Callable, List, Optional
 
@@ -48,9 +49,15 @@ def fits_in_cache(records: int) -> bool:
     return records * features.NUM_PIXELS * 4 <= CACHE_BUDGET_BYTES
 
 
-def input_fn(file_patterns: List[str], transformed_feature_spec, batch_size: int,
-             shuffle_buffer: int = 0, augment: Optional[Callable] = None, cache: bool = False,
-             records: Optional[int] = None) -> tf.data.Dataset:
+def input_fn(
+    file_patterns: List[str],
+    transformed_feature_spec,
+    batch_size: int,
+    shuffle_buffer: int = 0,
+    augment: Optional[Callable] = None,
+    cache: bool = False,
+    records: Optional[int] = None,
+) -> tf.data.Dataset:
     """Batches of ({transformed image: [b, 784]}, label [b, 1]); shuffle_buffer=0 keeps file order;
     augment (see augmenter) is applied to each batch; cache keeps the parsed examples in memory
     after the first pass (see fits_in_cache); records (see count_records), when given, makes the
@@ -65,8 +72,7 @@ def input_fn(file_patterns: List[str], transformed_feature_spec, batch_size: int
 
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if cache:  # parse once, in large batches, then work on parsed examples as from arrays
-        dataset = (dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-                   .unbatch().cache())
+        dataset = dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
     if shuffle_buffer:
         dataset = dataset.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
@@ -86,16 +92,22 @@ def with_known_batches(dataset: tf.data.Dataset, records: int, batch_size: int) 
     return dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(records / batch_size)))
 
 
-def datasets(train_files: List[str], eval_files: List[str], hparams: HParams, replicas: int,
-             transformed_feature_spec):
+def datasets(train_files: List[str], eval_files: List[str], hparams: HParams, replicas: int, transformed_feature_spec):
     """(train, eval, number of train records) from Transform's output, batched for the replicas;
     the training set shuffled and augmented as hparams say."""
     global_batch = hparams.batch_size * replicas
     train_examples = count_records(train_files)
     cache = fits_in_cache(train_examples)
-    train_ds = input_fn(train_files, transformed_feature_spec, global_batch, hparams.shuffle_buffer,
-                        augment=augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
-                        cache=cache, records=train_examples)
-    eval_ds = input_fn(eval_files, transformed_feature_spec, global_batch, cache=cache,
-                       records=count_records(eval_files))
+    train_ds = input_fn(
+        train_files,
+        transformed_feature_spec,
+        global_batch,
+        hparams.shuffle_buffer,
+        augment=augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
+        cache=cache,
+        records=train_examples,
+    )
+    eval_ds = input_fn(
+        eval_files, transformed_feature_spec, global_batch, cache=cache, records=count_records(eval_files)
+    )
     return train_ds, eval_ds, train_examples

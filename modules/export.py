@@ -4,6 +4,7 @@ Keras 3 cannot save_format='tf' nor host the TFT layer inside a functional model
 tf.Module holds both and tf.saved_model.save writes it; the result loads in a process
 that imports only TensorFlow.
 """
+
 import json
 import os
 import shutil
@@ -109,8 +110,9 @@ def read_training_record(export_dir: str) -> dict:
         return json.loads(f.read())
 
 
-def export_on_chief(model, tf_transform_output, export_dir: str, chief: bool,
-                    training_record: Optional[dict] = None) -> None:
+def export_on_chief(
+    model, tf_transform_output, export_dir: str, chief: bool, training_record: Optional[dict] = None
+) -> None:
     """Under multi-worker training every worker must save (saving runs collective ops), but only
     the chief's copy is kept: the others write to a temporary directory and delete it."""
     if chief:

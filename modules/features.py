@@ -14,6 +14,7 @@ def transformed_name(key: str) -> str:
     """Name of a feature after Transform; the suffix keeps raw and transformed keys apart."""
     return f"{key}_xf"
 
+
 # The splits IdxExampleGen writes: train and eval from MNIST's training file (by hash), test from
 # its test file. Trainer reads train/eval; only the Evaluator and the release read test.
 TRAIN_SPLIT = "train"

@@ -1,5 +1,6 @@
 """Model hyperparameters: a frozen dataclass that travels through Trainer's custom_config, and the
 custom_config keys that Trainer and Tuner read (the pipeline writes them with custom_config())."""
+
 import dataclasses
 from typing import Any, Dict, Optional
 

@@ -10,6 +10,7 @@ in plain words instead of surfacing as a reshape error deep inside Beam.
 No TensorFlow import: local paths use plain files; remote ones (gs://, s3://) go through
 tf.io.gfile, imported only then.
 """
+
 import gzip
 import io
 import os
@@ -90,14 +91,16 @@ def _parse(path: str, expected_magic: int) -> np.ndarray:
     if magic != expected_magic:
         raise IdxFormatError(
             f"{path}: magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
-            f"({'images' if expected_magic == IMAGES_MAGIC else 'labels'})")
+            f"({'images' if expected_magic == IMAGES_MAGIC else 'labels'})"
+        )
     shape = struct.unpack(f">{ndim}i", data[4:header_size])
     expected_bytes = int(np.prod(shape))
     body = data[header_size:]
     if len(body) != expected_bytes:
         raise IdxFormatError(
             f"{path}: header promises {shape[0]} records ({expected_bytes} bytes of data), "
-            f"the file holds {len(body)} bytes")
+            f"the file holds {len(body)} bytes"
+        )
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
@@ -107,7 +110,8 @@ def read_images(path: str) -> np.ndarray:
     if images.shape[1:] != (features.IMAGE_HEIGHT, features.IMAGE_WIDTH):
         raise IdxFormatError(
             f"{path}: images are {images.shape[1]}x{images.shape[2]}, "
-            f"expected {features.IMAGE_HEIGHT}x{features.IMAGE_WIDTH}")
+            f"expected {features.IMAGE_HEIGHT}x{features.IMAGE_WIDTH}"
+        )
     return images
 
 
@@ -118,7 +122,8 @@ def read_labels(path: str) -> np.ndarray:
     if bad.size:
         raise IdxFormatError(
             f"{path}: {bad.size} labels outside 0-{features.NUM_CLASSES - 1} "
-            f"(first at record {bad[0]}: {labels[bad[0]]})")
+            f"(first at record {bad[0]}: {labels[bad[0]]})"
+        )
     return labels
 
 
@@ -126,8 +131,7 @@ def read_pair(images_path: str, labels_path: str):
     """Returns (images, labels) after checking they describe the same records."""
     images, labels = read_images(images_path), read_labels(labels_path)
     if len(images) != len(labels):
-        raise IdxFormatError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
+        raise IdxFormatError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
     return images, labels
 
 

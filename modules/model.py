@@ -1,4 +1,5 @@
 """Trainer's entry point: translates TFX's FnArgs into calls of the plain functions beside it."""
+
 import logging
 import os
 import time
@@ -16,13 +17,22 @@ def run_fn(fn_args) -> None:
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts.
     dist = strategy.choose_strategy(hparams.strategy, hparams.tpu)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_ds, eval_ds, train_examples = data.datasets(fn_args.train_files, fn_args.eval_files, hparams,
-                                                      dist.num_replicas_in_sync,
-                                                      tf_transform_output.transformed_feature_spec())
+    train_ds, eval_ds, train_examples = data.datasets(
+        fn_args.train_files,
+        fn_args.eval_files,
+        hparams,
+        dist.num_replicas_in_sync,
+        tf_transform_output.transformed_feature_spec(),
+    )
     started = time.time()
     model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)
-    record = {"hparams": hparams.to_dict(), "train_examples": train_examples, "strategy": type(dist).__name__,
-              "fit_seconds": round(time.time() - started, 1),
-              "history": {k: [float(x) for x in v] for k, v in history.items()}}
-    export.export_on_chief(model, tf_transform_output, fn_args.serving_model_dir,
-                           strategy.is_chief(os.environ.get("TF_CONFIG")), record)
+    record = {
+        "hparams": hparams.to_dict(),
+        "train_examples": train_examples,
+        "strategy": type(dist).__name__,
+        "fit_seconds": round(time.time() - started, 1),
+        "history": {k: [float(x) for x in v] for k, v in history.items()},
+    }
+    export.export_on_chief(
+        model, tf_transform_output, fn_args.serving_model_dir, strategy.is_chief(os.environ.get("TF_CONFIG")), record
+    )

@@ -1,4 +1,5 @@
 """Transform's preprocessing: the same graph runs in training (Transform) and in serving."""
+
 import tensorflow as tf
 
 from modules import features

@@ -8,6 +8,7 @@ files a release puts beside the SavedModel, and the models.config written next t
 The release writes this layout and the server reads it; both import this module, which needs
 only protobuf and TF Serving's config proto (no TensorFlow), so neither imports the other.
 """
+
 import os
 from typing import Dict, Iterable, Optional, Tuple
 

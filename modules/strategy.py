@@ -7,6 +7,7 @@ Selection, when HParams.strategy is "auto":
   OneDeviceStrategy            exactly one GPU
   default strategy             otherwise (this CPU)
 """
+
 import json
 import os
 from typing import Optional

@@ -1,4 +1,5 @@
 """Builds and fits the model under a distribution strategy; returns the model and its history."""
+
 import logging
 import math
 import time
@@ -45,8 +46,14 @@ class EpochTimer(keras.callbacks.Callback):
         log.info("epoch %d/%d %.0fs: %s", epoch + 1, self.epochs, self.seconds[-1], metrics)
 
 
-def train(train_dataset: tf.data.Dataset, eval_dataset: tf.data.Dataset, hparams: HParams,
-          strategy: tf.distribute.Strategy, train_examples: int, log_dir: Optional[str] = None):
+def train(
+    train_dataset: tf.data.Dataset,
+    eval_dataset: tf.data.Dataset,
+    hparams: HParams,
+    strategy: tf.distribute.Strategy,
+    train_examples: int,
+    log_dir: Optional[str] = None,
+):
     """Fits up to hparams.epochs full passes over train_dataset, validating on eval_dataset;
     stops early when eval loss stalls and keeps the best epoch's weights (model.fit path; the
     multi-worker loop runs all epochs). The history also holds each epoch's wall seconds."""
@@ -57,11 +64,16 @@ def train(train_dataset: tf.data.Dataset, eval_dataset: tf.data.Dataset, hparams
         return model, custom_loop.fit(model, train_dataset, eval_dataset, hparams, strategy, train_examples, log_dir)
     # Eval loss, not accuracy: on 5k images accuracy moves in steps of 0.02% and stalls by chance.
     timer = EpochTimer(hparams.epochs)
-    callbacks = [timer, keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", restore_best_weights=True,
-                                               patience=hparams.early_stopping_patience)]
+    callbacks = [
+        timer,
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", mode="min", restore_best_weights=True, patience=hparams.early_stopping_patience
+        ),
+    ]
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
     # verbose=0: the EpochTimer logs one line per epoch instead of Keras' own printing.
-    history = model.fit(train_dataset, validation_data=eval_dataset, epochs=hparams.epochs,
-                        callbacks=callbacks, verbose=0)
+    history = model.fit(
+        train_dataset, validation_data=eval_dataset, epochs=hparams.epochs, callbacks=callbacks, verbose=0
+    )
     return model, {**history.history, "epoch_seconds": timer.seconds}

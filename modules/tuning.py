@@ -1,4 +1,5 @@
 """Tuner's entry point: a small KerasTuner search whose best values flow into Trainer."""
+
 import dataclasses
 
 import keras_tuner
@@ -26,9 +27,13 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
     base = from_custom_config(fn_args.custom_config)
     dist = strategy.choose_strategy(base.strategy, base.tpu)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_ds, eval_ds, train_examples = data.datasets(fn_args.train_files, fn_args.eval_files, base,
-                                                      dist.num_replicas_in_sync,
-                                                      tf_transform_output.transformed_feature_spec())
+    train_ds, eval_ds, train_examples = data.datasets(
+        fn_args.train_files,
+        fn_args.eval_files,
+        base,
+        dist.num_replicas_in_sync,
+        tf_transform_output.transformed_feature_spec(),
+    )
     steps, policy = training.model_settings(base, dist, train_examples)
     tuner = keras_tuner.RandomSearch(
         lambda hp: build_tuned_model(base, hp, steps, policy),
@@ -40,4 +45,5 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
         seed=0,
     )
     return tfx.components.TunerFnResult(
-        tuner=tuner, fit_kwargs={"x": train_ds, "validation_data": eval_ds, "epochs": base.epochs, "verbose": 2})
+        tuner=tuner, fit_kwargs={"x": train_ds, "validation_data": eval_ds, "epochs": base.epochs, "verbose": 2}
+    )

@@ -4,6 +4,7 @@ TFX keys its cache on inputs and execution properties. With a module_file it fin
 file; with dotted entry points it cannot see the code, so an edited model would be served from
 cache. The runners pass this fingerprint into Transform's and Trainer's custom_config instead.
 """
+
 import hashlib
 import os
 

@@ -1,4 +1,5 @@
 """Pipeline settings: names, dotted entry points, thresholds, Beam args. Importing changes nothing."""
+
 import os
 
 # The checkout (or the image's install) this package lives in: the one place that computes it.

@@ -7,6 +7,7 @@ descriptors 1 and 2 of the process are pointed at the log file; the console keep
 the original stdout. Call start() before TensorFlow, TFX or Beam are imported, or their start-up
 lines reach the terminal.
 """
+
 import logging
 import os
 import sys

@@ -1,4 +1,5 @@
 """create_pipeline: which TFX components exist and how they connect. Reads no globals."""
+
 import os
 from typing import Any, Optional, Sequence, Union
 
@@ -66,15 +67,16 @@ def create_pipeline(
         schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("ImportSchemaGen")
         # With the schema, statistics treat the label as categorical (needed for its L-infinity drift).
         statistics_gen = tfx.components.StatisticsGen(
-            examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]).with_id("StatisticsGen")
+            examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
+        ).with_id("StatisticsGen")
     else:
-        statistics_gen = tfx.components.StatisticsGen(
-            examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
+        statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
         schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id("SchemaGen")
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+        ).with_id("SchemaGen")
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"],
-        schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id("ExampleValidator")
     data_gate = DataGate(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -84,8 +86,9 @@ def create_pipeline(
         label_drift_threshold=label_drift_threshold,
         pixel_drift_threshold=pixel_drift_threshold,
     ).with_id("DataGate")
-    transform = transform_component(example_gen.outputs["examples"], schema_gen.outputs["schema"],
-                                    preprocessing_fn, code_version)
+    transform = transform_component(
+        example_gen.outputs["examples"], schema_gen.outputs["schema"], preprocessing_fn, code_version
+    )
     # No data flows from the gate to Transform: the edge only orders them, so a failed gate
     # stops everything from Transform on.
     transform.add_upstream_node(data_gate)
@@ -135,8 +138,19 @@ def create_pipeline(
         push_base_dir=serving_model_dir,
         model_name=model_name,
     ).with_id("Pusher")
-    components = [example_gen, schema_gen, statistics_gen, example_validator, data_gate, transform,
-                  tuner, trainer, baseline_resolver, evaluator, pusher]
+    components = [
+        example_gen,
+        schema_gen,
+        statistics_gen,
+        example_validator,
+        data_gate,
+        transform,
+        tuner,
+        trainer,
+        baseline_resolver,
+        evaluator,
+        pusher,
+    ]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -1,4 +1,5 @@
 """Writes the first records of the latest span as a new, smaller span (quick mode, tests)."""
+
 import os
 import re
 
@@ -10,8 +11,9 @@ _SPAN_DIR = re.compile(r"^span-(\d+)$")  # ExampleGen's span-{SPAN} folders
 
 
 def latest_span_dir(data_root: str) -> str:
-    spans = [(int(m.group(1)), name) for name in tf.io.gfile.listdir(data_root)
-             if (m := _SPAN_DIR.match(name.rstrip("/")))]
+    spans = [
+        (int(m.group(1)), name) for name in tf.io.gfile.listdir(data_root) if (m := _SPAN_DIR.match(name.rstrip("/")))
+    ]
     if not spans:
         raise FileNotFoundError(f"{data_root}: no span-N folders")
     return os.path.join(data_root, max(spans)[1].rstrip("/"))

@@ -7,6 +7,7 @@
 The terminal shows one line per component, the Trainer's epochs and the summary; the rest goes
 to <output root>/run.log (pipeline/console.py).
 """
+
 import argparse
 import dataclasses
 import json
@@ -25,29 +26,56 @@ log = logging.getLogger("mnist_tfx.runner")
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-root", default=configs.DATA_ROOT,
-                   help="folder of span-N/ IDX folders; ExampleGen takes the latest span")
-    p.add_argument("--output-root",
-                   help="pipeline root, metadata.sqlite, summary.json and run.log go here (default outputs/, "
-                        "outputs/quick/ with --quick)")
-    p.add_argument("--serving-dir",
-                   help="Pusher's base directory: versions land in <serving-dir>/<version>/ (default "
-                        f"serving_model/{configs.MODEL_NAME}/; with --quick <output-root>/serving_model/)")
-    p.add_argument("--quick", action="store_true",
-                   help=f"a slice ({configs.QUICK_TRAIN_RECORDS} train / {configs.QUICK_TEST_RECORDS} test "
-                        f"records), hyperparameters {configs.QUICK_HPARAMS}, accuracy bound {configs.QUICK_MIN_ACCURACY}")
+    p.add_argument(
+        "--data-root", default=configs.DATA_ROOT, help="folder of span-N/ IDX folders; ExampleGen takes the latest span"
+    )
+    p.add_argument(
+        "--output-root",
+        help="pipeline root, metadata.sqlite, summary.json and run.log go here (default outputs/, "
+        "outputs/quick/ with --quick)",
+    )
+    p.add_argument(
+        "--serving-dir",
+        help="Pusher's base directory: versions land in <serving-dir>/<version>/ (default "
+        f"serving_model/{configs.MODEL_NAME}/; with --quick <output-root>/serving_model/)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a slice ({configs.QUICK_TRAIN_RECORDS} train / {configs.QUICK_TEST_RECORDS} test "
+        f"records), hyperparameters {configs.QUICK_HPARAMS}, accuracy bound {configs.QUICK_MIN_ACCURACY}",
+    )
     p.add_argument("--epochs", type=int, help="training epochs (default: the HParams default)")
-    p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
-                   help="any modules/hparams.HParams field, repeatable (e.g. --hparam bn_momentum=0.9)")
+    p.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any modules/hparams.HParams field, repeatable (e.g. --hparam bn_momentum=0.9)",
+    )
     p.add_argument("--min-accuracy", type=float, help=f"blessing lower bound (default {configs.MIN_ACCURACY})")
-    p.add_argument("--max-accuracy-drop", type=float, default=configs.MAX_ACCURACY_DROP,
-                   help="largest accepted drop in accuracy against the latest blessed model")
-    p.add_argument("--beam-arg", action="append", dest="beam_args",
-                   help=f"a Beam pipeline arg, repeatable (default: {' '.join(configs.BEAM_PIPELINE_ARGS)})")
-    p.add_argument("--infer-schema", action="store_true",
-                   help="infer the schema with SchemaGen instead of importing pipeline/schema/schema.pbtxt")
-    p.add_argument("--tune", action="store_true",
-                   help=f"add a Tuner ({configs.TUNING_TRIALS} trials); its best values override the defaults")
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=configs.MAX_ACCURACY_DROP,
+        help="largest accepted drop in accuracy against the latest blessed model",
+    )
+    p.add_argument(
+        "--beam-arg",
+        action="append",
+        dest="beam_args",
+        help=f"a Beam pipeline arg, repeatable (default: {' '.join(configs.BEAM_PIPELINE_ARGS)})",
+    )
+    p.add_argument(
+        "--infer-schema",
+        action="store_true",
+        help="infer the schema with SchemaGen instead of importing pipeline/schema/schema.pbtxt",
+    )
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help=f"add a Tuner ({configs.TUNING_TRIALS} trials); its best values override the defaults",
+    )
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
     return p.parse_args(argv)
@@ -105,8 +133,12 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
     hparams, min_accuracy = settings(args)
     data_root = args.data_root
     if args.quick:
-        data_root = data_slice.write_slice(args.data_root, os.path.join(output_root, "quick_data"),
-                                           configs.QUICK_TRAIN_RECORDS, configs.QUICK_TEST_RECORDS)
+        data_root = data_slice.write_slice(
+            args.data_root,
+            os.path.join(output_root, "quick_data"),
+            configs.QUICK_TRAIN_RECORDS,
+            configs.QUICK_TEST_RECORDS,
+        )
     fingerprint = code_version.fingerprint()
     metadata_path = os.path.join(output_root, configs.METADATA_FILE)
     pipeline = create_pipeline(
@@ -137,8 +169,13 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
         logging.getLogger("tfx").exception("pipeline run failed")  # the traceback goes to the log file
         error = f"{type(e).__name__}: {e}"
     summary = run_summary.summarize(metadata_path, configs.PIPELINE_NAME)
-    summary.update(error=error, wall_seconds=round(time.time() - started, 1), hparams=hparams.to_dict(),
-                   min_accuracy=min_accuracy, data_root=os.path.abspath(data_root))
+    summary.update(
+        error=error,
+        wall_seconds=round(time.time() - started, 1),
+        hparams=hparams.to_dict(),
+        min_accuracy=min_accuracy,
+        data_root=os.path.abspath(data_root),
+    )
     with open(os.path.join(output_root, SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2)
     summary["report"] = report.write(summary, output_root)
@@ -169,8 +206,7 @@ def main(argv=None) -> int:
     os.makedirs(output_root, exist_ok=True)
     log_path = os.path.join(output_root, LOG_FILE)
     out = console.start(log_path, verbose=args.verbose)
-    log.info("pipeline %s: data %s, outputs %s, log %s", configs.PIPELINE_NAME, args.data_root, output_root,
-             log_path)
+    log.info("pipeline %s: data %s, outputs %s, log %s", configs.PIPELINE_NAME, args.data_root, output_root, log_path)
     summary = run(args, output_root, serving_dir)
     print(format_summary(summary, log_path), file=out, flush=True)
     return 0 if summary["blessed"] else 1

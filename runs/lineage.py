@@ -7,6 +7,7 @@ Walks the events upstream from the PushedModel whose pushed_version is N: each p
 execution (component, state, parameters) and each artifact it read (type, URI, and what matters
 for that type: span, blessing, accuracy, hyperparameters).
 """
+
 import argparse
 import json
 import os
@@ -20,8 +21,18 @@ from pipeline import configs
 from runs import summary
 
 _SHOWN_PROPERTIES = ("span", "version", "split_names", "blessed", "pushed", "pushed_version", "pushed_destination")
-_SHOWN_PARAMETERS = ("custom_config", "train_args", "eval_args", "eval_config", "example_splits", "input_base",
-                     "splits_config", "label_drift_threshold", "pixel_drift_threshold", "schema_file")
+_SHOWN_PARAMETERS = (
+    "custom_config",
+    "train_args",
+    "eval_args",
+    "eval_config",
+    "example_splits",
+    "input_base",
+    "splits_config",
+    "label_drift_threshold",
+    "pixel_drift_threshold",
+    "schema_file",
+)
 
 
 def _value(value):
@@ -50,18 +61,28 @@ def _describe_execution(store, execution) -> Dict[str, Any]:
                 parameters[key] = json.loads(raw) if isinstance(raw, str) else raw
             except ValueError:
                 parameters[key] = raw
-    return {"id": execution.id, "component": summary.node_id(store, execution.id),
-            "state": summary.state_name(execution), "parameters": parameters}
+    return {
+        "id": execution.id,
+        "component": summary.node_id(store, execution.id),
+        "state": summary.state_name(execution),
+        "parameters": parameters,
+    }
 
 
 def pushed_artifact(store, version: int):
     for artifact in store.get_artifacts_by_type("PushedModel"):
         props = artifact.custom_properties
-        if "pushed_version" in props and _value(props["pushed_version"]) == str(version) \
-                and _value(props.get("pushed", metadata_store_pb2.Value())) == 1:
+        if (
+            "pushed_version" in props
+            and _value(props["pushed_version"]) == str(version)
+            and _value(props.get("pushed", metadata_store_pb2.Value())) == 1
+        ):
             return artifact
-    known = sorted(_value(a.custom_properties["pushed_version"]) for a in store.get_artifacts_by_type("PushedModel")
-                   if "pushed_version" in a.custom_properties)
+    known = sorted(
+        _value(a.custom_properties["pushed_version"])
+        for a in store.get_artifacts_by_type("PushedModel")
+        if "pushed_version" in a.custom_properties
+    )
     raise SystemExit(f"no pushed version {version} in this metadata store; pushed versions: {known or 'none'}")
 
 
@@ -87,12 +108,15 @@ def lineage(store, version: int) -> List[Dict[str, Any]]:
         for execution in store.get_executions_by_id(producers):
             entry = _describe_execution(store, execution)
             events = store.get_events_by_execution_ids([execution.id])
-            for direction, kind in (("inputs", metadata_store_pb2.Event.INPUT),
-                                    ("outputs", metadata_store_pb2.Event.OUTPUT)):
+            for direction, kind in (
+                ("inputs", metadata_store_pb2.Event.INPUT),
+                ("outputs", metadata_store_pb2.Event.OUTPUT),
+            ):
                 selected = [e for e in events if e.type == kind]
                 artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in selected])}
-                entry[direction] = [{"key": _event_key(e), **_describe_artifact(store, artifacts[e.artifact_id])}
-                                    for e in selected]
+                entry[direction] = [
+                    {"key": _event_key(e), **_describe_artifact(store, artifacts[e.artifact_id])} for e in selected
+                ]
             chain.append(entry)
             frontier += [a["id"] for a in entry["inputs"]]
     return chain
@@ -108,8 +132,10 @@ def format_chain(version: int, chain: List[Dict[str, Any]]) -> str:
             for artifact in entry[direction]:
                 extras = ", ".join(f"{k}={v}" for k, v in artifact.items() if k not in ("id", "type", "uri", "key"))
                 arrow = "<-" if direction == "inputs" else "->"
-                lines.append(f"  {arrow} {artifact['key']}: {artifact['type']} #{artifact['id']} {artifact['uri']}"
-                             + (f" ({extras})" if extras else ""))
+                lines.append(
+                    f"  {arrow} {artifact['key']}: {artifact['type']} #{artifact['id']} {artifact['uri']}"
+                    + (f" ({extras})" if extras else "")
+                )
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ Training curves (per epoch), the confusion matrix, per-class accuracy against th
 dataset statistics, and the blessing decision with its reasons. It shows what the run
 produced: a run stopped early gets a report of what exists.
 """
+
 import glob
 import html
 import json
@@ -70,8 +71,7 @@ def _plot_confusion(matrix: List[List[int]], path: str) -> None:
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             if m[i, j]:
-                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if i == j else "black")
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7, color="white" if i == j else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_xticks(range(m.shape[1]))
@@ -120,9 +120,11 @@ def decision(summary: dict) -> str:
         failed = [n for n, c in summary["components"].items() if c["state"] == "FAILED"]
         return f"RUN STOPPED at {', '.join(failed) or 'start-up'}: nothing pushed. {summary['error']}"
     if summary.get("blessed"):
-        return (f"BLESSED: test accuracy {_fmt(summary.get('test_accuracy'))} met the bound "
-                f"{summary.get('min_accuracy')} and did not regress past the baseline; pushed version "
-                f"{summary.get('pushed_version')}.")
+        return (
+            f"BLESSED: test accuracy {_fmt(summary.get('test_accuracy'))} met the bound "
+            f"{summary.get('min_accuracy')} and did not regress past the baseline; pushed version "
+            f"{summary.get('pushed_version')}."
+        )
     reasons = "; ".join(summary.get("validation_failures") or []) or "no reason recorded"
     return f"NOT BLESSED: nothing pushed. {reasons}"
 
@@ -131,8 +133,10 @@ def write(summary: dict, output_root: str) -> str:
     """Writes <output_root>/run_report.html and its plots; returns the HTML path."""
     plots = os.path.join(output_root, PLOTS_DIR)
     os.makedirs(plots, exist_ok=True)
-    sections = [f"<h1>Pipeline run {html.escape(summary.get('run_id', '?'))}</h1>",
-                f"<p class='decision'>{html.escape(decision(summary))}</p>"]
+    sections = [
+        f"<h1>Pipeline run {html.escape(summary.get('run_id', '?'))}</h1>",
+        f"<p class='decision'>{html.escape(decision(summary))}</p>",
+    ]
     rows = [[node, c["state"], c["wall_seconds"]] for node, c in summary.get("components", {}).items()]
     sections.append("<h2>Components</h2>" + _table(["component", "state", "wall s"], rows))
 
@@ -140,8 +144,10 @@ def write(summary: dict, output_root: str) -> str:
     record = export.read_training_record(tfx_files.serving_model_path(model_uri)) if model_uri else {}
     if record.get("history"):
         _plot_curves(record["history"], os.path.join(plots, "training_curves.png"))
-        sections.append("<h2>Training</h2><img src='run_report/training_curves.png' alt='training curves'>"
-                        + _table(["hyperparameter", "value"], sorted(record.get("hparams", {}).items())))
+        sections.append(
+            "<h2>Training</h2><img src='run_report/training_curves.png' alt='training curves'>"
+            + _table(["hyperparameter", "value"], sorted(record.get("hparams", {}).items()))
+        )
 
     evaluation_uri = _artifact(summary, "Evaluator", "ModelEvaluation")
     if evaluation_uri:
@@ -150,29 +156,48 @@ def write(summary: dict, output_root: str) -> str:
         candidate, baseline = _per_class_accuracy(evaluated["candidate"]), _per_class_accuracy(evaluated["baseline"])
         _plot_per_class(candidate, baseline, os.path.join(plots, "per_class_accuracy.png"))
         overall = (evaluated["candidate"] or {}).get("overall", {})
-        per_class_rows = [[k, _fmt(candidate[k]), _fmt(baseline[k]), _fmt(overall.get(f"precision_class_{k}")),
-                           _fmt(overall.get(f"recall_class_{k}"))] for k in range(features.NUM_CLASSES)]
+        per_class_rows = [
+            [
+                k,
+                _fmt(candidate[k]),
+                _fmt(baseline[k]),
+                _fmt(overall.get(f"precision_class_{k}")),
+                _fmt(overall.get(f"recall_class_{k}")),
+            ]
+            for k in range(features.NUM_CLASSES)
+        ]
         sections.append(
             "<h2>Evaluation (test split)</h2>"
             f"<p>accuracy {_fmt(overall.get(metrics.ACCURACY))} on {int(overall.get('example_count', 0))} examples; "
             f"baseline {_fmt(((evaluated['baseline'] or {}).get('overall', {})).get(metrics.ACCURACY))}</p>"
             "<img src='run_report/confusion_matrix.png' alt='confusion matrix'>"
             "<img src='run_report/per_class_accuracy.png' alt='per-class accuracy'>"
-            + _table(["class", "accuracy", "baseline accuracy", "precision", "recall"], per_class_rows))
+            + _table(["class", "accuracy", "baseline accuracy", "precision", "recall"], per_class_rows)
+        )
 
     statistics_uri = _artifact(summary, "StatisticsGen", "ExampleStatistics")
     if statistics_uri:
         stats = dataset_statistics(statistics_uri)
-        rows = [[split, s["examples"], s["mean_pixel"],
-                 " ".join(f"{k}:{s['labels'].get(k, 0)}" for k in range(features.NUM_CLASSES))]
-                for split, s in stats.items()]
-        sections.append(f"<h2>Data (span {summary.get('span')})</h2>"
-                        + _table(["split", "examples", "mean pixel", "examples per class"], rows))
+        rows = [
+            [
+                split,
+                s["examples"],
+                s["mean_pixel"],
+                " ".join(f"{k}:{s['labels'].get(k, 0)}" for k in range(features.NUM_CLASSES)),
+            ]
+            for split, s in stats.items()
+        ]
+        sections.append(
+            f"<h2>Data (span {summary.get('span')})</h2>"
+            + _table(["split", "examples", "mean pixel", "examples per class"], rows)
+        )
     sections.append("<h2>summary.json</h2><pre>" + html.escape(json.dumps(summary, indent=2)) + "</pre>")
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>mnist-tfx run report</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-            "td,th{border:1px solid #ccc;padding:2px 8px}.decision{font-size:1.2em;font-weight:bold}"
-            "img{max-width:100%;margin:0.5em}</style></head><body>" + "\n".join(sections) + "</body></html>")
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>mnist-tfx run report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 8px}.decision{font-size:1.2em;font-weight:bold}"
+        "img{max-width:100%;margin:0.5em}</style></head><body>" + "\n".join(sections) + "</body></html>"
+    )
     path = os.path.join(output_root, REPORT_FILE)
     with open(path, "w") as f:
         f.write(page)

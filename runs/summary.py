@@ -1,4 +1,5 @@
 """Reads one pipeline run back from ML Metadata: what ran, how long, blessed or not, what was pushed."""
+
 import json
 import os
 from typing import Any, Dict, List
@@ -48,8 +49,11 @@ def latest_run_context(store, pipeline_name: str):
     if pipeline_ctx is None:
         raise LookupError(f"no pipeline {pipeline_name!r} in this metadata store")
     pipeline_execs = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
-    runs = [c for c in store.get_contexts_by_type("pipeline_run")
-            if any(e.id in pipeline_execs for e in store.get_executions_by_context(c.id))]
+    runs = [
+        c
+        for c in store.get_contexts_by_type("pipeline_run")
+        if any(e.id in pipeline_execs for e in store.get_executions_by_context(c.id))
+    ]
     if not runs:
         raise LookupError(f"pipeline {pipeline_name!r} has no runs yet")
     return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
@@ -63,15 +67,25 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
     store = read_only_store(metadata_path)
     run = latest_run_context(store, pipeline_name)
     components: Dict[str, Dict[str, Any]] = {}
-    summary: Dict[str, Any] = {"pipeline_name": pipeline_name, "run_id": run.name, "components": components,
-                               "span": None, "blessed": None, "test_accuracy": None, "pushed": False,
-                               "pushed_model_dir": None, "pushed_version": None, "artifacts": {}}
+    summary: Dict[str, Any] = {
+        "pipeline_name": pipeline_name,
+        "run_id": run.name,
+        "components": components,
+        "span": None,
+        "blessed": None,
+        "test_accuracy": None,
+        "pushed": False,
+        "pushed_model_dir": None,
+        "pushed_version": None,
+        "artifacts": {},
+    }
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
         node = node_id(store, execution.id)
         components[node] = {
             "state": state_name(execution),
-            "wall_seconds": round((execution.last_update_time_since_epoch
-                                   - execution.create_time_since_epoch) / 1000.0, 1),
+            "wall_seconds": round(
+                (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0, 1
+            ),
         }
         for artifact in _outputs(store, execution.id):
             type_name = store.get_artifact_types_by_id([artifact.type_id])[0].name

@@ -1,10 +1,11 @@
 """Command line for a TF Serving endpoint (the real one or serving.server), over REST or gRPC.
 
-    python -m serving.cli --rest http://127.0.0.1:8501 status
-    python -m serving.cli --grpc 127.0.0.1:8500 metadata
-    python -m serving.cli --rest http://127.0.0.1:8501 predict digit.png another.jpg
-    python -m serving.cli --grpc 127.0.0.1:8500 evaluate --data-dir data/mnist/span-1
+python -m serving.cli --rest http://127.0.0.1:8501 status
+python -m serving.cli --grpc 127.0.0.1:8500 metadata
+python -m serving.cli --rest http://127.0.0.1:8501 predict digit.png another.jpg
+python -m serving.cli --grpc 127.0.0.1:8500 evaluate --data-dir data/mnist/span-1
 """
+
 import argparse
 import json
 import sys
@@ -46,8 +47,8 @@ def evaluate(client, data_dir: str, limit=None, batch_size: int = 100) -> dict:
     test_images, labels = test_images[:limit], labels[:limit]
     correct = 0
     for start in range(0, len(labels), batch_size):
-        prediction = client.predict_images(test_images[start:start + batch_size])
-        correct += int(np.sum(prediction.classes == labels[start:start + batch_size]))
+        prediction = client.predict_images(test_images[start : start + batch_size])
+        correct += int(np.sum(prediction.classes == labels[start : start + batch_size]))
     return {"examples": int(len(labels)), "correct": correct, "accuracy": correct / len(labels)}
 
 
@@ -62,8 +63,10 @@ def main(argv=None) -> int:
         elif args.command == "predict":
             pictures = np.stack([images.load(f) for f in args.files])
             prediction = client.predict_images(pictures, args.version)
-            result = [{"file": f, "class": int(c), "probabilities": [round(float(x), 4) for x in p]}
-                      for f, c, p in zip(args.files, prediction.classes, prediction.probabilities)]
+            result = [
+                {"file": f, "class": int(c), "probabilities": [round(float(x), 4) for x in p]}
+                for f, c, p in zip(args.files, prediction.classes, prediction.probabilities)
+            ]
         else:
             result = evaluate(client, args.data_dir, args.limit, args.batch_size)
     except ServingRequestError as e:

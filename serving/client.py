@@ -5,6 +5,7 @@ status, metadata, predict.
 It raises ServingRequestError carrying the server's status and message. Needs numpy and requests
 only: no TensorFlow, so any service can call the model.
 """
+
 import base64
 import threading
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ class RestClient:
 
     def predict(self, signature: str, inputs: dict, version: Optional[int] = None) -> dict:
         """Columnar request ({"inputs": ...}); returns {output name: value} as JSON decoded it."""
-        body = self._call("POST", self._model_url(version) + ":predict",
-                          {"signature_name": signature, "inputs": inputs})
+        body = self._call(
+            "POST", self._model_url(version) + ":predict", {"signature_name": signature, "inputs": inputs}
+        )
         outputs = body["outputs"]
         return outputs if isinstance(outputs, dict) else {"output": outputs}
 

@@ -1,4 +1,5 @@
 """The errors a request can meet, with the HTTP status and gRPC code TF Serving uses for each."""
+
 import grpc
 
 # TF Serving's REST layer maps its canonical error codes to these HTTP statuses.

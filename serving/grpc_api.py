@@ -1,4 +1,5 @@
 """TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus."""
+
 from concurrent import futures
 from typing import Optional
 
@@ -24,6 +25,7 @@ def _abort_on_error(method):
             return method(self, request, context)
         except ServingError as e:
             context.abort(e.code, e.message)
+
     wrapper.__name__ = method.__name__
     return wrapper
 
@@ -68,11 +70,16 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return responses.model_status(self.repository, request.model_spec.name, _version(request.model_spec))
 
 
-def make_server(repository: ModelRepository, host: str, port: int, max_message_bytes: int,
-                workers: int = 8) -> grpc.Server:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                         options=[("grpc.max_receive_message_length", max_message_bytes),
-                                  ("grpc.max_send_message_length", max_message_bytes)])
+def make_server(
+    repository: ModelRepository, host: str, port: int, max_message_bytes: int, workers: int = 8
+) -> grpc.Server:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers),
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+    )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(repository), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
     if server.add_insecure_port(f"{host}:{port}") == 0:

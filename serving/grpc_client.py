@@ -5,6 +5,7 @@
 TF Serving's gRPC messages are built from TensorFlow's own protos (TensorProto lives in the
 tensorflow package), so this client loads TensorFlow; use the REST client where that is too heavy.
 """
+
 from typing import Dict, List, Optional, Sequence
 
 import grpc
@@ -29,9 +30,13 @@ from serving.client import Prediction, ServingRequestError
 class GrpcClient:
     def __init__(self, target: str, model: str, timeout: float = 30.0, max_message_bytes: int = 64 << 20):
         self.model, self.timeout = model, timeout
-        self._channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes)])
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+            ],
+        )
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
@@ -55,14 +60,17 @@ class GrpcClient:
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, version)
         response = self._call(self._models.GetModelStatus, request)
-        return [{"version": s.version, "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state)}
-                for s in response.model_version_status]
+        return [
+            {"version": s.version, "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state)}
+            for s in response.model_version_status
+        ]
 
     def metadata(self, version: Optional[int] = None) -> dict:
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         self._spec(request.model_spec, version)
-        return json_format.MessageToDict(self._call(self._predict.GetModelMetadata, request),
-                                         preserving_proto_field_name=True)
+        return json_format.MessageToDict(
+            self._call(self._predict.GetModelMetadata, request), preserving_proto_field_name=True
+        )
 
     def predict(self, signature: str, inputs: Dict[str, np.ndarray], version: Optional[int] = None):
         """-> ({output name: array}, answering version)."""

@@ -4,6 +4,7 @@ MNIST's own recipe: fit the digit's bounding box into 20x20 keeping its aspect r
 place it in a 28x28 field so that its centre of mass is at the centre. The web page does the
 same in JavaScript (serving/web/index.html).
 """
+
 import numpy as np
 from PIL import Image
 
@@ -20,7 +21,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(gray > 0.1 * gray.max()) if gray.max() > 0 else ((), ())
     if len(ys) == 0:
         return np.zeros((SIZE, SIZE), np.uint8)
-    crop = gray[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    crop = gray[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     scale = BOX / max(crop.shape)
     h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
     digit = np.asarray(Image.fromarray(crop).resize((w, h), Image.LANCZOS), np.float32).clip(0, 255)
@@ -29,7 +30,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     top = min(max(int(round(SIZE / 2 - cy)), 0), SIZE - h)
     left = min(max(int(round(SIZE / 2 - cx)), 0), SIZE - w)
     out = np.zeros((SIZE, SIZE), np.float32)
-    out[top:top + h, left:left + w] = digit
+    out[top : top + h, left : left + w] = digit
     return out.round().astype(np.uint8)
 
 

@@ -1,6 +1,7 @@
 """Starts a model server (serving.server, or the real tensorflow_model_server: same flags) as a
 child process on free 127.0.0.1 ports and waits until the model is AVAILABLE. For tests,
 benchmarks and scripts."""
+
 import os
 import socket
 import subprocess
@@ -18,18 +19,32 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, base_path: str, model_name: str, *extra_flags: str, binary: Optional[str] = None,
-                 log_path: Optional[str] = None, timeout: float = 120):
+    def __init__(
+        self,
+        base_path: str,
+        model_name: str,
+        *extra_flags: str,
+        binary: Optional[str] = None,
+        log_path: Optional[str] = None,
+        timeout: float = 120,
+    ):
         """binary: a tensorflow_model_server executable; None runs this project's server."""
         self.kind = "tensorflow_model_server" if binary else "dev"
         self.model_name = model_name
         self.grpc_port, self.rest_port = free_port(), free_port()
         # --verbose: this project's server keeps library output in the same log, for a failing test to show.
         command = [binary] if binary else [sys.executable, "-m", "serving.server", "--verbose"]
-        command += [f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}", f"--model_name={model_name}",
-                    f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=1", *extra_flags]
-        log_path = log_path or os.path.join(os.path.dirname(os.path.abspath(base_path)),
-                                            f"{self.kind}-{self.rest_port}.log")
+        command += [
+            f"--port={self.grpc_port}",
+            f"--rest_api_port={self.rest_port}",
+            f"--model_name={model_name}",
+            f"--model_base_path={base_path}",
+            "--file_system_poll_wait_seconds=1",
+            *extra_flags,
+        ]
+        log_path = log_path or os.path.join(
+            os.path.dirname(os.path.abspath(base_path)), f"{self.kind}-{self.rest_port}.log"
+        )
         self.log = open(log_path, "w+")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         self.rest_url = f"http://127.0.0.1:{self.rest_port}"

@@ -5,6 +5,7 @@ version directory is. Other names (a push's hidden staging directory) are ignore
 A new version is loaded completely before it replaces the old one, so requests never fail
 during a swap; a version that fails to load is reported and the old one keeps serving.
 """
+
 import logging
 import os
 import threading
@@ -45,10 +46,14 @@ def configs_from_file(path: str) -> List[ModelConfig]:
     for c in config.model_config_list.config:
         policy = c.model_version_policy
         base_path = c.base_path if os.path.isabs(c.base_path) else os.path.join(os.path.dirname(path), c.base_path)
-        models.append(ModelConfig(
-            name=c.name, base_path=base_path,
-            num_versions=(policy.latest.num_versions or 1) if policy.HasField("latest") else 1,
-            specific_versions=tuple(policy.specific.versions) if policy.HasField("specific") else ()))
+        models.append(
+            ModelConfig(
+                name=c.name,
+                base_path=base_path,
+                num_versions=(policy.latest.num_versions or 1) if policy.HasField("latest") else 1,
+                specific_versions=tuple(policy.specific.versions) if policy.HasField("specific") else (),
+            )
+        )
     return models
 
 
@@ -66,7 +71,7 @@ class ModelRepository:
         available = version_dirs(config.base_path)
         if config.specific_versions:
             return {v: p for v, p in available.items() if v in config.specific_versions}
-        return {v: available[v] for v in sorted(available)[-config.num_versions:]}
+        return {v: available[v] for v in sorted(available)[-config.num_versions :]}
 
     def poll_once(self) -> None:
         for name, config in self._configs.items():
@@ -105,6 +110,7 @@ class ModelRepository:
         """Loads what is there now, then polls in the background (poll_seconds <= 0: never)."""
         self.poll_once()
         if poll_seconds > 0:
+
             def loop():
                 while not self._stop.wait(poll_seconds):
                     self.poll_once()
@@ -121,16 +127,18 @@ class ModelRepository:
     def servable(self, name: str, version: Optional[int] = None) -> Servable:
         """The requested version, or the newest loaded one; NOT_FOUND names what exists."""
         if name not in self._servables:
-            raise not_found(f"Servable not found for request: no model named '{name}' "
-                            f"(this server has {self.model_names()})")
+            raise not_found(
+                f"Servable not found for request: no model named '{name}' (this server has {self.model_names()})"
+            )
         loaded = self._servables[name]
         if version is None:
             if not loaded:
                 raise not_found(f"Servable not found for request: Latest({name}): no version is loaded yet")
             return loaded[max(loaded)]
         if version not in loaded:
-            raise not_found(f"Servable not found for request: Specific({name}, {version}); "
-                            f"loaded versions: {sorted(loaded)}")
+            raise not_found(
+                f"Servable not found for request: Specific({name}, {version}); loaded versions: {sorted(loaded)}"
+            )
         return loaded[version]
 
     def states(self, name: str, version: Optional[int] = None) -> List[VersionState]:

@@ -1,4 +1,5 @@
 """Status and metadata answers as TF Serving's protos: the gRPC API sends them, REST prints them as JSON."""
+
 from typing import Optional
 
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
@@ -9,8 +10,9 @@ _ERROR_CODES = {"": 0}  # OK; any load error is reported as UNKNOWN (2) with its
 METADATA_FIELD = "signature_def"
 
 
-def model_status(repository: ModelRepository, name: str,
-                 version: Optional[int]) -> get_model_status_pb2.GetModelStatusResponse:
+def model_status(
+    repository: ModelRepository, name: str, version: Optional[int]
+) -> get_model_status_pb2.GetModelStatusResponse:
     response = get_model_status_pb2.GetModelStatusResponse()
     for state in repository.states(name, version):
         status = response.model_version_status.add()
@@ -21,8 +23,9 @@ def model_status(repository: ModelRepository, name: str,
     return response
 
 
-def model_metadata(repository: ModelRepository, name: str,
-                   version: Optional[int]) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def model_metadata(
+    repository: ModelRepository, name: str, version: Optional[int]
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
     servable = repository.servable(name, version)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = name

@@ -5,6 +5,7 @@
     POST /v1/models/{name}[/versions/{v}]:predict    {"instances": ...} or {"inputs": ...}
 Errors answer {"error": "<plain message>"} with a 4xx status; nothing a client sends stops the server.
 """
+
 import json
 import logging
 import os
@@ -25,13 +26,16 @@ access_log = logging.getLogger("serving.access")  # one line per request; the se
 
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 _DRAIN_LIMIT_BYTES = 256 * 1024 * 1024  # larger refused bodies are not read: the connection closes
-_ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-                    r"(?P<action>/metadata|:predict|:classify|:regress)?$")
+_ROUTE = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<action>/metadata|:predict|:classify|:regress)?$"
+)
 
 
 def _proto_json(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,12 +77,16 @@ class _Handler(BaseHTTPRequestHandler):
         action = match["action"] or ""
         expected = "POST" if action.startswith(":") else "GET"
         if method != expected:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"{method} is not allowed here; use {expected} for {action or 'status'}")
+            raise ServingError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{method} is not allowed here; use {expected} for {action or 'status'}",
+            )
         if action in (":classify", ":regress"):
             # TF Serving answers FAILED_PRECONDITION (400) when the model has no such signature; ours have none.
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f"{action[1:]} needs a {action[1:]} signature, which this model has not: use :predict")
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"{action[1:]} needs a {action[1:]} signature, which this model has not: use :predict",
+            )
         return match["name"], version, action
 
     def _body(self, method: str) -> bytes:
@@ -101,8 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
                     remaining -= len(chunk)
             else:
                 self.close_connection = True
-            raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               f"request body of {length} bytes exceeds the limit of {self.max_request_bytes}")
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"request body of {length} bytes exceeds the limit of {self.max_request_bytes}",
+            )
         return self.rfile.read(int(length))
 
     def _handle(self, method: str) -> None:
@@ -140,8 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
-def make_server(repository: ModelRepository, host: str, port: int,
-                max_request_bytes: int) -> ThreadingHTTPServer:
+def make_server(repository: ModelRepository, host: str, port: int, max_request_bytes: int) -> ThreadingHTTPServer:
     handler = type("Handler", (_Handler,), {"repository": repository, "max_request_bytes": max_request_bytes})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True

@@ -3,6 +3,7 @@
 Row format {"instances": [...]} answers {"predictions": [...]}; columnar {"inputs": ...}
 answers {"outputs": ...}. Bytes travel as {"b64": "<base64>"}.
 """
+
 import base64
 import binascii
 import json
@@ -18,12 +19,11 @@ def _decode_b64(value):
     """Replaces each {"b64": s} by its bytes, and plain strings by their UTF-8 bytes."""
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
-            raise invalid('an object inside a tensor must be {"b64": "<base64 string>"}; '
-                          f"got keys {sorted(value)}")
+            raise invalid(f'an object inside a tensor must be {{"b64": "<base64 string>"}}; got keys {sorted(value)}')
         try:
             return base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError) as e:
-            raise invalid(f"invalid base64 in a \"b64\" value: {e}") from e
+            raise invalid(f'invalid base64 in a "b64" value: {e}') from e
     if isinstance(value, list):
         return [_decode_b64(v) for v in value]
     if isinstance(value, str):

@@ -1,4 +1,5 @@
 """One loaded model version: its signatures, checked inputs, and the signature map for metadata."""
+
 import os
 from typing import Dict, Optional
 
@@ -46,16 +47,18 @@ class Servable:
     def _function(self, signature_name: str):
         fn = self._functions.get(signature_name or DEFAULT_SIGNATURE)
         if fn is None:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f"Serving signature key \"{signature_name}\" not found; this model has "
-                               f"{sorted(self._functions)}")
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f'Serving signature key "{signature_name}" not found; this model has {sorted(self._functions)}',
+            )
         return fn
 
     def input_specs(self, signature_name: str) -> Dict[str, tf.TensorSpec]:
         return dict(self._function(signature_name).structured_input_signature[1])
 
-    def predict(self, signature_name: str, inputs: Dict[str, np.ndarray],
-                output_filter: Optional[list] = None) -> Dict[str, np.ndarray]:
+    def predict(
+        self, signature_name: str, inputs: Dict[str, np.ndarray], output_filter: Optional[list] = None
+    ) -> Dict[str, np.ndarray]:
         """Checks names, dtypes and shapes against the signature, then runs it."""
         fn = self._function(signature_name)
         specs = fn.structured_input_signature[1]
@@ -67,8 +70,10 @@ class Servable:
             array = inputs[key]
             _check_values(key, array, spec.dtype)
             if not spec.shape.is_compatible_with(array.shape):
-                raise invalid(f"input '{key}' has shape {list(array.shape)}; the signature expects "
-                              f"{spec.shape.as_list()} (None: any size)")
+                raise invalid(
+                    f"input '{key}' has shape {list(array.shape)}; the signature expects "
+                    f"{spec.shape.as_list()} (None: any size)"
+                )
             tensors[key] = tf.constant(array, dtype=spec.dtype)
         try:
             outputs = fn(**tensors)

@@ -11,6 +11,7 @@ The terminal shows one line per listening port and per loaded or unloaded versio
 adds one per request); TensorFlow's C++ log and other libraries' output go to --log_file
 (--verbose keeps everything on the terminal).
 """
+
 import argparse
 import logging
 import os
@@ -32,10 +33,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model_name", default="default")
     p.add_argument("--model_base_path", help="folder of <version>/saved_model.pb directories")
     p.add_argument("--model_config_file", help="a TF Serving models.config (overrides --model_name/base_path)")
-    p.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
-                   help="how often to look for new versions (0: only at start)")
-    p.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
-                   help="largest REST body / gRPC message accepted")
+    p.add_argument(
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=1.0,
+        help="how often to look for new versions (0: only at start)",
+    )
+    p.add_argument(
+        "--max_request_bytes",
+        type=int,
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        help="largest REST body / gRPC message accepted",
+    )
     p.add_argument("--access_log", action="store_true", help="log one line per REST request")
     p.add_argument("--log_file", help="where library and TensorFlow output goes (default: a file in the temp dir)")
     p.add_argument("--verbose", action="store_true", help="keep every library's output on the terminal")
@@ -68,8 +77,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         rest_server = rest_api.make_server(repository, args.host, args.rest_api_port, args.max_request_bytes)
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
         log.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
-    log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], args.port,
-             args.rest_api_port)
+    log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], args.port, args.rest_api_port)
     stop.wait()
     repository.stop()
     if rest_server:

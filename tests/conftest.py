@@ -1,4 +1,5 @@
 """Shared fixtures: the shipped MNIST span, small real IDX slices, and a real Transform output."""
+
 import os
 
 import numpy as np
@@ -49,10 +50,14 @@ def transform_dir(tmp_path_factory, few_images, beam_pipeline_args) -> str:
     from modules import features, preprocessing
 
     images, labels = few_images
-    rows = [{features.IMAGE_KEY: img.reshape(-1).astype(np.int64), features.LABEL_KEY: np.array([lab], np.int64)}
-            for img, lab in zip(images, labels)]
-    raw_spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
-                features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
+    rows = [
+        {features.IMAGE_KEY: img.reshape(-1).astype(np.int64), features.LABEL_KEY: np.array([lab], np.int64)}
+        for img, lab in zip(images, labels)
+    ]
+    raw_spec = {
+        features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
+        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+    }
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
     out_dir = str(tmp_path_factory.mktemp("transform_output"))
     with beam.Pipeline(options=PipelineOptions(beam_pipeline_args)) as p:
@@ -62,7 +67,8 @@ def transform_dir(tmp_path_factory, few_images, beam_pipeline_args) -> str:
             _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
             # Transform also records the raw schema: serving parses raw tf.Examples with it.
             _ = metadata | "WriteRawMetadata" >> tft_beam.WriteMetadata(
-                os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR), p)
+                os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR), p
+            )
     return out_dir
 
 
@@ -90,11 +96,15 @@ def exported_model(tmp_path_factory, transform_output, train_images_labels) -> s
     images, labels = train_images_labels
     hparams = HParams(batch_size=64, bn_momentum=0.9)
     # mixed_bfloat16 as in training: the export must still write a float32 model.
-    model = cnn.build_model(hparams, steps_per_epoch=TRAIN_IMAGES // hparams.batch_size,
-                            dtype_policy="mixed_bfloat16")
+    model = cnn.build_model(hparams, steps_per_epoch=TRAIN_IMAGES // hparams.batch_size, dtype_policy="mixed_bfloat16")
     x = images[:TRAIN_IMAGES].reshape(TRAIN_IMAGES, -1).astype(np.float32) / features.MAX_PIXEL_VALUE
-    model.fit({features.transformed_name(features.IMAGE_KEY): x}, labels[:TRAIN_IMAGES],
-              batch_size=hparams.batch_size, epochs=1, verbose=0)
+    model.fit(
+        {features.transformed_name(features.IMAGE_KEY): x},
+        labels[:TRAIN_IMAGES],
+        batch_size=hparams.batch_size,
+        epochs=1,
+        verbose=0,
+    )
     path = str(tmp_path_factory.mktemp("exported") / "model")
     export.export_serving_model(model, transform_output, path)
     return path

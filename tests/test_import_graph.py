@@ -1,6 +1,7 @@
 """Arrows run one way: the DAG's components never import the server, the server never imports a
 component, and a serving client loads without TensorFlow. Read from the source (every import
 statement, at any depth) and, for the client, in a fresh interpreter."""
+
 import ast
 import pathlib
 import subprocess
@@ -21,14 +22,18 @@ def imported_modules(path: pathlib.Path):
 
 
 def offenders(package: str, forbidden: str):
-    return sorted(f"{path.relative_to(CHECKOUT)} imports {module}"
-                  for path in (CHECKOUT / package).rglob("*.py")
-                  for module in imported_modules(path)
-                  if module == forbidden or module.startswith(forbidden + "."))
+    return sorted(
+        f"{path.relative_to(CHECKOUT)} imports {module}"
+        for path in (CHECKOUT / package).rglob("*.py")
+        for module in imported_modules(path)
+        if module == forbidden or module.startswith(forbidden + ".")
+    )
 
 
-@pytest.mark.parametrize("package, forbidden", [("components", "serving"), ("serving", "components"),
-                                                ("serving", "pipeline"), ("modules", "tfx.orchestration")])
+@pytest.mark.parametrize(
+    "package, forbidden",
+    [("components", "serving"), ("serving", "components"), ("serving", "pipeline"), ("modules", "tfx.orchestration")],
+)
 def test_no_arrow_runs_backwards(package, forbidden):
     assert offenders(package, forbidden) == []
 
@@ -40,8 +45,10 @@ def test_the_scan_sees_imports_inside_functions(tmp_path):
 
 
 def test_the_client_imports_without_tensorflow():
-    code = ("import sys; import serving.client, modules.signatures, modules.push_layout, modules.idx; "
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tfx')); "
-            "print(heavy)")
+    code = (
+        "import sys; import serving.client, modules.signatures, modules.push_layout, modules.idx; "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tfx')); "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=CHECKOUT)
     assert out.stdout.strip() == "[]"

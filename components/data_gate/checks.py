@@ -1,4 +1,5 @@
 """Plain checks behind DataGate (TFDV only, no tfx): schema anomalies and drift, in plain words."""
+
 from typing import Dict, List, Optional
 
 import tensorflow_data_validation as tfdv
@@ -37,19 +38,28 @@ def drift_schema(schema: schema_pb2.Schema, label_linf: float, pixel_jsd: float)
     return with_drift
 
 
-def drift(current: statistics_pb2.DatasetFeatureStatisticsList,
-          previous: Optional[statistics_pb2.DatasetFeatureStatisticsList],
-          schema: schema_pb2.Schema, label_linf: float, pixel_jsd: float) -> anomalies_pb2.Anomalies:
+def drift(
+    current: statistics_pb2.DatasetFeatureStatisticsList,
+    previous: Optional[statistics_pb2.DatasetFeatureStatisticsList],
+    schema: schema_pb2.Schema,
+    label_linf: float,
+    pixel_jsd: float,
+) -> anomalies_pb2.Anomalies:
     """Drift anomalies of current against previous (empty when there is no previous span yet)."""
     result = anomalies_pb2.Anomalies()
     if previous is None:
         return result
-    validated = tfdv.validate_statistics(current, drift_schema(schema, label_linf, pixel_jsd),
-                                         previous_statistics=previous)
+    validated = tfdv.validate_statistics(
+        current, drift_schema(schema, label_linf, pixel_jsd), previous_statistics=previous
+    )
     result.CopyFrom(validated)
     # Keep only what the comparators found; plain schema anomalies are ExampleValidator's job.
     for feature in list(result.anomaly_info):
-        reasons = [r for r in result.anomaly_info[feature].reason if "COMPARATOR" in anomalies_pb2.AnomalyInfo.Type.Name(r.type)]
+        reasons = [
+            r
+            for r in result.anomaly_info[feature].reason
+            if "COMPARATOR" in anomalies_pb2.AnomalyInfo.Type.Name(r.type)
+        ]
         if reasons:
             del result.anomaly_info[feature].reason[:]
             result.anomaly_info[feature].reason.extend(reasons)

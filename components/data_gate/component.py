@@ -8,6 +8,7 @@ Drift is measured against the statistics of the last span that passed the gate, 
 query works the same under every orchestrator (Kubeflow's compiler accepts only two resolver
 strategies and neither can filter by producer) and can never hold a rejected span.
 """
+
 import json
 import os
 
@@ -35,8 +36,10 @@ def load_baseline(baseline_uri: str):
 def save_baseline(baseline_uri: str, stats_path: str, source: dict) -> None:
     """Replaces the baseline by renaming a complete copy over it: a reader never sees half a file."""
     tf.io.gfile.makedirs(baseline_uri)
-    for name, write in ((tfx_files.STATS_FILE, lambda tmp: tf.io.gfile.copy(stats_path, tmp, overwrite=True)),
-                        (SOURCE_FILE, lambda tmp: tf.io.gfile.GFile(tmp, "w").write(json.dumps(source)))):
+    for name, write in (
+        (tfx_files.STATS_FILE, lambda tmp: tf.io.gfile.copy(stats_path, tmp, overwrite=True)),
+        (SOURCE_FILE, lambda tmp: tf.io.gfile.GFile(tmp, "w").write(json.dumps(source))),
+    ):
         tmp = os.path.join(baseline_uri, f".{name}.tmp")
         write(tmp)
         tf.io.gfile.rename(tmp, os.path.join(baseline_uri, name), overwrite=True)
@@ -53,18 +56,27 @@ def DataGate(
     pixel_drift_threshold: tfx.dsl.components.Parameter[float],
 ) -> None:
     problems = checks.schema_anomalies(
-        {split: anomalies_util.load_anomalies_binary(tfx_files.anomalies_path(anomalies.uri, split))
-         for split in artifact_utils.decode_split_names(anomalies.split_names)})
+        {
+            split: anomalies_util.load_anomalies_binary(tfx_files.anomalies_path(anomalies.uri, split))
+            for split in artifact_utils.decode_split_names(anomalies.split_names)
+        }
+    )
 
     schema_proto = tfdv.load_schema_text(tfx_files.schema_path(schema.uri))
     current_path = tfx_files.stats_path(statistics.uri, DRIFT_SPLIT)
-    drift = checks.drift(tfdv.load_stats_binary(current_path), load_baseline(baseline_uri), schema_proto,
-                         label_drift_threshold, pixel_drift_threshold)
+    drift = checks.drift(
+        tfdv.load_stats_binary(current_path),
+        load_baseline(baseline_uri),
+        schema_proto,
+        label_drift_threshold,
+        pixel_drift_threshold,
+    )
     problems += checks.describe(drift, f"split '{DRIFT_SPLIT}' against the last validated span")
     if problems:
         raise checks.DataValidationError(
             "data validation failed; the run stops before Transform, Trainer and Pusher:\n  - "
-            + "\n  - ".join(problems))
+            + "\n  - ".join(problems)
+        )
 
     tfdv.write_anomalies_text(drift, os.path.join(validated_statistics.uri, DRIFT_FILE))
     validated_statistics.split_names = statistics.split_names

@@ -4,6 +4,7 @@ Several splits may name the same file pattern (train and eval both come from MNI
 60k training file); their records are read once and partitioned by a hash of the
 serialized example with the hash buckets given in the component's custom_config.
 """
+
 import bisect
 import hashlib
 import itertools
@@ -29,16 +30,21 @@ def find_idx_pair(pattern: str):
     if len(images) != 1 or len(labels) != 1:
         raise idx.IdxFormatError(
             f"{pattern}: expected exactly one '*{IMAGES_MARKER}*' and one '*{LABELS_MARKER}*' file, "
-            f"found images={images} labels={labels}")
+            f"found images={images} labels={labels}"
+        )
     return images[0], labels[0]
 
 
 def to_example(image, label) -> tf.train.Example:
     """One record: 784 int64 pixels (row-major) and an int64 label; see README.md for why int64."""
-    return tf.train.Example(features=tf.train.Features(feature={
-        features.IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1).tolist())),
-        features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-    }))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1).tolist())),
+                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+            }
+        )
+    )
 
 
 def serialize(image, label) -> bytes:
@@ -61,11 +67,13 @@ def IdxToSerializedExample(pipeline: beam.Pipeline, exec_properties: Dict[str, A
     """Reads the IDX image/label pair matching split_pattern under input_base."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     pair = find_idx_pair(os.path.join(input_base, split_pattern))
-    return (pipeline
-            | "IdxFiles" >> beam.Create([pair])
-            | "ToExamples" >> beam.FlatMap(_serialized_examples)
-            # Spreads the records of one file pair over workers for the stages after this one.
-            | "Reshuffle" >> beam.Reshuffle())
+    return (
+        pipeline
+        | "IdxFiles" >> beam.Create([pair])
+        | "ToExamples" >> beam.FlatMap(_serialized_examples)
+        # Spreads the records of one file pair over workers for the stages after this one.
+        | "Reshuffle" >> beam.Reshuffle()
+    )
 
 
 def hash_buckets(exec_properties: Dict[str, Any]) -> Dict[str, int]:
@@ -111,8 +119,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 continue
             missing = [n for n in names if buckets.get(n, 0) <= 0]
             if missing:
-                raise ValueError(f"splits {names} share pattern {pattern!r}: custom_config must give "
-                                 f"positive hash_buckets for {missing}")
+                raise ValueError(
+                    f"splits {names} share pattern {pattern!r}: custom_config must give "
+                    f"positive hash_buckets for {missing}"
+                )
             boundaries = bucket_boundaries([buckets[n] for n in names])
             parts = records | f"Partition[{label}]" >> beam.Partition(split_of, len(names), boundaries)
             result.update(zip(names, parts))

@@ -8,6 +8,7 @@ modules/push_layout.py. `models.config` for TF Serving is written beside the mod
 The PushedModel artifact carries TFX Pusher's properties (pushed, pushed_destination,
 pushed_version), so tools that read those keep working.
 """
+
 import logging
 import os
 import tempfile
@@ -39,11 +40,19 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     with tempfile.TemporaryDirectory() as scratch:
         tflite_path = os.path.join(scratch, push_layout.TFLITE_FILE)
         released = record.build(
-            model_name=model_name, version=version, saved_model_dir=saved_model, model_uri=model.uri,
-            evaluation_uri=evaluation.uri, blessing_uri=model_blessing.uri, examples_uri=examples.uri,
-            span=examples.get_int_custom_property("span"), statistics_uri=statistics.uri,
-            splits=artifact_utils.decode_split_names(statistics.split_names), schema_uri=schema.uri,
-            tflite=record.tflite_result(saved_model, examples.uri, tflite_path))
+            model_name=model_name,
+            version=version,
+            saved_model_dir=saved_model,
+            model_uri=model.uri,
+            evaluation_uri=evaluation.uri,
+            blessing_uri=model_blessing.uri,
+            examples_uri=examples.uri,
+            span=examples.get_int_custom_property("span"),
+            statistics_uri=statistics.uri,
+            splits=artifact_utils.decode_split_names(statistics.split_names),
+            schema_uri=schema.uri,
+            tflite=record.tflite_result(saved_model, examples.uri, tflite_path),
+        )
         extra_files = {push_layout.TFLITE_FILE: tflite_path, **record.card_files(released, scratch)}
         destination = safe_push.push(saved_model, push_base_dir, version=version, extra_files=extra_files)
     log.info(record.summary_line(released, destination))
@@ -71,14 +80,20 @@ def Release(
         version, destination = existing
         log.info("model %s is already served as version %s: nothing copied", model.uri, version)
     else:
-        version, destination = release(model, evaluation, model_blessing, examples, statistics, schema,
-                                       push_base_dir, model_name)
-    safe_push.write_atomically(push_layout.models_config_path(push_base_dir),
-                               push_layout.render_models_config([(model_name, os.path.abspath(push_base_dir))]))
+        version, destination = release(
+            model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name
+        )
+    safe_push.write_atomically(
+        push_layout.models_config_path(push_base_dir),
+        push_layout.render_models_config([(model_name, os.path.abspath(push_base_dir))]),
+    )
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_string_custom_property("pushed_destination", destination)
     pushed_model.set_string_custom_property("pushed_version", str(version))
     # The release record travels with the PushedModel artifact too, for tools that read only ML Metadata.
     tf.io.gfile.makedirs(pushed_model.uri)
-    tf.io.gfile.copy(os.path.join(destination, push_layout.RELEASE_FILE),
-                     os.path.join(pushed_model.uri, push_layout.RELEASE_FILE), overwrite=True)
+    tf.io.gfile.copy(
+        os.path.join(destination, push_layout.RELEASE_FILE),
+        os.path.join(pushed_model.uri, push_layout.RELEASE_FILE),
+        overwrite=True,
+    )

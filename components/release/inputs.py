@@ -1,5 +1,6 @@
 """What the release reads from its upstream artifacts, as plain values: the raw test split,
 examples per split, and the schema in words. Artifact URIs in, no TFX objects."""
+
 import glob
 import os
 from typing import Dict, Iterable, Tuple
@@ -16,8 +17,10 @@ from modules import features
 def test_split(examples_uri: str) -> Tuple[np.ndarray, np.ndarray]:
     """The test split's raw images (uint8 [n, 28, 28]) and labels, as ExampleGen wrote them."""
     files = glob.glob(os.path.join(tfx_files.split_dir(examples_uri, features.TEST_SPLIT), "*"))
-    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
-            features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
+    spec = {
+        features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
+        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+    }
     images, labels = [], []
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1000):
         parsed = tf.io.parse_example(batch, spec)
@@ -28,8 +31,10 @@ def test_split(examples_uri: str) -> Tuple[np.ndarray, np.ndarray]:
 
 def split_counts(statistics_uri: str, splits: Iterable[str]) -> Dict[str, int]:
     """Examples per split, from StatisticsGen's output."""
-    return {split: int(tfdv.load_stats_binary(tfx_files.stats_path(statistics_uri, split)).datasets[0].num_examples)
-            for split in splits}
+    return {
+        split: int(tfdv.load_stats_binary(tfx_files.stats_path(statistics_uri, split)).datasets[0].num_examples)
+        for split in splits
+    }
 
 
 def describe_schema(schema_uri: str) -> Dict[str, str]:

@@ -1,6 +1,7 @@
 """Reads the Evaluator's output into plain values: overall and per-class metrics of the candidate
 and the baseline, the confusion matrix, the thresholds and the reasons for a NOT_BLESSED
 decision. Used by the release, the model card, the run summary, the report and the lineage."""
+
 from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma

@@ -1,4 +1,5 @@
 """A model card (Markdown) for one pushed version: data, schema, training, metrics, use, limits."""
+
 from typing import Any, Dict, List
 
 from components.release.metrics import ACCURACY
@@ -28,11 +29,13 @@ def _fmt(value) -> str:
 
 def _data(card: Dict[str, Any]) -> List[str]:
     data = card["data"]
-    return ["## Data",
-            f"- ExampleGen span **{data['span']}** (`{data['uri']}`)",
-            "- Examples per split: " + ", ".join(f"{k} {v:,}" for k, v in data["split_counts"].items()),
-            "- Metrics below are on the `test` split (from MNIST's official test files), which no",
-            "  training or model selection saw."]
+    return [
+        "## Data",
+        f"- ExampleGen span **{data['span']}** (`{data['uri']}`)",
+        "- Examples per split: " + ", ".join(f"{k} {v:,}" for k, v in data["split_counts"].items()),
+        "- Metrics below are on the `test` split (from MNIST's official test files), which no",
+        "  training or model selection saw.",
+    ]
 
 
 def _schema(card: Dict[str, Any]) -> List[str]:
@@ -41,31 +44,39 @@ def _schema(card: Dict[str, Any]) -> List[str]:
 
 def _training(card: Dict[str, Any]) -> List[str]:
     training = card["training"]
-    return ["## Training",
-            f"- {training.get('train_examples', '?'):,} training examples, strategy "
-            f"{training.get('strategy', '?')}, {training.get('epochs_run', '?')} epochs run",
-            "- Hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(training["hparams"].items()))]
+    return [
+        "## Training",
+        f"- {training.get('train_examples', '?'):,} training examples, strategy "
+        f"{training.get('strategy', '?')}, {training.get('epochs_run', '?')} epochs run",
+        "- Hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(training["hparams"].items())),
+    ]
 
 
 def _evaluation(card: Dict[str, Any]) -> List[str]:
     candidate, baseline = card["metrics"]["candidate"], card["metrics"].get("baseline")
     overall, thresholds = candidate["overall"], card["thresholds"]
     if baseline:
-        comparison = (f" and no drop beyond {thresholds['max_accuracy_drop']} against the latest blessed model "
-                      f"(its accuracy: {_fmt(baseline['overall'].get(ACCURACY))}).")
+        comparison = (
+            f" and no drop beyond {thresholds['max_accuracy_drop']} against the latest blessed model "
+            f"(its accuracy: {_fmt(baseline['overall'].get(ACCURACY))})."
+        )
     else:
         comparison = "; no earlier blessed model existed, so the change threshold did not apply."
-    lines = ["## Evaluation (test split)",
-             f"- Accuracy **{_fmt(overall.get(ACCURACY))}** on {int(overall.get('example_count', 0)):,} examples; "
-             f"blessing needed >= {thresholds['min_accuracy']}" + comparison,
-             "",
-             "| class | examples | accuracy (recall) | precision | baseline accuracy |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "## Evaluation (test split)",
+        f"- Accuracy **{_fmt(overall.get(ACCURACY))}** on {int(overall.get('example_count', 0)):,} examples; "
+        f"blessing needed >= {thresholds['min_accuracy']}" + comparison,
+        "",
+        "| class | examples | accuracy (recall) | precision | baseline accuracy |",
+        "|---|---|---|---|---|",
+    ]
     for k in range(features.NUM_CLASSES):
         c = candidate["per_class"].get(k, {})
         b = (baseline or {}).get("per_class", {}).get(k, {})
-        lines.append(f"| {k} | {int(c.get('example_count', 0)):,} | {_fmt(c.get(ACCURACY, '-'))} "
-                     f"| {_fmt(overall.get(f'precision_class_{k}', '-'))} | {_fmt(b.get(ACCURACY, '-'))} |")
+        lines.append(
+            f"| {k} | {int(c.get('example_count', 0)):,} | {_fmt(c.get(ACCURACY, '-'))} "
+            f"| {_fmt(overall.get(f'precision_class_{k}', '-'))} | {_fmt(b.get(ACCURACY, '-'))} |"
+        )
     return lines
 
 
@@ -74,8 +85,10 @@ def _files(card: Dict[str, Any]) -> List[str]:
     tflite = card.get("tflite")
     if tflite:
         saved_model_accuracy = _fmt(card["metrics"]["candidate"]["overall"].get(ACCURACY))
-        lines.append(f"- `{TFLITE_FILE}` (dynamic-range int8 weights): {tflite['size_bytes'] / 1e6:.2f} MB, "
-                     f"test accuracy {_fmt(tflite['accuracy'])} (SavedModel {saved_model_accuracy})")
+        lines.append(
+            f"- `{TFLITE_FILE}` (dynamic-range int8 weights): {tflite['size_bytes'] / 1e6:.2f} MB, "
+            f"test accuracy {_fmt(tflite['accuracy'])} (SavedModel {saved_model_accuracy})"
+        )
     lines.append("- `release.json`: the numbers on this card, machine-readable")
     return lines
 
@@ -85,8 +98,19 @@ def render(card: Dict[str, Any]) -> str:
     training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
     tflite {size_bytes, accuracy}, saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}
     (components.release.record.build makes it)."""
-    header = [f"# Model card: {card['model_name']}, version {card['version']}", "",
-              f"Pushed {card['pushed_at']} by the mnist-tfx pipeline after the Evaluator blessed it."]
-    sections = [header, INTENDED_USE, LIMITATIONS, _data(card), _schema(card), _training(card), _evaluation(card),
-                _files(card)]
+    header = [
+        f"# Model card: {card['model_name']}, version {card['version']}",
+        "",
+        f"Pushed {card['pushed_at']} by the mnist-tfx pipeline after the Evaluator blessed it.",
+    ]
+    sections = [
+        header,
+        INTENDED_USE,
+        LIMITATIONS,
+        _data(card),
+        _schema(card),
+        _training(card),
+        _evaluation(card),
+        _files(card),
+    ]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"

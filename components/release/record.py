@@ -2,6 +2,7 @@
 
 Built from plain values (artifact URIs, the chosen version), so it can be tested without TFX.
 """
+
 import json
 import os
 import time
@@ -19,18 +20,32 @@ def tflite_result(saved_model_dir: str, examples_uri: str, tflite_path: str) -> 
     return {"size_bytes": size, "accuracy": tflite.accuracy(tflite_path, images, labels), "examples": int(len(labels))}
 
 
-def build(*, model_name: str, version: int, saved_model_dir: str, model_uri: str, evaluation_uri: str,
-          blessing_uri: str, examples_uri: str, span: Optional[int], statistics_uri: str,
-          splits: Iterable[str], schema_uri: str, tflite: Dict[str, Any],
-          now: Optional[float] = None) -> Dict[str, Any]:
+def build(
+    *,
+    model_name: str,
+    version: int,
+    saved_model_dir: str,
+    model_uri: str,
+    evaluation_uri: str,
+    blessing_uri: str,
+    examples_uri: str,
+    span: Optional[int],
+    statistics_uri: str,
+    splits: Iterable[str],
+    schema_uri: str,
+    tflite: Dict[str, Any],
+    now: Optional[float] = None,
+) -> Dict[str, Any]:
     training = export.read_training_record(saved_model_dir)
     return {
-        "model_name": model_name, "version": version,
+        "model_name": model_name,
+        "version": version,
         "pushed_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),
         "data": {"span": span, "uri": examples_uri, "split_counts": inputs.split_counts(statistics_uri, splits)},
         "schema": inputs.describe_schema(schema_uri),
         "training": {**training, "epochs_run": len(training.get("history", {}).get("loss", [])) or "?"},
-        "metrics": metrics.read(evaluation_uri), "tflite": tflite,
+        "metrics": metrics.read(evaluation_uri),
+        "tflite": tflite,
         "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),
         "thresholds": metrics.thresholds(evaluation_uri),
         "lineage": {"model": model_uri, "evaluation": evaluation_uri, "blessing": blessing_uri},
@@ -40,8 +55,10 @@ def build(*, model_name: str, version: int, saved_model_dir: str, model_uri: str
 def summary_line(record: Dict[str, Any], destination: str) -> str:
     accuracy = record["metrics"]["candidate"]["overall"].get(metrics.ACCURACY)
     lite = record["tflite"]
-    return (f"released version {record['version']} to {destination}: accuracy {accuracy:.4f}, "
-            f"TFLite {lite['accuracy']:.4f} ({lite['size_bytes'] / 1e6:.2f} MB)")
+    return (
+        f"released version {record['version']} to {destination}: accuracy {accuracy:.4f}, "
+        f"TFLite {lite['accuracy']:.4f} ({lite['size_bytes'] / 1e6:.2f} MB)"
+    )
 
 
 def card_files(record: Dict[str, Any], directory: str) -> Dict[str, str]:

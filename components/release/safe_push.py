@@ -5,6 +5,7 @@ directory can find, and try to load, half a model. Here the copy goes to a hidde
 directory in the same folder (TF Serving only considers integer names) and becomes
 <base>/<version> with one rename, which is atomic on a local or mounted POSIX file system.
 """
+
 import json
 import os
 import shutil
@@ -45,16 +46,23 @@ def remove_stale_staging(base_dir: str) -> list:
     return stale
 
 
-def push(model_dir: str, base_dir: str, extra_files: Dict[str, str],
-         copytree: Callable = shutil.copytree, version: Optional[int] = None) -> str:
+def push(
+    model_dir: str,
+    base_dir: str,
+    extra_files: Dict[str, str],
+    copytree: Callable = shutil.copytree,
+    version: Optional[int] = None,
+) -> str:
     """Copies model_dir plus extra_files {name in the version dir: source path} to base_dir/<version>.
 
     Returns the version directory. On any failure the staging copy is removed and nothing is
     visible under an integer name. `copytree` is shutil.copytree, replaceable to test failures."""
     if "://" in base_dir:
-        raise ValueError(f"push directory {base_dir}: object stores have no atomic rename, so a serving "
-                         "model server could load half a version; push to a mounted file system (a "
-                         "PersistentVolumeClaim, NFS, local disk) that the server reads")
+        raise ValueError(
+            f"push directory {base_dir}: object stores have no atomic rename, so a serving "
+            "model server could load half a version; push to a mounted file system (a "
+            "PersistentVolumeClaim, NFS, local disk) that the server reads"
+        )
     os.makedirs(base_dir, exist_ok=True)
     remove_stale_staging(base_dir)
     version = version or next_version(base_dir)

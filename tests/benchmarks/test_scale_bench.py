@@ -1,13 +1,23 @@
 """The scale benchmark's arithmetic: a fixed start-up makes the raw cost per example fall with size,
 while the net cost (start-up measured on the probe and removed) stays flat for a linear stage."""
+
 from benchmarks import scale_bench
 
 
 def _row(examples: int, seconds_of, factor: int = 1, peak_mb: int = 1000) -> dict:
-    return {"factor": factor, "examples": examples, "peak_rss_mb": peak_mb,
-            "stages": {name: {"seconds": seconds_of(examples), "examples": examples,
-                              "microseconds_per_example": seconds_of(examples) / examples * 1e6}
-                       for name in ("StatisticsGen", "Evaluator")}}
+    return {
+        "factor": factor,
+        "examples": examples,
+        "peak_rss_mb": peak_mb,
+        "stages": {
+            name: {
+                "seconds": seconds_of(examples),
+                "examples": examples,
+                "microseconds_per_example": seconds_of(examples) / examples * 1e6,
+            }
+            for name in ("StatisticsGen", "Evaluator")
+        },
+    }
 
 
 def linear(n):  # 8 s start-up, 40 us per example
@@ -27,8 +37,10 @@ def test_a_linear_stage_with_a_start_up_has_flat_net_cost_and_falling_raw_cost()
 
 def _rising_marginal(rise: float):
     """A stage whose cost per extra example is 40 us up to 280k examples and 40 * (1 + rise) after."""
+
     def seconds(n):
         return 8.0 + 40e-6 * min(n, 280_000) + 40e-6 * (1 + rise) * max(n - 280_000, 0)
+
     return seconds
 
 

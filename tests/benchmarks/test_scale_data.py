@@ -1,4 +1,5 @@
 """The scale generator: deterministic, label-preserving, MNIST-shaped."""
+
 import os
 
 import numpy as np
@@ -23,6 +24,6 @@ def test_copies_are_deterministic_distorted_and_keep_labels(tmp_path, small_data
         assert images.shape == (3 * n, 28, 28) and np.array_equal(labels, np.tile(original_labels, 3))
         assert np.array_equal(images[:n], original)  # the originals come first, unchanged
         for k in (1, 2):  # each copy differs from the original but keeps most of its ink
-            copy = images[k * n:(k + 1) * n].astype(float)
+            copy = images[k * n : (k + 1) * n].astype(float)
             assert not np.array_equal(copy, original)
             assert 0.8 < copy.sum() / original.astype(float).sum() < 1.2

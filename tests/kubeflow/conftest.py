@@ -9,7 +9,18 @@ IMAGE = "registry.example/mnist-tfx:test"
 def compiled(tmp_path_factory, small_data_root):
     """pipeline.yaml compiled as a platform team would, with a local root so tasks can run here."""
     root = tmp_path_factory.mktemp("kfp")
-    args = runner.parse_args(["--image", IMAGE, "--pipeline-root", str(root / "pipeline_root"),
-                              "--data-root", small_data_root, "--serving-dir", str(root / "serving"),
-                              "--output", str(root / "pipeline.yaml")])
+    args = runner.parse_args(
+        [
+            "--image",
+            IMAGE,
+            "--pipeline-root",
+            str(root / "pipeline_root"),
+            "--data-root",
+            small_data_root,
+            "--serving-dir",
+            str(root / "serving"),
+            "--output",
+            str(root / "pipeline.yaml"),
+        ]
+    )
     return runner.compile_pipeline(args)

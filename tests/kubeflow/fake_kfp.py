@@ -4,6 +4,7 @@ It records every request (method, path, query, JSON or multipart body) so tests 
 what the client asked for; it keeps pipelines, versions, experiments and recurring runs in
 memory. `refuse_with=401` makes it refuse every call, as an endpoint with auth would.
 """
+
 import json
 import threading
 import urllib.parse
@@ -54,8 +55,13 @@ class FakeKfp:
                 url = urllib.parse.urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                record = {"method": method, "path": url.path, "query": urllib.parse.parse_qs(url.query),
-                          "content_type": self.headers.get("Content-Type", ""), "raw": raw}
+                record = {
+                    "method": method,
+                    "path": url.path,
+                    "query": urllib.parse.parse_qs(url.query),
+                    "content_type": self.headers.get("Content-Type", ""),
+                    "raw": raw,
+                }
                 try:
                     record["json"] = json.loads(raw) if raw and "json" in record["content_type"] else None
                 except ValueError:
@@ -92,8 +98,10 @@ class FakeKfp:
         if method == "GET" and path.startswith(f"{API}/pipelines/") and path.endswith("/versions"):
             pid = path.split("/")[-2]
             newest_first = list(reversed(self.versions.get(pid, [])))
-            return 200, {"pipeline_versions": [{"pipeline_id": pid, "pipeline_version_id": v} for v in newest_first],
-                         "total_size": len(newest_first)}
+            return 200, {
+                "pipeline_versions": [{"pipeline_id": pid, "pipeline_version_id": v} for v in newest_first],
+                "total_size": len(newest_first),
+            }
         if method == "GET" and path == f"{API}/experiments":
             return 200, _listing("experiments", "experiment_id", self.experiments, query)
         if method == "POST" and path == f"{API}/experiments":

@@ -1,4 +1,5 @@
 """Compiled tasks run here through their own container command, with no cluster."""
+
 import os
 import shutil
 
@@ -20,7 +21,9 @@ def test_schema_examplegen_and_statisticsgen_tasks_write_real_artifacts(compiled
     shutil.copytree(os.path.join(tmp_path, "newer", "span-1"), os.path.join(data_root, "span-2"))
 
     # The spec names the schema's path inside the image; here the image is this checkout.
-    schema = local_task.run_task(spec, "ImportSchemaGen", root, overrides={"schema_file": configs.SCHEMA_FILE})["schema"]
+    schema = local_task.run_task(spec, "ImportSchemaGen", root, overrides={"schema_file": configs.SCHEMA_FILE})[
+        "schema"
+    ]
     assert tfdv.load_schema_text(tfx_files.schema_path(schema["uri"])).feature[0].name == features.IMAGE_KEY
 
     examples = local_task.run_task(spec, "IdxExampleGen", root, overrides={"input_base": data_root})["examples"]
@@ -28,7 +31,8 @@ def test_schema_examplegen_and_statisticsgen_tasks_write_real_artifacts(compiled
     assert examples["metadata"]["custom:span"] == 2  # KFP metadata marks custom properties
 
     stats = local_task.run_task(spec, "StatisticsGen", root, inputs={"examples": examples, "schema": schema})
-    counts = {split: tfdv.load_stats_binary(tfx_files.stats_path(stats["statistics"]["uri"], split))
-              .datasets[0].num_examples
-              for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)}
+    counts = {
+        split: tfdv.load_stats_binary(tfx_files.stats_path(stats["statistics"]["uri"], split)).datasets[0].num_examples
+        for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
+    }
     assert counts["train"] + counts["eval"] == 300 and counts["test"] == 100

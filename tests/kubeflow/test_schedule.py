@@ -1,4 +1,5 @@
 """schedule.py against a local HTTP server that answers KFP's v2beta1 API."""
+
 import json
 import socket
 

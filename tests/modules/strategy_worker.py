@@ -1,7 +1,8 @@
 """One training process for the strategy tests (run as a script: strategies need a fresh TF).
 
-    python tests/modules/strategy_worker.py --strategy mirrored --logical-cpus 2 --tft-dir D --export-dir E --result R
+python tests/modules/strategy_worker.py --strategy mirrored --logical-cpus 2 --tft-dir D --export-dir E --result R
 """
+
 import argparse
 import json
 import os
@@ -40,15 +41,24 @@ def main(argv=None):
     key = features.transformed_name(features.IMAGE_KEY)
     # Declared length, as the Trainer's datasets have it: must survive distribution and auto-sharding.
     train_ds = data.with_known_batches(
-        tf.data.Dataset.from_tensor_slices(({key: x[:2048]}, y[:2048])).batch(global_batch), 2048, global_batch)
+        tf.data.Dataset.from_tensor_slices(({key: x[:2048]}, y[:2048])).batch(global_batch), 2048, global_batch
+    )
     eval_ds = tf.data.Dataset.from_tensor_slices(({key: x[2048:]}, y[2048:])).batch(256)
     model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples=2048)
     chief = strategy.is_chief(os.environ.get("TF_CONFIG"))
     export.export_on_chief(model, tft.TFTransformOutput(args.tft_dir), args.export_dir, chief)
     with open(args.result, "w") as f:
-        json.dump({"history": history, "strategy": type(dist).__name__, "replicas": dist.num_replicas_in_sync, "chief": chief,
-                   "val_accuracy": history["val_accuracy"],
-                   "trainable_checksum": float(sum(np.abs(w.numpy()).sum() for w in model.trainable_weights))}, f)
+        json.dump(
+            {
+                "history": history,
+                "strategy": type(dist).__name__,
+                "replicas": dist.num_replicas_in_sync,
+                "chief": chief,
+                "val_accuracy": history["val_accuracy"],
+                "trainable_checksum": float(sum(np.abs(w.numpy()).sum() for w in model.trainable_weights)),
+            },
+            f,
+        )
     return 0
 
 

@@ -1,4 +1,5 @@
 """The model's contract with Transform: input names and output shape."""
+
 import numpy as np
 
 from modules import cnn, features
@@ -13,7 +14,8 @@ def test_model_inputs_match_transformed_features(transform_output):
     transformed.discard(features.transformed_name(features.LABEL_KEY))
     assert model_inputs == transformed, (
         f"model inputs {sorted(model_inputs)} != Transform outputs {sorted(transformed)} (label excluded): "
-        "rename the keras.Input or change preprocessing_fn so they agree")
+        "rename the keras.Input or change preprocessing_fn so they agree"
+    )
 
 
 def test_outputs_probabilities_for_ten_classes():

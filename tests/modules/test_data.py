@@ -1,4 +1,5 @@
 """The input pipeline over real Transform output format, and the training augmentation."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -36,11 +37,22 @@ def _write_transformed(tmp_path, images, labels):
     key, label_key = features.transformed_name(features.IMAGE_KEY), features.transformed_name(features.LABEL_KEY)
     with tf.io.TFRecordWriter(str(tmp_path / "part-0.gz"), options="GZIP") as w:
         for img, lab in zip(images[:10], labels[:10]):
-            w.write(tf.train.Example(features=tf.train.Features(feature={
-                key: tf.train.Feature(float_list=tf.train.FloatList(value=(img.reshape(-1) / 255.0).tolist())),
-                label_key: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(lab)]))})).SerializeToString())
-    return {key: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.float32),
-            label_key: tf.io.FixedLenFeature([1], tf.int64)}
+            w.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            key: tf.train.Feature(
+                                float_list=tf.train.FloatList(value=(img.reshape(-1) / 255.0).tolist())
+                            ),
+                            label_key: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(lab)])),
+                        }
+                    )
+                ).SerializeToString()
+            )
+    return {
+        key: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.float32),
+        label_key: tf.io.FixedLenFeature([1], tf.int64),
+    }
 
 
 def test_input_fn_and_count_over_gzipped_records(tmp_path, few_images):

@@ -1,4 +1,5 @@
 """The exported SavedModel: signatures, dtypes, shapes, and loading with TensorFlow alone."""
+
 import json
 import subprocess
 import sys
@@ -34,8 +35,19 @@ def exported(tmp_path_factory, transform_output, few_images):
     export.export_serving_model(model, transform_output, path)
     images, labels = few_images
     serialized = [to_example(img, lab).SerializeToString() for img, lab in zip(images[:4], labels[:4])]
-    result = subprocess.run([sys.executable, "-c", _LOAD_ONLY_TF, path, json.dumps([s.hex() for s in serialized]),
-                             json.dumps(images[:4].tolist())], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LOAD_ONLY_TF,
+            path,
+            json.dumps([s.hex() for s in serialized]),
+            json.dumps(images[:4].tolist()),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return model, images[:4], json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -47,8 +59,10 @@ def test_signature_names_and_types(exported):
     assert serving["outputs"] == {signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]]}
     images = sigs[signatures.IMAGES_SIGNATURE]
     assert images["inputs"] == {signatures.IMAGES_INPUT: ["uint8", [None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH]]}
-    assert images["outputs"] == {signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]],
-                                 signatures.CLASSES_OUTPUT: ["int64", [4]]}
+    assert images["outputs"] == {
+        signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]],
+        signatures.CLASSES_OUTPUT: ["int64", [4]],
+    }
     transformed = sigs[signatures.TRANSFORM_SIGNATURE]["outputs"]
     assert transformed[features.transformed_name(features.IMAGE_KEY)] == ["float32", [4, features.NUM_PIXELS]]
 
@@ -57,7 +71,9 @@ def test_serving_matches_the_keras_model_on_scaled_pixels(exported):
     """serving_default applies the Transform graph itself: no training/serving skew."""
     model, images, sigs = exported
     direct = model.predict({features.transformed_name(features.IMAGE_KEY): images.reshape(4, -1) / 255.0}, verbose=0)
-    np.testing.assert_allclose(np.array(sigs[signatures.SERVING_SIGNATURE]["values"]["probabilities"]), direct, atol=1e-5)
+    np.testing.assert_allclose(
+        np.array(sigs[signatures.SERVING_SIGNATURE]["values"]["probabilities"]), direct, atol=1e-5
+    )
 
 
 def test_image_signature_gives_the_same_outputs_as_serving_default(exported):

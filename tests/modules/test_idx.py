@@ -1,4 +1,5 @@
 """The IDX reader on the real files, and a clear error for each kind of corrupt file."""
+
 import gzip
 import os
 import struct
@@ -34,18 +35,41 @@ def _write_raw(path, payload: bytes, compress=True):
     return str(path)
 
 
-@pytest.mark.parametrize("name,payload,compress,reader,message", [
-    ("wrong_magic", struct.pack(">iiii", 0x0801, 1, 28, 28) + bytes(784), True, idx.read_images,
-     "magic number 0x00000801, expected 0x00000803"),
-    ("small_images", struct.pack(">iiii", 0x0803, 2, 27, 27) + bytes(2 * 27 * 27), True, idx.read_images,
-     "images are 27x27, expected 28x28"),
-    ("short_body", struct.pack(">iiii", 0x0803, 3, 28, 28) + bytes(2 * 784), True, idx.read_images,
-     "header promises 3 records (2352 bytes of data), the file holds 1568 bytes"),
-    ("label_ten", struct.pack(">ii", 0x0801, 3) + bytes([1, 10, 2]), True, idx.read_labels,
-     "1 labels outside 0-9 (first at record 1: 10)"),
-    ("not_gzip", struct.pack(">ii", 0x0801, 1) + bytes([1]), False, idx.read_labels, "not a complete gzip file"),
-    ("header_only", struct.pack(">i", 0x0803), True, idx.read_images, "shorter than the 16-byte IDX header"),
-])
+@pytest.mark.parametrize(
+    "name,payload,compress,reader,message",
+    [
+        (
+            "wrong_magic",
+            struct.pack(">iiii", 0x0801, 1, 28, 28) + bytes(784),
+            True,
+            idx.read_images,
+            "magic number 0x00000801, expected 0x00000803",
+        ),
+        (
+            "small_images",
+            struct.pack(">iiii", 0x0803, 2, 27, 27) + bytes(2 * 27 * 27),
+            True,
+            idx.read_images,
+            "images are 27x27, expected 28x28",
+        ),
+        (
+            "short_body",
+            struct.pack(">iiii", 0x0803, 3, 28, 28) + bytes(2 * 784),
+            True,
+            idx.read_images,
+            "header promises 3 records (2352 bytes of data), the file holds 1568 bytes",
+        ),
+        (
+            "label_ten",
+            struct.pack(">ii", 0x0801, 3) + bytes([1, 10, 2]),
+            True,
+            idx.read_labels,
+            "1 labels outside 0-9 (first at record 1: 10)",
+        ),
+        ("not_gzip", struct.pack(">ii", 0x0801, 1) + bytes([1]), False, idx.read_labels, "not a complete gzip file"),
+        ("header_only", struct.pack(">i", 0x0803), True, idx.read_images, "shorter than the 16-byte IDX header"),
+    ],
+)
 def test_corrupt_file_names_file_and_problem(tmp_path, name, payload, compress, reader, message):
     path = _write_raw(tmp_path / f"{name}.gz", payload, compress)
     with pytest.raises(idx.IdxFormatError) as err:

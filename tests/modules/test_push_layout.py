@@ -1,4 +1,5 @@
 """The one rule for a version directory, shared by the release (which writes) and the server (which reads)."""
+
 import os
 
 from components.release import safe_push

@@ -1,4 +1,5 @@
 """Strategy selection for every configuration, and real training under the CPU-runnable ones."""
+
 import json
 import os
 import subprocess
@@ -20,18 +21,21 @@ def _tf_config(workers: int, index: int = 0, chief: bool = False) -> str:
     return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
 
 
-@pytest.mark.parametrize("requested,tpu,tf_config,gpus,expected", [
-    ("auto", "", None, 0, "default"),
-    ("auto", "", None, 1, "one_device"),
-    ("auto", "", None, 4, "mirrored"),
-    ("auto", "", _tf_config(1), 0, "default"),
-    ("auto", "", _tf_config(2), 0, "multi_worker"),
-    ("auto", "", _tf_config(2), 8, "multi_worker"),
-    ("auto", "my-tpu", None, 0, "tpu"),
-    ("auto", "grpc://10.0.0.2:8470", _tf_config(2), 0, "tpu"),
-    ("mirrored", "", None, 0, "mirrored"),
-    ("default", "", _tf_config(2), 2, "default"),
-])
+@pytest.mark.parametrize(
+    "requested,tpu,tf_config,gpus,expected",
+    [
+        ("auto", "", None, 0, "default"),
+        ("auto", "", None, 1, "one_device"),
+        ("auto", "", None, 4, "mirrored"),
+        ("auto", "", _tf_config(1), 0, "default"),
+        ("auto", "", _tf_config(2), 0, "multi_worker"),
+        ("auto", "", _tf_config(2), 8, "multi_worker"),
+        ("auto", "my-tpu", None, 0, "tpu"),
+        ("auto", "grpc://10.0.0.2:8470", _tf_config(2), 0, "tpu"),
+        ("mirrored", "", None, 0, "mirrored"),
+        ("default", "", _tf_config(2), 2, "default"),
+    ],
+)
 def test_strategy_kind(requested, tpu, tf_config, gpus, expected):
     assert strategy.strategy_kind(requested, tpu, tf_config, gpus) == expected
 
@@ -61,9 +65,13 @@ def test_unreachable_tpu_is_a_clear_error():
 
 def _run_worker(tmp_path, name, args, env=None):
     result = tmp_path / f"{name}.json"
-    proc = subprocess.Popen([sys.executable, WORKER, *args, "--result", str(result)],
-                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, WORKER, *args, "--result", str(result)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, result
 
 
@@ -76,9 +84,11 @@ def _finish(proc, result, timeout=300):
 @pytest.mark.timeout(300)
 def test_mirrored_over_two_logical_cpus_trains_and_exports(tmp_path, transform_dir):
     export_dir = tmp_path / "export"
-    proc, result = _run_worker(tmp_path, "mirrored", ["--strategy", "mirrored", "--logical-cpus", "2",
-                                                      "--tft-dir", transform_dir,
-                                                      "--export-dir", str(export_dir)])
+    proc, result = _run_worker(
+        tmp_path,
+        "mirrored",
+        ["--strategy", "mirrored", "--logical-cpus", "2", "--tft-dir", transform_dir, "--export-dir", str(export_dir)],
+    )
     got = _finish(proc, result)
     assert got["strategy"] == "MirroredStrategy" and got["replicas"] == 2
     assert got["val_accuracy"][-1] > 0.8
@@ -95,10 +105,14 @@ def test_multi_worker_two_processes_export_one_model(tmp_path, transform_dir):
         scratch = tmp_path / f"tmp{index}"
         scratch.mkdir()
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(_run_worker(tmp_path, f"worker{index}",
-                                 ["--strategy", "auto", "--tft-dir", transform_dir,
-                                  "--export-dir", str(export_dir)],
-                                 env={"TF_CONFIG": tf_config, "TMPDIR": str(scratch)}))
+        procs.append(
+            _run_worker(
+                tmp_path,
+                f"worker{index}",
+                ["--strategy", "auto", "--tft-dir", transform_dir, "--export-dir", str(export_dir)],
+                env={"TF_CONFIG": tf_config, "TMPDIR": str(scratch)},
+            )
+        )
     chief, other = (_finish(proc, result) for proc, result in procs)
     for got in (chief, other):
         # tf.distribute.MultiWorkerMirroredStrategy's class is named CollectiveAllReduceStrategy.

@@ -1,4 +1,5 @@
 """The Tuner's search space: real choices over HParams fields, each of which builds a model."""
+
 import dataclasses
 
 import keras_tuner

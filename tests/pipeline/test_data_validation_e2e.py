@@ -1,4 +1,5 @@
 """Bad data drops stop the run before Trainer, say why, and leave the served version untouched."""
+
 import hashlib
 import json
 import os
@@ -18,18 +19,30 @@ pytestmark = pytest.mark.e2e
 TRAIN, TEST = 600, 200
 
 
-
 def _run(data_root, output_root, serving_dir):
     proc = subprocess.run(
-        [sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--data-root", str(data_root),
-         "--output-root", str(output_root), "--serving-dir", str(serving_dir),
-         # 600 records: small batches and a few epochs give BatchNorm enough steps to settle.
-         *[f"--hparam={k}={v}" for k, v in {**configs.QUICK_HPARAMS, "batch_size": 32, "epochs": 4}.items()],
-         "--min-accuracy", str(configs.QUICK_MIN_ACCURACY),
-         # Models trained on 600 different records differ by a few points: the change threshold
-         # is not what these tests are about.
-         "--max-accuracy-drop", "1"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True)
+        [
+            sys.executable,
+            os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"),
+            "--data-root",
+            str(data_root),
+            "--output-root",
+            str(output_root),
+            "--serving-dir",
+            str(serving_dir),
+            # 600 records: small batches and a few epochs give BatchNorm enough steps to settle.
+            *[f"--hparam={k}={v}" for k, v in {**configs.QUICK_HPARAMS, "batch_size": 32, "epochs": 4}.items()],
+            "--min-accuracy",
+            str(configs.QUICK_MIN_ACCURACY),
+            # Models trained on 600 different records differ by a few points: the change threshold
+            # is not what these tests are about.
+            "--max-accuracy-drop",
+            "1",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     with open(os.path.join(output_root, "summary.json")) as f:
         return proc.returncode, proc.stdout, json.load(f)
 
@@ -146,7 +159,7 @@ def test_clean_second_span_trains_through_to_a_push(baseline, tmp_path, train_im
     images, labels = train_images_labels
     # Records the first span never saw, shuffled: a plausible new data drop.
     pick = np.random.default_rng(2).permutation(np.arange(TRAIN + TEST, len(labels)))
-    new_train, new_test = pick[:TRAIN], pick[TRAIN:TRAIN + TEST]
+    new_train, new_test = pick[:TRAIN], pick[TRAIN : TRAIN + TEST]
     span2 = data_root / "span-2"
     span2.mkdir()
     for kind, rows in (("train", new_train), ("t10k", new_test)):

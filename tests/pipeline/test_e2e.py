@@ -1,4 +1,5 @@
 """The real pipeline, end to end, on a slice of data/: `python pipeline/local_runner.py --quick`."""
+
 import glob
 import hashlib
 import json
@@ -15,10 +16,27 @@ from pipeline.configs import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform",
-              "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"]
-CACHED_ON_RERUN = ["IdxExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform",
-                   "Trainer"]
+COMPONENTS = [
+    "IdxExampleGen",
+    "ImportSchemaGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "LatestBlessedModelResolver",
+    "Evaluator",
+    "Pusher",
+]
+CACHED_ON_RERUN = [
+    "IdxExampleGen",
+    "ImportSchemaGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+]
 
 # Accuracy of serving_default over the ExampleGen test split, in a process importing only TensorFlow,
 # and the largest difference between serving_default's and predict_images' probabilities.
@@ -44,9 +62,21 @@ print(correct, total, max_diff)
 
 def _run_pipeline(output_root, serving_dir, *extra, check=True, console=None):
     """Runs the quick pipeline; returns its summary.json. console: a list that receives the terminal lines."""
-    proc = subprocess.run([sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--quick",
-                           "--output-root", str(output_root), "--serving-dir", str(serving_dir), *extra],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"),
+            "--quick",
+            "--output-root",
+            str(output_root),
+            "--serving-dir",
+            str(serving_dir),
+            *extra,
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"local_runner exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     if console is not None:
@@ -102,8 +132,12 @@ def test_pushed_model_alone_gives_the_evaluator_accuracy(runs):
     first, _, output_root, serving_dir, versions = runs[:5]
     test_split = glob.glob(os.path.join(output_root, "pipeline_root", "IdxExampleGen", "examples", "*", "Split-test"))
     assert len(test_split) == 1
-    out = subprocess.run([sys.executable, "-c", _SERVING_ACCURACY, os.path.join(serving_dir, versions[0]),
-                          test_split[0]], check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _SERVING_ACCURACY, os.path.join(serving_dir, versions[0]), test_split[0]],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     correct, total, max_diff = int(out[-3]), int(out[-2]), float(out[-1])
     assert total == configs.QUICK_TEST_RECORDS
     assert correct / total == pytest.approx(first["test_accuracy"], abs=1e-6)
@@ -217,12 +251,26 @@ def test_run_report_has_curves_confusion_matrix_and_decision(runs):
 
 def test_lineage_prints_the_chain_behind_the_pushed_version(runs):
     first, _, output_root, _, versions = runs[:5]
-    out = subprocess.run([sys.executable, "-m", "runs.lineage", "--version", versions[0], "--metadata",
-                          os.path.join(output_root, "metadata.sqlite"), "--json"],
-                         cwd=PROJECT_ROOT, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runs.lineage",
+            "--version",
+            versions[0],
+            "--metadata",
+            os.path.join(output_root, "metadata.sqlite"),
+            "--json",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     chain = {entry["component"]: entry for entry in json.loads(out)}
-    assert {"Pusher", "Evaluator", "Trainer", "Transform", "StatisticsGen", "IdxExampleGen",
-            "ImportSchemaGen"} <= set(chain)
+    assert {"Pusher", "Evaluator", "Trainer", "Transform", "StatisticsGen", "IdxExampleGen", "ImportSchemaGen"} <= set(
+        chain
+    )
     [statistics] = [a for a in chain["StatisticsGen"]["outputs"] if a["type"] == "ExampleStatistics"]
     assert statistics["split_names"] == '["train", "eval", "test"]'
     assert any(a["type"] == "Examples" for a in chain["StatisticsGen"]["inputs"])
@@ -244,8 +292,9 @@ def rejected(runs):
     impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
     after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
     # A far worse model (tiny learning rate) with no lower bound: only the change threshold can reject it.
-    worse = _run_pipeline(output_root, serving_dir, "--min-accuracy", "0", "--hparam", "peak_learning_rate=1e-6",
-                          check=False)
+    worse = _run_pipeline(
+        output_root, serving_dir, "--min-accuracy", "0", "--hparam", "peak_learning_rate=1e-6", check=False
+    )
     return before, impossible, after_impossible, worse, (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
 
 
@@ -280,10 +329,21 @@ def _trainer_executions(output_root):
 
 def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     output_root, serving_dir = tmp_path / "out", tmp_path / "serving" / configs.MODEL_NAME
-    proc = subprocess.Popen([sys.executable, os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"), "--quick",
-                             "--output-root", str(output_root), "--serving-dir", str(serving_dir)],
-                            cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"),
+            "--quick",
+            "--output-root",
+            str(output_root),
+            "--serving-dir",
+            str(serving_dir),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 600
     trainer_runs = os.path.join(output_root, "pipeline_root", "Trainer", "model_run", "*")
     while time.time() < deadline and not glob.glob(trainer_runs) and proc.poll() is None:

@@ -1,4 +1,5 @@
 """The local runner's defaults: quick runs never share metadata or the push directory with full runs."""
+
 import pathlib
 
 import pytest
@@ -22,14 +23,16 @@ def test_quick_run_is_kept_apart():
 
 
 def test_explicit_paths_win(tmp_path):
-    out, serving = local_runner.default_paths(local_runner.parse_args(
-        ["--quick", "--output-root", str(tmp_path / "o"), "--serving-dir", str(tmp_path / "s")]))
+    out, serving = local_runner.default_paths(
+        local_runner.parse_args(["--quick", "--output-root", str(tmp_path / "o"), "--serving-dir", str(tmp_path / "s")])
+    )
     assert (out, serving) == (str(tmp_path / "o"), str(tmp_path / "s"))
 
 
 def test_quick_flags_and_overrides_combine_in_order():
-    hparams, min_accuracy = local_runner.settings(local_runner.parse_args(
-        ["--quick", "--epochs", "5", "--hparam", "dropout=0.25", "--min-accuracy", "0.8"]))
+    hparams, min_accuracy = local_runner.settings(
+        local_runner.parse_args(["--quick", "--epochs", "5", "--hparam", "dropout=0.25", "--min-accuracy", "0.8"])
+    )
     assert (hparams.epochs, hparams.dropout, hparams.bn_momentum, min_accuracy) == (5, 0.25, 0.9, 0.8)
     # Without flags, nothing of the quick settings leaks into a full run.
     assert local_runner.settings(local_runner.parse_args([])) == (HParams(), configs.MIN_ACCURACY)
@@ -37,6 +40,9 @@ def test_quick_flags_and_overrides_combine_in_order():
 
 def test_hparam_flags_are_typed_and_checked():
     assert local_runner.parse_hparams(["epochs=3", "bn_momentum=0.9", "strategy=mirrored"]) == {
-        "epochs": 3, "bn_momentum": 0.9, "strategy": "mirrored"}
+        "epochs": 3,
+        "bn_momentum": 0.9,
+        "strategy": "mirrored",
+    }
     with pytest.raises(SystemExit, match="unknown field 'epoch'"):
         local_runner.parse_hparams(["epoch=3"])

@@ -1,4 +1,5 @@
 """create_pipeline's DAG, checked without running it; its Beam args, checked by running Beam."""
+
 import dataclasses
 import json
 
@@ -28,11 +29,21 @@ UPSTREAM = {
 
 def _pipeline(**overrides):
     args = dict(
-        pipeline_name="p", pipeline_root="/tmp/root", data_root="/tmp/data", serving_model_dir="/tmp/serving",
-        model_name="mnist", preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN,
-        trainer_custom_config=custom_config({"epochs": 1}, "abc"), eval_config=eval_config(0.99, 0.002),
-        label_drift_threshold=0.05, pixel_drift_threshold=0.01, beam_pipeline_args=configs.BEAM_PIPELINE_ARGS,
-        schema_file=configs.SCHEMA_FILE, code_version="abc")
+        pipeline_name="p",
+        pipeline_root="/tmp/root",
+        data_root="/tmp/data",
+        serving_model_dir="/tmp/serving",
+        model_name="mnist",
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        run_fn=configs.RUN_FN,
+        trainer_custom_config=custom_config({"epochs": 1}, "abc"),
+        eval_config=eval_config(0.99, 0.002),
+        label_drift_threshold=0.05,
+        pixel_drift_threshold=0.01,
+        beam_pipeline_args=configs.BEAM_PIPELINE_ARGS,
+        schema_file=configs.SCHEMA_FILE,
+        code_version="abc",
+    )
     return create_pipeline(**{**args, **overrides})
 
 
@@ -48,13 +59,19 @@ def test_trainer_never_reads_test_and_evaluator_reads_only_test():
     assert json.loads(trainer["eval_args"])["splits"] == ["eval"]
     assert json.loads(nodes["Evaluator"].exec_properties["example_splits"]) == ["test"]
     assert json.loads(nodes["Transform"].exec_properties["splits_config"]) == {
-        "analyze": ["train"], "transform": ["train", "eval"]}
+        "analyze": ["train"],
+        "transform": ["train", "eval"],
+    }
 
 
 def test_hyperparameters_and_thresholds_reach_their_components_by_one_route():
     hparams = dataclasses.replace(HParams(), epochs=3)
-    nodes = {c.id: c for c in _pipeline(trainer_custom_config=custom_config(hparams.to_dict(), "f00d"),
-                                        eval_config=eval_config(0.97, 0.01)).components}
+    nodes = {
+        c.id: c
+        for c in _pipeline(
+            trainer_custom_config=custom_config(hparams.to_dict(), "f00d"), eval_config=eval_config(0.97, 0.01)
+        ).components
+    }
     trainer_config = json.loads(nodes["Trainer"].exec_properties["custom_config"])
     assert HParams.from_dict(trainer_config["hparams"]) == hparams and trainer_config["code_version"] == "f00d"
     thresholds = json.loads(nodes["Evaluator"].exec_properties["eval_config"])["metrics_specs"][0]["metrics"][1]

@@ -1,4 +1,5 @@
 """The curated schema file: loadable by TFDV and in agreement with modules/features.py."""
+
 import tensorflow_data_validation as tfdv
 
 from modules import features

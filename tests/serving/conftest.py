@@ -3,6 +3,7 @@
 `start_server` starts this project's server, or the real `tensorflow_model_server` when the test
 asks for it and it is on PATH; both take the same command line.
 """
+
 import shutil
 
 import pytest

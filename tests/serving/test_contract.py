@@ -1,5 +1,6 @@
 """The TF Serving contract, over REST and gRPC: run against serving.server always, and against the
 real tensorflow_model_server whenever it is on PATH (otherwise those cases are skipped, saying so)."""
+
 import base64
 import os
 import threading
@@ -51,8 +52,10 @@ def test_metadata_lists_the_signatures_with_their_inputs(clients):
         images_input = defs[signatures.IMAGES_SIGNATURE]["inputs"][signatures.IMAGES_INPUT]
         assert images_input["dtype"] == "DT_UINT8"
         assert [int(d["size"]) for d in images_input["tensor_shape"]["dim"]] == [-1, 28, 28]
-        assert set(defs[signatures.IMAGES_SIGNATURE]["outputs"]) == {signatures.PROBABILITIES_OUTPUT,
-                                                                     signatures.CLASSES_OUTPUT}
+        assert set(defs[signatures.IMAGES_SIGNATURE]["outputs"]) == {
+            signatures.PROBABILITIES_OUTPUT,
+            signatures.CLASSES_OUTPUT,
+        }
 
 
 def test_predict_images_over_both_protocols_equals_the_savedmodel(clients, batch, in_process):
@@ -82,10 +85,13 @@ def test_serialized_examples_with_b64_give_the_same_probabilities(clients, batch
     assert response.status_code == 200 and len(response.json()["predictions"]) == 2
 
 
-@pytest.mark.parametrize("path, status", [
-    ("/v1/models/nosuchmodel:predict", 404),
-    (f"/v1/models/{MODEL_NAME}/versions/99:predict", 404),
-])
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/v1/models/nosuchmodel:predict", 404),
+        (f"/v1/models/{MODEL_NAME}/versions/99:predict", 404),
+    ],
+)
 def test_rest_unknown_model_or_version_is_404_with_an_error(server, batch, path, status):
     body = {"signature_name": signatures.IMAGES_SIGNATURE, "instances": batch[0][:1].tolist()}
     response = requests.post(server.rest_url + path, json=body, timeout=30)
@@ -96,8 +102,11 @@ def test_rest_unknown_model_or_version_is_404_with_an_error(server, batch, path,
 def test_rest_bad_signature_and_shape_are_400_with_an_error(server, batch):
     url = f"{server.rest_url}/v1/models/{MODEL_NAME}:predict"
     wrong_signature = requests.post(url, json={"signature_name": "nope", "instances": [[1]]}, timeout=30)
-    wrong_shape = requests.post(url, json={"signature_name": signatures.IMAGES_SIGNATURE,
-                                           "instances": np.zeros((1, 27, 28), int).tolist()}, timeout=30)
+    wrong_shape = requests.post(
+        url,
+        json={"signature_name": signatures.IMAGES_SIGNATURE, "instances": np.zeros((1, 27, 28), int).tolist()},
+        timeout=30,
+    )
     for response in (wrong_signature, wrong_shape):
         assert response.status_code == 400, response.text
         assert response.json()["error"]

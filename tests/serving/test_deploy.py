@@ -1,4 +1,5 @@
 """The deployment assets for the real TF Serving agree with each other and with the push layout."""
+
 import os
 
 import yaml
@@ -22,14 +23,18 @@ def _yaml(*parts):
 
 def test_models_config_serves_the_pushed_model_name_from_the_mount():
     path = os.path.join(DEPLOY, "models.config")
-    assert _read("models.config") == push_layout.render_models_config([(configs.MODEL_NAME, f"/models/{configs.MODEL_NAME}")])
+    assert _read("models.config") == push_layout.render_models_config(
+        [(configs.MODEL_NAME, f"/models/{configs.MODEL_NAME}")]
+    )
     assert configs_from_file(path) == [ModelConfig(configs.MODEL_NAME, f"/models/{configs.MODEL_NAME}", 1)]
 
 
 def test_configmap_carries_the_same_files():
     [configmap] = _yaml("k8s", "configmap.yaml")
-    assert configmap["data"] == {"models.config": _read("models.config"),
-                                 "batching_parameters.txt": _read("batching_parameters.txt")}
+    assert configmap["data"] == {
+        "models.config": _read("models.config"),
+        "batching_parameters.txt": _read("batching_parameters.txt"),
+    }
 
 
 def test_compose_and_kubernetes_expose_8500_grpc_and_8501_rest_with_read_only_models():

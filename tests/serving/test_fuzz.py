@@ -1,4 +1,5 @@
 """1,000+ malformed requests: each gets a 4xx with a JSON error, and the server keeps serving."""
+
 import http.client
 import json
 import random
@@ -27,7 +28,7 @@ def _bad_values(rng: random.Random):
         dims = [rng.randint(1, 3), rng.choice([0, 1, 27, 29, 56]), rng.choice([1, 27, 29])]
         return np.zeros(dims, int).tolist()
     if choice == 1:  # out of uint8 range
-        return (np.zeros((1, 28, 28), int) + rng.choice([-1, 256, 10 ** 6, -(10 ** 12)])).tolist()
+        return (np.zeros((1, 28, 28), int) + rng.choice([-1, 256, 10**6, -(10**12)])).tolist()
     if choice == 2:  # non-integer pixels
         return (np.zeros((1, 28, 28)) + rng.choice([0.5, 1e-3, 254.9])).tolist()
     if choice == 3:  # strings where numbers belong
@@ -52,42 +53,102 @@ def _bad_requests(rng: random.Random, n: int):
             yield "POST", PREDICT, bytes(rng.randrange(256) for _ in range(rng.randint(1, 200)))
         elif kind == 1:  # truncated JSON
             body = _json({"signature_name": signature, "instances": [OK_IMAGE]})
-            yield "POST", PREDICT, body[:rng.randint(1, len(body) - 1)]
+            yield "POST", PREDICT, body[: rng.randint(1, len(body) - 1)]
         elif kind == 2:  # JSON, but not an object
             yield "POST", PREDICT, _json(rng.choice([[1, 2], 3, "instances", None, True]))
         elif kind == 3:  # neither or both of instances / inputs
-            body = rng.choice([{"signature_name": signature}, {"instances": [OK_IMAGE], "inputs": [OK_IMAGE],
-                                                                "signature_name": signature}, {}])
+            body = rng.choice(
+                [
+                    {"signature_name": signature},
+                    {"instances": [OK_IMAGE], "inputs": [OK_IMAGE], "signature_name": signature},
+                    {},
+                ]
+            )
             yield "POST", PREDICT, _json(body)
         elif kind in (4, 5):  # wrong shapes and dtypes, in both formats
             key = "instances" if kind == 4 else "inputs"
             yield "POST", PREDICT, _json({"signature_name": signature, key: _bad_values(rng)})
         elif kind == 6:  # unknown or malformed signature name, unknown input name
-            yield "POST", PREDICT, _json(rng.choice([
-                {"signature_name": rng.choice(["nope", "__saved_model_init_op", "", "x" * 500]),
-                 "inputs": {"pixels": [OK_IMAGE]}},
-                {"signature_name": 7, "instances": [OK_IMAGE]},
-                {"signature_name": signature, "inputs": {"images": [OK_IMAGE], "extra": [1]}}]))
+            yield (
+                "POST",
+                PREDICT,
+                _json(
+                    rng.choice(
+                        [
+                            {
+                                "signature_name": rng.choice(["nope", "__saved_model_init_op", "", "x" * 500]),
+                                "inputs": {"pixels": [OK_IMAGE]},
+                            },
+                            {"signature_name": 7, "instances": [OK_IMAGE]},
+                            {"signature_name": signature, "inputs": {"images": [OK_IMAGE], "extra": [1]}},
+                        ]
+                    )
+                ),
+            )
         elif kind == 7:  # bad b64 / garbage bytes for the serialized-example signature
-            yield "POST", PREDICT, _json({"instances": [rng.choice([{"b64": "!!!"}, {"b64": "AAA"}, {"b64": 5},
-                                                                    {"b64": "AAAA", "x": 1}, {"b64": "aGVsbG8="}])]})
+            yield (
+                "POST",
+                PREDICT,
+                _json(
+                    {
+                        "instances": [
+                            rng.choice(
+                                [
+                                    {"b64": "!!!"},
+                                    {"b64": "AAA"},
+                                    {"b64": 5},
+                                    {"b64": "AAAA", "x": 1},
+                                    {"b64": "aGVsbG8="},
+                                ]
+                            )
+                        ]
+                    }
+                ),
+            )
         elif kind == 8:  # unknown models, names trying to escape the base path, bad versions
             name = rng.choice(["nosuch", "..", "%2e%2e", "..%2F..%2Fetc%2Fpasswd", "mnist%00", "MNIST", "a" * 300])
-            version = rng.choice(["", "/versions/0", "/versions/99", "/versions/-1", "/versions/abc",
-                                  "/versions/1%2F..", "/labels/stable"])
+            version = rng.choice(
+                [
+                    "",
+                    "/versions/0",
+                    "/versions/99",
+                    "/versions/-1",
+                    "/versions/abc",
+                    "/versions/1%2F..",
+                    "/labels/stable",
+                ]
+            )
             target = rng.choice([f"/v1/models/{name}{version}:predict", f"/v1/models/{MODEL_NAME}{version}:predict"])
             if target == PREDICT:
                 target = f"/v1/models/{name}:predict"
             yield "POST", target, _json({"signature_name": signature, "instances": [OK_IMAGE]})
         elif kind == 9:  # unknown paths, traversal in the path itself
-            yield "GET", rng.choice(["/v1/models", "/v1/models/", "/../../etc/passwd", "/v2/models/mnist",
-                                     f"/v1/models/{MODEL_NAME}/metadata/../..", f"/v1/models/{MODEL_NAME}:explain",
-                                     "/index.html/../../serving/server.py", f"/v1/models/{MODEL_NAME}/versions/"]), b""
+            yield (
+                "GET",
+                rng.choice(
+                    [
+                        "/v1/models",
+                        "/v1/models/",
+                        "/../../etc/passwd",
+                        "/v2/models/mnist",
+                        f"/v1/models/{MODEL_NAME}/metadata/../..",
+                        f"/v1/models/{MODEL_NAME}:explain",
+                        "/index.html/../../serving/server.py",
+                        f"/v1/models/{MODEL_NAME}/versions/",
+                    ]
+                ),
+                b"",
+            )
         elif kind == 10:  # wrong methods
-            yield rng.choice([("GET", PREDICT, b""), ("PUT", PREDICT, b"{}"),
-                              ("DELETE", f"/v1/models/{MODEL_NAME}", b""),
-                              ("POST", f"/v1/models/{MODEL_NAME}", b"{}"),
-                              ("POST", f"/v1/models/{MODEL_NAME}:classify", b"{}")])
+            yield rng.choice(
+                [
+                    ("GET", PREDICT, b""),
+                    ("PUT", PREDICT, b"{}"),
+                    ("DELETE", f"/v1/models/{MODEL_NAME}", b""),
+                    ("POST", f"/v1/models/{MODEL_NAME}", b"{}"),
+                    ("POST", f"/v1/models/{MODEL_NAME}:classify", b"{}"),
+                ]
+            )
         else:  # bodies over the 1 MiB limit
             yield "POST", PREDICT, b"{" + b" " * ((1 << 20) + rng.randint(1, 4096)) + b"}"
 
@@ -135,9 +196,11 @@ def test_malformed_grpc_requests_get_tf_serving_codes(dev_server):
                 client.predict(signatures.IMAGES_SIGNATURE, {signatures.IMAGES_INPUT: np.zeros(shape, np.uint8)})
             assert e.value.status == grpc.StatusCode.INVALID_ARGUMENT
             cases += 1
-        for inputs in [{signatures.IMAGES_INPUT: rng.random((1, 28, 28)).astype(np.float32)},  # wrong dtype
-                       {"pixels": np.zeros((1, 28, 28), np.uint8)},  # unknown input name
-                       {}]:
+        for inputs in [
+            {signatures.IMAGES_INPUT: rng.random((1, 28, 28)).astype(np.float32)},  # wrong dtype
+            {"pixels": np.zeros((1, 28, 28), np.uint8)},  # unknown input name
+            {},
+        ]:
             with pytest.raises(ServingRequestError) as e:
                 client.predict(signatures.IMAGES_SIGNATURE, inputs)
             assert e.value.status == grpc.StatusCode.INVALID_ARGUMENT

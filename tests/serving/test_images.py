@@ -1,4 +1,5 @@
 """Pictures -> MNIST-style 28x28 arrays."""
+
 import numpy as np
 from PIL import Image
 

@@ -1,4 +1,5 @@
 """Version discovery, loading and swapping over a real push directory."""
+
 import os
 
 import pytest
@@ -54,5 +55,7 @@ def test_unknown_model_and_version_are_not_found(tmp_path, exported_model):
 def test_models_config_round_trips_with_relative_paths(tmp_path):
     path = tmp_path / "models.config"
     path.write_text(push_layout.render_models_config([("mnist", "mnist"), ("other", "/abs/other")], versions_served=2))
-    assert configs_from_file(str(path)) == [ModelConfig("mnist", str(tmp_path / "mnist"), 2),
-                                            ModelConfig("other", "/abs/other", 2)]
+    assert configs_from_file(str(path)) == [
+        ModelConfig("mnist", str(tmp_path / "mnist"), 2),
+        ModelConfig("other", "/abs/other", 2),
+    ]

@@ -1,4 +1,5 @@
 """TF Serving's REST JSON <-> arrays, without a server."""
+
 import base64
 
 import numpy as np
@@ -36,16 +37,19 @@ def test_b64_values_become_bytes_and_several_inputs_stack_per_instance():
     assert arrays["a"].tolist() == [1.5, 0.5] and arrays["b"].tolist() == [2, 3]
 
 
-@pytest.mark.parametrize("body, words", [
-    ("{", "JSON Parse error"),
-    ("[1]", "must be a JSON object"),
-    ('{"instances": []}', "non-empty list"),
-    ('{"instances": [1], "inputs": [1]}', "exactly one"),
-    ('{"inputs": {"images": [[1, 2], [3]]}}', "ragged"),
-    ('{"inputs": {"pixels": [1]}}', "unknown inputs ['pixels']"),
-    ('{"instances": [{"b64": "!!"}]}', "invalid base64"),
-    ('{"signature_name": 3, "instances": [1]}', "must be a string"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("{", "JSON Parse error"),
+        ("[1]", "must be a JSON object"),
+        ('{"instances": []}', "non-empty list"),
+        ('{"instances": [1], "inputs": [1]}', "exactly one"),
+        ('{"inputs": {"images": [[1, 2], [3]]}}', "ragged"),
+        ('{"inputs": {"pixels": [1]}}', "unknown inputs ['pixels']"),
+        ('{"instances": [{"b64": "!!"}]}', "invalid base64"),
+        ('{"signature_name": 3, "instances": [1]}', "must be a string"),
+    ],
+)
 def test_malformed_bodies_are_invalid_argument_with_a_plain_reason(body, words):
     with pytest.raises(ServingError) as e:
         _parse(body, IMAGES)
@@ -55,8 +59,11 @@ def test_malformed_bodies_are_invalid_argument_with_a_plain_reason(body, words):
 def test_responses_follow_the_request_format_and_encode_bytes():
     outputs = {"probabilities": np.array([[0.25, 0.75]], np.float32), "classes": np.array([1])}
     assert rest_codec.format_predict(outputs, row_format=True) == {
-        "predictions": [{"probabilities": [0.25, 0.75], "classes": 1}]}
+        "predictions": [{"probabilities": [0.25, 0.75], "classes": 1}]
+    }
     assert rest_codec.format_predict(outputs, row_format=False) == {
-        "outputs": {"probabilities": [[0.25, 0.75]], "classes": [1]}}
+        "outputs": {"probabilities": [[0.25, 0.75]], "classes": [1]}
+    }
     assert rest_codec.format_predict({"x": np.array([b"\x01"], dtype=object)}, row_format=True) == {
-        "predictions": [{"b64": "AQ=="}]}
+        "predictions": [{"b64": "AQ=="}]
+    }

@@ -1,4 +1,5 @@
 """The draw-a-digit page in headless Chromium: draw a stroke, the REST API's prediction appears."""
+
 import shutil
 
 import pytest
@@ -15,8 +16,13 @@ def browser():
     assert chromium and driver, "chromium and chromedriver are missing: ./bootstrap.sh --browser installs them"
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1000,800"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1000,800",
+    ):
         options.add_argument(flag)
     # An explicit chromedriver: Selenium must not try to download one (no internet here).
     drv = webdriver.Chrome(service=Service(executable_path=driver), options=options)

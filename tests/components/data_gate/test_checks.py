@@ -1,4 +1,5 @@
 """DataGate's checks on real TFDV statistics computed from real MNIST records."""
+
 import numpy as np
 import pandas as pd
 import tensorflow_data_validation as tfdv
@@ -9,8 +10,12 @@ from pipeline import configs
 
 
 def _stats(images, labels):
-    frame = pd.DataFrame({features.IMAGE_KEY: list(images.reshape(len(images), -1).astype(np.int64)),
-                          features.LABEL_KEY: [np.array([lab], np.int64) for lab in labels]})
+    frame = pd.DataFrame(
+        {
+            features.IMAGE_KEY: list(images.reshape(len(images), -1).astype(np.int64)),
+            features.LABEL_KEY: [np.array([lab], np.int64) for lab in labels],
+        }
+    )
     return tfdv.generate_statistics_from_dataframe(frame, tfdv.StatsOptions(schema=_schema()))
 
 
@@ -33,7 +38,9 @@ def test_skewed_labels_drift_with_plain_words(train_images_labels):
     drift = _drift(_stats(images[3000:6000][keep], labels[3000:6000][keep]), _stats(images[:3000], labels[:3000]))
     assert list(drift.anomaly_info) == [features.LABEL_KEY]
     [line] = checks.describe(drift, "split 'train'")
-    assert line.startswith("split 'train', feature 'label': High Linfty distance") and "above the threshold 0.05" in line
+    assert (
+        line.startswith("split 'train', feature 'label': High Linfty distance") and "above the threshold 0.05" in line
+    )
 
 
 def test_black_images_drift(train_images_labels):

@@ -1,4 +1,5 @@
 """IdxExampleGen's executor run for real (Beam, TFRecord output) on a small IDX span."""
+
 import os
 
 import numpy as np
@@ -15,16 +16,18 @@ from modules import features, idx
 def _read_split(examples, split):
     uri = artifact_utils.get_split_uri([examples], split)
     files = tf.io.gfile.glob(os.path.join(uri, "*"))
-    return [tf.train.Example.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
 @pytest.fixture(scope="module")
 def generated(small_data_root, tmp_path_factory, beam_pipeline_args):
     gen = component.create_idx_example_gen(small_data_root)
     exec_properties = {k: v for k, v in gen.exec_properties.items()}
-    for key in (standard_component_specs.INPUT_CONFIG_KEY, standard_component_specs.CUSTOM_CONFIG_KEY,
-                standard_component_specs.OUTPUT_CONFIG_KEY):
+    for key in (
+        standard_component_specs.INPUT_CONFIG_KEY,
+        standard_component_specs.CUSTOM_CONFIG_KEY,
+        standard_component_specs.OUTPUT_CONFIG_KEY,
+    ):
         if not isinstance(exec_properties[key], str):
             exec_properties[key] = proto_utils.proto_to_json(exec_properties[key])
     # Resolve {SPAN} the way ExampleGen's driver does before the executor runs.
@@ -56,6 +59,7 @@ def test_train_and_eval_partition_the_training_file(generated):
 
 def test_records_hold_784_int_pixels_and_the_label(generated, small_data_root):
     from modules import idx
+
     span = os.path.join(small_data_root, "span-1")
     images, labels = idx.read_span_pair(span, "t10k")
     by_pixels = {img.tobytes(): int(lab) for img, lab in zip(images, labels)}
@@ -79,13 +83,23 @@ def test_record_bytes_and_split_do_not_depend_on_the_process_hash_seed(few_image
     import sys
 
     images, labels = few_images
-    code = ("import hashlib, sys, numpy as np; from components.idx_example_gen.executor import serialize;"
-            f"images = np.array({images[:8].tolist()}, dtype=np.uint8); labels = {labels[:8].tolist()};"
-            "print(hashlib.sha256(b''.join(serialize(i, l) for i, l in zip(images, labels))).hexdigest())")
+    code = (
+        "import hashlib, sys, numpy as np; from components.idx_example_gen.executor import serialize;"
+        f"images = np.array({images[:8].tolist()}, dtype=np.uint8); labels = {labels[:8].tolist()};"
+        "print(hashlib.sha256(b''.join(serialize(i, l) for i, l in zip(images, labels))).hexdigest())"
+    )
     project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     # Seeds 1 and 2 put the feature map in different orders here (measured); both processes at once.
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=project, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        for seed in ("1", "2")
+    ]
     digests = {proc.communicate(timeout=120)[0].strip() for proc in procs}
     assert all(proc.returncode == 0 for proc in procs)
     assert len(digests) == 1 and len(next(iter(digests))) == 64

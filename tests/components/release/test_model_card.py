@@ -1,34 +1,57 @@
 """The model card renders what it is given: data, schema, training, metrics, TFLite, limits."""
+
 from components.release import model_card
 
 
 def _card(baseline=None, tflite=None):
     per_class = {k: {"example_count": 100.0 + k, "sparse_categorical_accuracy": 0.99 - k / 1000} for k in range(10)}
-    overall = {"sparse_categorical_accuracy": 0.9912, "example_count": 1045.0,
-               **{f"precision_class_{k}": 0.98 for k in range(10)}}
-    return {"model_name": "mnist", "version": 42, "pushed_at": "2026-11-22 07:00:00 UTC",
-            "data": {"span": 3, "uri": "/root/examples/1",
-                     "split_counts": {"train": 55000, "eval": 5000, "test": 10000}},
-            "schema": {"image": "INT shape [784], values 0..255"},
-            "training": {"hparams": {"epochs": 20, "batch_size": 128}, "train_examples": 55000,
-                         "strategy": "MirroredStrategy", "epochs_run": 20},
-            "metrics": {"candidate": {"overall": overall, "per_class": per_class}, "baseline": baseline},
-            "tflite": tflite, "saved_model_size_bytes": 6_000_000,
-            "thresholds": {"min_accuracy": 0.99, "max_accuracy_drop": 0.002 if baseline else None}}
+    overall = {
+        "sparse_categorical_accuracy": 0.9912,
+        "example_count": 1045.0,
+        **{f"precision_class_{k}": 0.98 for k in range(10)},
+    }
+    return {
+        "model_name": "mnist",
+        "version": 42,
+        "pushed_at": "2026-11-22 07:00:00 UTC",
+        "data": {"span": 3, "uri": "/root/examples/1", "split_counts": {"train": 55000, "eval": 5000, "test": 10000}},
+        "schema": {"image": "INT shape [784], values 0..255"},
+        "training": {
+            "hparams": {"epochs": 20, "batch_size": 128},
+            "train_examples": 55000,
+            "strategy": "MirroredStrategy",
+            "epochs_run": 20,
+        },
+        "metrics": {"candidate": {"overall": overall, "per_class": per_class}, "baseline": baseline},
+        "tflite": tflite,
+        "saved_model_size_bytes": 6_000_000,
+        "thresholds": {"min_accuracy": 0.99, "max_accuracy_drop": 0.002 if baseline else None},
+    }
 
 
 def test_first_version_card_names_data_training_metrics_and_limits():
     text = model_card.render(_card(tflite={"size_bytes": 480_000, "accuracy": 0.9911}))
-    for expected in ("version 42", "span **3**", "train 55,000, eval 5,000, test 10,000", "`epochs=20`",
-                     "Accuracy **0.9912** on 1,045 examples", "change threshold did not apply",
-                     "| 9 | 109 | 0.9810 | 0.9800 | - |", "0.48 MB, test accuracy 0.9911 (SavedModel 0.9912)",
-                     "## Intended use", "## Limitations", "`image`: INT shape [784]"):
+    for expected in (
+        "version 42",
+        "span **3**",
+        "train 55,000, eval 5,000, test 10,000",
+        "`epochs=20`",
+        "Accuracy **0.9912** on 1,045 examples",
+        "change threshold did not apply",
+        "| 9 | 109 | 0.9810 | 0.9800 | - |",
+        "0.48 MB, test accuracy 0.9911 (SavedModel 0.9912)",
+        "## Intended use",
+        "## Limitations",
+        "`image`: INT shape [784]",
+    ):
         assert expected in text, expected
 
 
 def test_card_with_a_baseline_states_the_comparison():
-    baseline = {"overall": {"sparse_categorical_accuracy": 0.9900},
-                "per_class": {k: {"sparse_categorical_accuracy": 0.98} for k in range(10)}}
+    baseline = {
+        "overall": {"sparse_categorical_accuracy": 0.9900},
+        "per_class": {k: {"sparse_categorical_accuracy": 0.98} for k in range(10)},
+    }
     text = model_card.render(_card(baseline=baseline))
     assert "no drop beyond 0.002 against the latest blessed model (its accuracy: 0.9900)" in text
     assert "| 0 | 100 | 0.9900 | 0.9800 | 0.9800 |" in text

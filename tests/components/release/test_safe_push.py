@@ -1,4 +1,5 @@
 """A push is visible complete or not at all; an interrupted push leaves nothing TF Serving would load."""
+
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ def test_a_copy_failing_halfway_leaves_no_version_and_no_staging(tmp_path, expor
                 raise OSError("disk full (injected after 3 files)")
             copied.append(s)
             return shutil.copy2(s, d)
+
         return shutil.copytree(src, dst, copy_function=copy_file)
 
     with pytest.raises(OSError, match="disk full"):

@@ -1,4 +1,5 @@
 """The quantized TFLite model: converts from the float32 export and predicts like the SavedModel."""
+
 import os
 
 import numpy as np
