@@ -5,7 +5,8 @@
 #      1.21 wheels need them). On Debian 12 they come from Debian trixie, pinned at
 #      priority 100 so nothing else is upgraded; elsewhere we stop with a clear message.
 #   2. A virtualenv in .venv with this project installed (editable) with its test extras.
-#   3. With --browser (make test): Debian's chromium and chromedriver, for the web page test.
+#   3. With --browser (make test): Debian's chromium and chromedriver (the web page test) and
+#      prometheus with promtool (the metrics scrape test).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -92,25 +93,28 @@ ensure_venv() {
   echo "$want" > "$stamp"
 }
 
-ensure_browser() {
-  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
-    step "chromium and chromedriver present: nothing to install"
+ensure_test_tools() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v prometheus >/dev/null \
+      && command -v promtool >/dev/null; then
+    step "chromium, chromedriver, prometheus and promtool present: nothing to install"
     return
   fi
   if ! command -v apt-get >/dev/null; then
-    echo "ERROR: the web page test needs chromium and chromedriver on PATH; install them" >&2
+    echo "ERROR: the tests need chromium, chromedriver, prometheus and promtool on PATH; install them" >&2
     exit 1
   fi
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  step "apt-get install chromium chromium-driver (headless browser for the web page test, ~15 s)"
+  step "apt-get install chromium chromium-driver prometheus (web page test, metrics scrape test; ~1 min)"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver
+  # No service is started: the tests start their own Prometheus on 127.0.0.1 and stop it.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver prometheus
 }
 
 ensure_glibc
 ensure_venv
 if [ "${1:-}" = "--browser" ]; then
-  ensure_browser
+  ensure_test_tools
 fi
 step "Set-up complete"

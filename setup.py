@@ -22,6 +22,8 @@ setup(
         "matplotlib",
         "pillow",
         "requests",
+        # The model server's Prometheus metrics (serving/metrics.py).
+        "prometheus-client",
     ],
     extras_require={
         # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test;

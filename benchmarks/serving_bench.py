@@ -1,5 +1,6 @@
 """Serving latency and throughput: REST and gRPC through serving.server, next to the in-process
-SavedModel call on the same inputs; batch 1 and 32, 1 and 8 concurrent clients.
+SavedModel call on the same inputs; batch 1 and 32, 1 and 8 concurrent clients; each API also
+against a second server with Prometheus metrics on (rows "+metrics"), for the metrics' overhead.
 
     python benchmarks/serving_bench.py                   # newest version in serving_model/mnist
     python benchmarks/serving_bench.py --model-dir DIR   # any exported version directory
@@ -82,14 +83,22 @@ def run(model_dir: str, requests_per_client: int) -> dict:
         base = os.path.join(tmp, configs.MODEL_NAME)
         os.makedirs(base)
         os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
-        with ServerProcess(base, configs.MODEL_NAME) as server:
-            rest = RestClient(server.rest_url, configs.MODEL_NAME)
-            grpc_client = GrpcClient(server.grpc_target, configs.MODEL_NAME)
-            calls = {
-                "in-process": lambda b: signature(images=tf.constant(b)),
-                "rest": rest.predict_images,
-                "grpc": grpc_client.predict_images,
+        monitoring = os.path.join(tmp, "monitoring.config")
+        with open(monitoring, "w") as f:
+            f.write('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
+        # The same server twice, metrics off and on, measured in turn in the same run.
+        with (
+            ServerProcess(base, configs.MODEL_NAME) as server,
+            ServerProcess(base, configs.MODEL_NAME, f"--monitoring_config_file={monitoring}") as monitored,
+        ):
+            clients = {
+                "rest": RestClient(server.rest_url, configs.MODEL_NAME),
+                "grpc": GrpcClient(server.grpc_target, configs.MODEL_NAME),
+                "rest+metrics": RestClient(monitored.rest_url, configs.MODEL_NAME),
+                "grpc+metrics": GrpcClient(monitored.grpc_target, configs.MODEL_NAME),
             }
+            calls = {"in-process": lambda b: signature(images=tf.constant(b))}
+            calls.update({name: client.predict_images for name, client in clients.items()})
             for batch in BATCHES:
                 batches = [images[i : i + batch] for i in range(0, 64 * batch, batch)]
                 for concurrency in CONCURRENCY:
@@ -102,7 +111,8 @@ def run(model_dir: str, requests_per_client: int) -> dict:
                         }
                         print(row, flush=True)
                         results.append(row)
-            grpc_client.close()
+            for name in ("grpc", "grpc+metrics"):
+                clients[name].close()
     return {
         "model_dir": os.path.abspath(model_dir),
         "requests_per_client": requests_per_client,

@@ -1,5 +1,6 @@
 """TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus."""
 
+import time
 from concurrent import futures
 from typing import Optional
 
@@ -20,11 +21,20 @@ def _version(model_spec) -> Optional[int]:
 
 
 def _abort_on_error(method):
+    """Answers a ServingError with its gRPC code and message; counts and times every call (the
+    API label is the method's name, as in TF Serving)."""
+
     def wrapper(self, request, context):
+        started, status = time.perf_counter(), "OK"
         try:
             return method(self, request, context)
         except ServingError as e:
+            status = e.code.name
             context.abort(e.code, e.message)
+        finally:
+            self.repository.metrics.request(
+                request.model_spec.name, method.__name__, "GRPC", status, time.perf_counter() - started
+            )
 
     wrapper.__name__ = method.__name__
     return wrapper

@@ -9,6 +9,7 @@ during a swap; a version that fails to load is reported and the old one keeps se
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -16,6 +17,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from modules.push_layout import version_dirs
 from serving.errors import not_found
+from serving.metrics import NoMetrics
 from serving.servable import Servable
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,8 @@ def configs_from_file(path: str) -> List[ModelConfig]:
 
 
 class ModelRepository:
-    def __init__(self, models: Sequence[ModelConfig]):
+    def __init__(self, models: Sequence[ModelConfig], metrics=None):
+        self.metrics = metrics or NoMetrics()
         self._configs = {m.name: m for m in models}
         self._servables: Dict[str, Dict[int, Servable]] = {m.name: {} for m in models}
         self._states: Dict[str, Dict[int, VersionState]] = {m.name: {} for m in models}
@@ -84,14 +87,17 @@ class ModelRepository:
                     continue  # failed before and unchanged since: do not retry every poll
                 with self._lock:
                     self._states[name][version] = VersionState(version, "LOADING")
+                started = time.perf_counter()
                 try:
-                    servable = Servable(name, version, path)
+                    servable = Servable(name, version, path, self.metrics)
                 except Exception as e:  # noqa: BLE001  any load failure is reported, never fatal
+                    self.metrics.load(path, False, time.perf_counter() - started)
                     log.error("model %s version %d failed to load: %s", name, version, e)
                     self._failed[(name, version)] = mtime
                     with self._lock:
                         self._states[name][version] = VersionState(version, "END", f"failed to load: {e}")
                     continue
+                self.metrics.load(path, True, time.perf_counter() - started)
                 with self._lock:  # the swap: a new dict, so readers see the old or the new, never half
                     self._servables[name] = {**self._servables[name], version: servable}
                     self._states[name][version] = VersionState(version, "AVAILABLE")

@@ -3,6 +3,7 @@
     GET  /v1/models/{name}[/versions/{v}]            model status
     GET  /v1/models/{name}[/versions/{v}]/metadata   signatures
     POST /v1/models/{name}[/versions/{v}]:predict    {"instances": ...} or {"inputs": ...}
+    GET  <metrics path>                              Prometheus text (with --monitoring_config_file)
 Errors answer {"error": "<plain message>"} with a 4xx status; nothing a client sends stops the server.
 """
 
@@ -11,13 +12,14 @@ import logging
 import os
 import re
 import socket
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
 import grpc
 from google.protobuf import json_format
 
-from serving import responses, rest_codec
+from serving import metrics, responses, rest_codec
 from serving.errors import ServingError, invalid, not_found
 from serving.repository import ModelRepository
 
@@ -30,6 +32,14 @@ _ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<action>/metadata|:predict|:classify|:regress)?$"
 )
+# TF Serving's API label of each route, for the request metrics.
+_API = {
+    "": "GetModelStatus",
+    "/metadata": "GetModelMetadata",
+    ":predict": "Predict",
+    ":classify": "Classify",
+    ":regress": "Regress",
+}
 
 
 def _proto_json(message) -> dict:
@@ -43,6 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mnist-tfx-dev-model-server"
     repository: ModelRepository
     max_request_bytes: int
+    metrics_path: Optional[str]  # where Prometheus scrapes; None: metrics are not served
 
     def setup(self):
         super().setup()
@@ -71,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise not_found(f"version labels are not configured on this server ('{match['label']}')")
         version: Optional[int] = None
         if match["version"] is not None:
-            if not match["version"].isdigit():
+            if not (match["version"].isascii() and match["version"].isdigit()):
                 raise invalid(f"the version must be a positive integer; got '{match['version'][:50]}'")
             version = int(match["version"])
         action = match["action"] or ""
@@ -116,11 +127,17 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(length))
 
     def _handle(self, method: str) -> None:
+        started, status = time.perf_counter(), "OK"
+        path = self.path.split("?", 1)[0]
+        addressed = _ROUTE.match(path)  # a request to a model is counted and timed, whatever its outcome
         try:
             body = self._body(method)
-            if method == "GET" and self.path.split("?", 1)[0] in ("/", "/index.html"):
+            if method == "GET" and path in ("/", "/index.html"):
                 with open(os.path.join(WEB_DIR, "index.html"), "rb") as f:
                     self._send(200, f.read(), "text/html; charset=utf-8")
+                return
+            if method == "GET" and self.metrics_path and path == self.metrics_path:
+                self._send(200, self.repository.metrics.exposition(), metrics.CONTENT_TYPE)
                 return
             name, version, action = self._route(method)
             if action == "":
@@ -132,10 +149,16 @@ class _Handler(BaseHTTPRequestHandler):
                 signature, inputs, rows = rest_codec.parse_predict(body, servable.input_specs)
                 self._send_json(200, rest_codec.format_predict(servable.predict(signature, inputs), rows))
         except ServingError as e:
+            status = e.code.name
             self._send_json(e.http_status, {"error": e.message})
         except Exception as e:  # a bug must not take the server down
+            status = grpc.StatusCode.INTERNAL.name
             log.exception("internal error on %s %s", method, self.path)
             self._send_json(500, {"error": f"internal error: {type(e).__name__}: {e}"})
+        finally:
+            if addressed:
+                api = _API[addressed["action"] or ""]
+                self.repository.metrics.request(addressed["name"], api, "REST", status, time.perf_counter() - started)
 
     def do_GET(self):
         self._handle("GET")
@@ -150,8 +173,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
-def make_server(repository: ModelRepository, host: str, port: int, max_request_bytes: int) -> ThreadingHTTPServer:
-    handler = type("Handler", (_Handler,), {"repository": repository, "max_request_bytes": max_request_bytes})
+def make_server(
+    repository: ModelRepository, host: str, port: int, max_request_bytes: int, metrics_path: Optional[str] = None
+) -> ThreadingHTTPServer:
+    """metrics_path: serve the repository's metrics there (TF Serving's prometheus_config path)."""
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {"repository": repository, "max_request_bytes": max_request_bytes, "metrics_path": metrics_path},
+    )
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

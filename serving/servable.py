@@ -1,6 +1,7 @@
 """One loaded model version: its signatures, checked inputs, and the signature map for metadata."""
 
 import os
+import time
 from typing import Dict, Optional
 
 import grpc
@@ -8,7 +9,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from modules.signatures import PROBABILITIES_OUTPUT
 from serving.errors import ServingError, invalid
+from serving.metrics import NoMetrics
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -38,8 +41,9 @@ def _check_values(name: str, array: np.ndarray, dtype: tf.dtypes.DType) -> None:
 
 
 class Servable:
-    def __init__(self, name: str, version: int, path: str):
+    def __init__(self, name: str, version: int, path: str, metrics=None):
         self.name, self.version, self.path = name, version, path
+        self.metrics = metrics or NoMetrics()
         self._loaded = tf.saved_model.load(path)
         self._functions = {k: v for k, v in self._loaded.signatures.items() if not k.startswith("__")}
         self.signature_defs = read_signature_defs(path)
@@ -75,10 +79,14 @@ class Servable:
                     f"{spec.shape.as_list()} (None: any size)"
                 )
             tensors[key] = tf.constant(array, dtype=spec.dtype)
+        started = time.perf_counter()
         try:
             outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError) as e:
             raise invalid(f"the model refused the input: {str(e).splitlines()[0]}") from e
+        self.metrics.runtime(self.name, "Predict", time.perf_counter() - started)
+        if PROBABILITIES_OUTPUT in outputs:
+            self.metrics.predictions(self.name, self.version, outputs[PROBABILITIES_OUTPUT].numpy())
         if output_filter:
             unknown = sorted(set(output_filter) - set(outputs))
             if unknown:

@@ -45,6 +45,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=DEFAULT_MAX_REQUEST_BYTES,
         help="largest REST body / gRPC message accepted",
     )
+    p.add_argument(
+        "--monitoring_config_file",
+        help='TF Serving\'s MonitoringConfig text proto: prometheus_config { enable: true path: "/metrics" }',
+    )
+    p.add_argument(
+        "--low_confidence_bound",
+        type=float,
+        default=0.5,
+        help="a prediction whose top probability is below this counts as low-confidence (metrics)",
+    )
     p.add_argument("--access_log", action="store_true", help="log one line per REST request")
     p.add_argument("--log_file", help="where library and TensorFlow output goes (default: a file in the temp dir)")
     p.add_argument("--verbose", action="store_true", help="keep every library's output on the terminal")
@@ -58,13 +68,15 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
     """Serves until `stop` is set."""
     # Imported here, after main() has routed output: TensorFlow prints as it loads.
     from serving import grpc_api, rest_api
+    from serving.metrics import ServingMetrics, read_monitoring_config
     from serving.repository import ModelConfig, ModelRepository, configs_from_file
 
     if args.model_config_file:
         models = configs_from_file(args.model_config_file)
     else:
         models = [ModelConfig(args.model_name, os.path.abspath(args.model_base_path))]
-    repository = ModelRepository(models)
+    metrics_path = read_monitoring_config(args.monitoring_config_file) if args.monitoring_config_file else None
+    repository = ModelRepository(models, ServingMetrics(args.low_confidence_bound) if metrics_path else None)
     repository.start(args.file_system_poll_wait_seconds)
     stop = stop or threading.Event()
     grpc_server = None
@@ -74,9 +86,13 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         log.info("gRPC API on %s:%d", args.host, args.port)
     rest_server = None
     if args.rest_api_port:
-        rest_server = rest_api.make_server(repository, args.host, args.rest_api_port, args.max_request_bytes)
+        rest_server = rest_api.make_server(
+            repository, args.host, args.rest_api_port, args.max_request_bytes, metrics_path
+        )
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
         log.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
+        if metrics_path:
+            log.info("Prometheus metrics on http://%s:%d%s", args.host, args.rest_api_port, metrics_path)
     log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], args.port, args.rest_api_port)
     stop.wait()
     repository.stop()
