@@ -1,12 +1,20 @@
 """The deployment assets for the real TF Serving agree with each other and with the push layout."""
 
+import json
 import os
+import re
+import shutil
+import subprocess
 
+import numpy as np
+import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from modules import push_layout
 from pipeline import configs
 from pipeline.configs import PROJECT_ROOT
+from serving import metrics
 from serving.repository import ModelConfig, configs_from_file
 
 DEPLOY = os.path.join(PROJECT_ROOT, "serving", "deploy")
@@ -34,6 +42,7 @@ def test_configmap_carries_the_same_files():
     assert configmap["data"] == {
         "models.config": _read("models.config"),
         "batching_parameters.txt": _read("batching_parameters.txt"),
+        "monitoring.config": _read("monitoring.config"),
     }
 
 
@@ -51,5 +60,48 @@ def test_compose_and_kubernetes_expose_8500_grpc_and_8501_rest_with_read_only_mo
     for args in (service["command"], container["args"]):
         assert "--model_config_file=/config/models.config" in args
         assert "--batching_parameters_file=/config/batching_parameters.txt" in args
+        assert "--monitoring_config_file=/config/monitoring.config" in args
     assert container["image"] == service["image"]
     assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{configs.MODEL_NAME}"
+
+
+PROMETHEUS = os.path.join(DEPLOY, "prometheus")
+
+
+def _promtool(*args) -> str:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not on PATH (make test installs Debian's prometheus)")
+    proc = subprocess.run([promtool, *args], capture_output=True, text=True, cwd=PROMETHEUS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_prometheus_config_and_alert_rules_pass_promtool():
+    assert "3 rules found" in _promtool("check", "rules", "alerts.yml")
+    _promtool("check", "config", "prometheus.yml")
+    [job] = yaml.safe_load(_read("prometheus", "prometheus.yml"))["scrape_configs"]
+    assert job["metrics_path"] == metrics.read_monitoring_config(os.path.join(DEPLOY, "monitoring.config"))
+
+
+def test_alert_rules_fire_on_their_unit_test_series():
+    """alerts_test.yml: 10% errors fire the error-rate alert (1% does not), p99 above 100 ms fires
+    the latency alert, 2% low-confidence predictions stay quiet."""
+    assert "SUCCESS" in _promtool("test", "rules", "alerts_test.yml")
+
+
+def test_every_metric_the_alerts_and_dashboard_use_is_exposed_by_the_server():
+    exposed = metrics.ServingMetrics()
+    exposed.request("m", "Predict", "REST", "OK", 0.001)
+    exposed.runtime("m", "Predict", 0.001)
+    exposed.load("/p", True, 0.1)
+    exposed.predictions("m", 1, np.array([[0.3, 0.3, 0.4]]))  # top probability under the 0.5 bound
+    exposed.dropped_log_record("queue_full")
+    names = {s.name for f in text_string_to_metric_families(exposed.exposition().decode()) for s in f.samples}
+    dashboard = json.loads(_read("grafana", "mnist-serving.json"))
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    expressions += [
+        rule["expr"] for group in yaml.safe_load(_read("prometheus", "alerts.yml"))["groups"] for rule in group["rules"]
+    ]
+    used = {m for expr in expressions for m in re.findall(r"(:tensorflow:[a-z_:]+|mnist_tfx_[a-z_]+)", expr)}
+    assert used and used <= names, sorted(used - names)
