@@ -40,30 +40,13 @@ def _env(name: str, default=None):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--image",
-        default=_env("IMAGE"),
-        required=_env("IMAGE") is None,
-        help="the image built from kubeflow/Dockerfile (env MNIST_TFX_IMAGE)",
-    )
-    p.add_argument(
-        "--pipeline-root",
-        default=_env("PIPELINE_ROOT"),
-        required=_env("PIPELINE_ROOT") is None,
-        help="gs://, s3:// or minio:// folder for artifacts (env MNIST_TFX_PIPELINE_ROOT)",
-    )
-    p.add_argument(
-        "--data-root",
-        default=_env("DATA_ROOT"),
-        required=_env("DATA_ROOT") is None,
-        help="folder of span-N/ IDX folders (env MNIST_TFX_DATA_ROOT)",
-    )
-    p.add_argument(
-        "--serving-dir",
-        default=_env("SERVING_DIR"),
-        required=_env("SERVING_DIR") is None,
-        help="Pusher's base directory on a mounted volume TF Serving also mounts (env MNIST_TFX_SERVING_DIR)",
-    )
+    for flag, env, help_text in (
+        ("--image", "IMAGE", "the image built from kubeflow/Dockerfile"),
+        ("--pipeline-root", "PIPELINE_ROOT", "gs://, s3:// or minio:// folder for artifacts"),
+        ("--data-root", "DATA_ROOT", "folder of span-N/ IDX folders"),
+        ("--serving-dir", "SERVING_DIR", "Pusher's base directory on a mounted volume TF Serving also mounts"),
+    ):  # required unless the environment gives them
+        p.add_argument(flag, default=_env(env), required=_env(env) is None, help=f"{help_text} (env MNIST_TFX_{env})")
     p.add_argument(
         "--beam-arg",
         action="append",

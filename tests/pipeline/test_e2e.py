@@ -16,27 +16,11 @@ from pipeline.configs import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = [
-    "IdxExampleGen",
-    "ImportSchemaGen",
-    "StatisticsGen",
-    "ExampleValidator",
-    "DataGate",
-    "Transform",
-    "Trainer",
-    "LatestBlessedModelResolver",
-    "Evaluator",
-    "Pusher",
-]
-CACHED_ON_RERUN = [
-    "IdxExampleGen",
-    "ImportSchemaGen",
-    "StatisticsGen",
-    "ExampleValidator",
-    "DataGate",
-    "Transform",
-    "Trainer",
-]
+COMPONENTS = (
+    "IdxExampleGen ImportSchemaGen StatisticsGen ExampleValidator DataGate Transform Trainer "
+    "LatestBlessedModelResolver Evaluator Pusher"
+).split()
+CACHED_ON_RERUN = COMPONENTS[: COMPONENTS.index("Trainer") + 1]  # everything up to the Trainer
 
 # Accuracy of serving_default over the ExampleGen test split, in a process importing only TensorFlow,
 # and the largest difference between serving_default's and predict_images' probabilities.
@@ -60,22 +44,25 @@ print(correct, total, max_diff)
 """
 
 
+def _quick_run(output_root, serving_dir, *extra):
+    """The command line of `python pipeline/local_runner.py --quick` into these folders."""
+    runner = os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py")
+    return [
+        sys.executable,
+        runner,
+        "--quick",
+        "--output-root",
+        str(output_root),
+        "--serving-dir",
+        str(serving_dir),
+        *extra,
+    ]
+
+
 def _run_pipeline(output_root, serving_dir, *extra, check=True, console=None):
     """Runs the quick pipeline; returns its summary.json. console: a list that receives the terminal lines."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"),
-            "--quick",
-            "--output-root",
-            str(output_root),
-            "--serving-dir",
-            str(serving_dir),
-            *extra,
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
+        _quick_run(output_root, serving_dir, *extra), cwd=PROJECT_ROOT, capture_output=True, text=True
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"local_runner exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -330,15 +317,7 @@ def _trainer_executions(output_root):
 def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     output_root, serving_dir = tmp_path / "out", tmp_path / "serving" / configs.MODEL_NAME
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            os.path.join(PROJECT_ROOT, "pipeline", "local_runner.py"),
-            "--quick",
-            "--output-root",
-            str(output_root),
-            "--serving-dir",
-            str(serving_dir),
-        ],
+        _quick_run(output_root, serving_dir),
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
