@@ -51,7 +51,7 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             statistics_uri=statistics.uri,
             splits=artifact_utils.decode_split_names(statistics.split_names),
             schema_uri=schema.uri,
-            tflite=record.tflite_result(saved_model, examples.uri, tflite_path),
+            tflite_record=record.tflite_result(saved_model, examples.uri, tflite_path),
         )
         extra_files = {push_layout.TFLITE_FILE: tflite_path, **record.card_files(released, scratch)}
         destination = safe_push.push(saved_model, push_base_dir, version=version, extra_files=extra_files)

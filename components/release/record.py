@@ -33,7 +33,7 @@ def build(
     statistics_uri: str,
     splits: Iterable[str],
     schema_uri: str,
-    tflite: Dict[str, Any],
+    tflite_record: Dict[str, Any],
     now: Optional[float] = None,
 ) -> Dict[str, Any]:
     training = export.read_training_record(saved_model_dir)
@@ -45,7 +45,7 @@ def build(
         "schema": inputs.describe_schema(schema_uri),
         "training": {**training, "epochs_run": len(training.get("history", {}).get("loss", [])) or "?"},
         "metrics": metrics.read(evaluation_uri),
-        "tflite": tflite,
+        "tflite": tflite_record,
         "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),
         "thresholds": metrics.thresholds(evaluation_uri),
         "lineage": {"model": model_uri, "evaluation": evaluation_uri, "blessing": blessing_uri},
