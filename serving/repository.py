@@ -69,6 +69,7 @@ class ModelRepository:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self.scan_failures = 0  # scans of a model's base path that raised (logged; the next scan runs)
 
     def _wanted(self, config: ModelConfig) -> Dict[int, str]:
         available = version_dirs(config.base_path)
@@ -77,40 +78,50 @@ class ModelRepository:
         return {v: available[v] for v in sorted(available)[-config.num_versions :]}
 
     def poll_once(self) -> None:
+        """Scans every model's base path once. A scan that fails (a directory removed between listing
+        and reading it, a file system error) is logged and counted; the other models and the next
+        scan go on, and the versions already loaded keep serving."""
         for name, config in self._configs.items():
-            wanted = self._wanted(config)
-            for version, path in sorted(wanted.items()):
-                if version in self._servables[name]:
-                    continue
-                mtime = os.path.getmtime(path)
-                if self._failed.get((name, version)) == mtime:
-                    continue  # failed before and unchanged since: do not retry every poll
+            try:
+                self._scan(name, config)
+            except Exception:  # the poller must outlive whatever the file system does
+                self.scan_failures += 1
+                log.exception("scan of model %s under %s failed; the next scan retries", name, config.base_path)
+
+    def _scan(self, name: str, config: ModelConfig) -> None:
+        wanted = self._wanted(config)
+        for version, path in sorted(wanted.items()):
+            if version in self._servables[name]:
+                continue
+            mtime = os.path.getmtime(path)
+            if self._failed.get((name, version)) == mtime:
+                continue  # failed before and unchanged since: do not retry every poll
+            with self._lock:
+                self._states[name][version] = VersionState(version, "LOADING")
+            started = time.perf_counter()
+            try:
+                servable = Servable(name, version, path, self.metrics)
+            except Exception as e:  # noqa: BLE001  any load failure is reported, never fatal
+                self.metrics.load(path, False, time.perf_counter() - started)
+                log.error("model %s version %d failed to load: %s", name, version, e)
+                self._failed[(name, version)] = mtime
                 with self._lock:
-                    self._states[name][version] = VersionState(version, "LOADING")
-                started = time.perf_counter()
-                try:
-                    servable = Servable(name, version, path, self.metrics)
-                except Exception as e:  # noqa: BLE001  any load failure is reported, never fatal
-                    self.metrics.load(path, False, time.perf_counter() - started)
-                    log.error("model %s version %d failed to load: %s", name, version, e)
-                    self._failed[(name, version)] = mtime
-                    with self._lock:
-                        self._states[name][version] = VersionState(version, "END", f"failed to load: {e}")
-                    continue
-                self.metrics.load(path, True, time.perf_counter() - started)
-                with self._lock:  # the swap: a new dict, so readers see the old or the new, never half
-                    self._servables[name] = {**self._servables[name], version: servable}
-                    self._states[name][version] = VersionState(version, "AVAILABLE")
-                log.info("model %s version %d AVAILABLE from %s", name, version, path)
-            # Unload versions no longer wanted, but only once a wanted version serves.
-            loaded = self._servables[name]
-            if any(v in loaded for v in wanted):
-                with self._lock:
-                    self._servables[name] = {v: s for v, s in loaded.items() if v in wanted}
-                    for v in loaded:
-                        if v not in wanted:
-                            self._states[name][v] = VersionState(v, "END")
-                            log.info("model %s version %d unloaded", name, v)
+                    self._states[name][version] = VersionState(version, "END", f"failed to load: {e}")
+                continue
+            self.metrics.load(path, True, time.perf_counter() - started)
+            with self._lock:  # the swap: a new dict, so readers see the old or the new, never half
+                self._servables[name] = {**self._servables[name], version: servable}
+                self._states[name][version] = VersionState(version, "AVAILABLE")
+            log.info("model %s version %d AVAILABLE from %s", name, version, path)
+        # Unload versions no longer wanted, but only once a wanted version serves.
+        loaded = self._servables[name]
+        if any(v in loaded for v in wanted):
+            with self._lock:
+                self._servables[name] = {v: s for v, s in loaded.items() if v in wanted}
+                for v in loaded:
+                    if v not in wanted:
+                        self._states[name][v] = VersionState(v, "END")
+                        log.info("model %s version %d unloaded", name, v)
 
     def start(self, poll_seconds: float) -> None:
         """Loads what is there now, then polls in the background (poll_seconds <= 0: never)."""
@@ -126,6 +137,10 @@ class ModelRepository:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def polling(self) -> bool:
+        """Whether the background poller is running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def model_names(self) -> List[str]:
         return sorted(self._configs)
