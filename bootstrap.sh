@@ -12,7 +12,18 @@ cd "$(dirname "$0")"
 
 VENV=.venv
 PYTHON=${PYTHON:-python3}
-step() { printf '\n==> %s\n' "$*"; }
+# apt's and pip's own output goes here; a failing command prints its last lines.
+LOG=${BOOTSTRAP_LOG:-outputs/bootstrap.log}
+mkdir -p "$(dirname "$LOG")"
+step() { printf '==> %s\n' "$*"; }
+quietly() {
+  echo "\$ $*" >>"$LOG"
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "ERROR: '$*' failed; the last lines of $LOG:" >&2
+    tail -n 40 "$LOG" >&2
+    exit 1
+  fi
+}
 
 glibc_ok() {
   # True when the C library is >= 2.38 and libstdc++ exports GLIBCXX_3.4.32.
@@ -66,10 +77,9 @@ Package: *
 Pin: release n=trixie
 Pin-Priority: 100
 PIN
-  step "apt-get update"
-  $sudo apt-get update -qq
-  step "apt-get install -t trixie libc6 libstdc++6"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t trixie libc6 libstdc++6
+  step "apt-get update; apt-get install -t trixie libc6 libstdc++6 (output in $LOG)"
+  quietly $sudo apt-get update -qq
+  quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t trixie libc6 libstdc++6
   glibc_ok || { echo "ERROR: glibc/libstdc++ still too old after the trixie install" >&2; exit 1; }
 }
 
@@ -86,10 +96,10 @@ ensure_venv() {
     step "Creating $VENV with $($PYTHON --version)"
     "$PYTHON" -m venv "$VENV"
   fi
-  step "Installing mnist-tfx and its test extras into $VENV (first time: about 3 minutes, 3.3 GB)"
-  "$VENV/bin/pip" install -q --upgrade pip
+  step "Installing mnist-tfx and its test extras into $VENV (first time: about 3 minutes, 3.3 GB; output in $LOG)"
+  quietly "$VENV/bin/pip" install -q --upgrade pip
   # compat mode: a .pth with the project root, so packages added later import without a reinstall.
-  "$VENV/bin/pip" install -q -e ".[test]" --config-settings editable_mode=compat
+  quietly "$VENV/bin/pip" install -q -e ".[test]" --config-settings editable_mode=compat
   echo "$want" > "$stamp"
 }
 
@@ -105,10 +115,10 @@ ensure_test_tools() {
   fi
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  step "apt-get install chromium chromium-driver prometheus (web page test, metrics scrape test; ~1 min)"
-  $sudo apt-get update -qq
+  step "apt-get install chromium chromium-driver prometheus (web page test, metrics scrape test; ~1 min; output in $LOG)"
+  quietly $sudo apt-get update -qq
   # No service is started: the tests start their own Prometheus on 127.0.0.1 and stop it.
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     chromium chromium-driver prometheus
 }
 
