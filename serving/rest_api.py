@@ -61,6 +61,17 @@ class _Handler(BaseHTTPRequestHandler):
         # client's delayed ACK add ~40 ms to every keep-alive response.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (an unknown method, a bad request line, oversized headers) as
+        TF Serving-style JSON instead of an HTML page; an unknown method is a malformed request (400)."""
+        if code == 501:
+            code, message = 400, f"Malformed request: unsupported method {self.command}"
+        self.close_connection = True
+        try:
+            self._send_json(code, {"error": message or explain or "bad request"})
+        except OSError:
+            pass  # the client is gone
+
     def log_message(self, format, *args):
         access_log.info("%s " + format, self.address_string(), *args)
 
@@ -69,15 +80,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD answer has headers only
+            self.wfile.write(body)
 
     def _send_json(self, status: int, payload: dict) -> None:
         self._send(status, json.dumps(payload).encode())
 
     def _route(self, method: str):
-        match = _ROUTE.match(self.path.split("?", 1)[0])
-        if not match:
-            raise not_found(f"Malformed request: {method} {self.path[:200]}")
+        path = self.path.split("?", 1)[0]
+        match = _ROUTE.match(path)
+        if not path.startswith("/v1/"):  # as TF Serving's HTTP server: nothing is served there
+            raise not_found(f"no such page: {self.path[:200]}")
+        if not match or method not in ("GET", "POST"):  # TF Serving's REST handler owns /v1/
+            raise invalid(f"Malformed request: {method} {self.path[:200]}")
         if match["label"] is not None:
             raise not_found(f"version labels are not configured on this server ('{match['label']}')")
         version: Optional[int] = None
@@ -154,7 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug must not take the server down
             status = grpc.StatusCode.INTERNAL.name
             log.exception("internal error on %s %s", method, self.path)
-            self._send_json(500, {"error": f"internal error: {type(e).__name__}: {e}"})
+            # The details go to the log, not to the caller.
+            self._send_json(500, {"error": f"internal error ({type(e).__name__}); the server log has the details"})
         finally:
             if addressed:
                 api = _API[addressed["action"] or ""]
@@ -171,6 +187,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         self._handle("DELETE")
+
+    # Methods TF Serving does not serve get its JSON error too, not http.server's HTML 501 page.
+    def do_HEAD(self):
+        self._handle("HEAD")
+
+    def do_OPTIONS(self):
+        self._handle("OPTIONS")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
 
 
 def make_server(

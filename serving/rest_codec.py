@@ -51,6 +51,8 @@ def parse_predict(body: bytes, specs_for) -> Tuple[str, Dict[str, np.ndarray], b
         request = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise invalid(f"JSON Parse error: {e}") from e
+    except RecursionError as e:
+        raise invalid("JSON Parse error: the request nests arrays or objects too deeply") from e
     if not isinstance(request, dict):
         raise invalid(f"the request body must be a JSON object; got {type(request).__name__}")
     signature = request.get("signature_name", "")
@@ -93,29 +95,31 @@ def _named_arrays(values: Dict[str, Any], specs: Dict[str, tf.TensorSpec]) -> Di
     return {k: _to_array(k, v, specs[k]) for k, v in values.items()}
 
 
-def _jsonable(array: np.ndarray):
+def _jsonable(name: str, array: np.ndarray):
+    """As TF Serving writes an output: strings as text, base64 ({"b64": ...}) only for outputs whose
+    name ends in `_bytes`."""
     if array.dtype == object:
-        return _encode_bytes(array.tolist())
+        return _encode_strings(array.tolist(), name.endswith("_bytes"))
     return array.tolist()
 
 
-def _encode_bytes(value):
+def _encode_strings(value, as_b64: bool):
     if isinstance(value, list):
-        return [_encode_bytes(v) for v in value]
+        return [_encode_strings(v, as_b64) for v in value]
     if isinstance(value, bytes):
-        return {"b64": base64.b64encode(value).decode("ascii")}
+        return {"b64": base64.b64encode(value).decode("ascii")} if as_b64 else value.decode("utf-8", "replace")
     return value
 
 
 def format_predict(outputs: Dict[str, np.ndarray], row_format: bool) -> Dict[str, Any]:
     if not row_format:
         if len(outputs) == 1:
-            return {"outputs": _jsonable(next(iter(outputs.values())))}
-        return {"outputs": {k: _jsonable(v) for k, v in outputs.items()}}
+            return {"outputs": _jsonable(*next(iter(outputs.items())))}
+        return {"outputs": {k: _jsonable(k, v) for k, v in outputs.items()}}
     batch = {v.shape[0] if v.ndim else None for v in outputs.values()}
     if len(batch) != 1 or None in batch:
         raise invalid("row format needs every output to have the same batch size; use 'inputs' instead")
     if len(outputs) == 1:
-        return {"predictions": _jsonable(next(iter(outputs.values())))}
-    columns = {k: _jsonable(v) for k, v in outputs.items()}
+        return {"predictions": _jsonable(*next(iter(outputs.items())))}
+    columns = {k: _jsonable(k, v) for k, v in outputs.items()}
     return {"predictions": [{k: columns[k][i] for k in columns} for i in range(batch.pop())]}

@@ -3,6 +3,8 @@
 import http.client
 import json
 import random
+import re
+import socket
 
 import grpc
 import numpy as np
@@ -47,7 +49,7 @@ def _bad_values(rng: random.Random):
 def _bad_requests(rng: random.Random, n: int):
     """(method, path, body) triples, every one of them malformed in some way."""
     for i in range(n):
-        kind = i % 12
+        kind = i % 14
         signature = signatures.IMAGES_SIGNATURE
         if kind == 0:  # not JSON at all
             yield "POST", PREDICT, bytes(rng.randrange(256) for _ in range(rng.randint(1, 200)))
@@ -149,6 +151,11 @@ def _bad_requests(rng: random.Random, n: int):
                     ("POST", f"/v1/models/{MODEL_NAME}:classify", b"{}"),
                 ]
             )
+        elif kind == 11:  # a nesting bomb: deeper than any JSON parser recurses
+            depth = rng.choice([5_000, 100_000])
+            yield "POST", PREDICT, b'{"instances": ' + b"[" * depth + b"]" * depth + b"}"
+        elif kind == 12:  # methods TF Serving does not serve
+            yield rng.choice(["OPTIONS", "PATCH", "TRACE"]), rng.choice([PREDICT, f"/v1/models/{MODEL_NAME}"]), b""
         else:  # bodies over the 1 MiB limit
             yield "POST", PREDICT, b"{" + b" " * ((1 << 20) + rng.randint(1, 4096)) + b"}"
 
@@ -179,7 +186,7 @@ def test_a_thousand_malformed_rest_requests_get_4xx_and_the_server_survives(dev_
         assert json.loads(payload)["error"], payload
         answers[status] = answers.get(status, 0) + 1
     assert sum(answers.values()) == n
-    assert {400, 404, 413} <= set(answers), answers
+    assert {400, 404, 429} <= set(answers), answers
     assert dev_server.alive()
     good = {"signature_name": signatures.IMAGES_SIGNATURE, "instances": [OK_IMAGE]}
     status, payload = _send(conn_holder, dev_server, "POST", PREDICT, _json(good))
@@ -215,3 +222,37 @@ def test_malformed_grpc_requests_get_tf_serving_codes(dev_server):
     finally:
         client.close()
     assert cases == 7 and dev_server.alive()
+
+
+def _raw_request(port: int, request: bytes) -> tuple:
+    """Sends request bytes as they are (http.client refuses non-ASCII paths); -> (status, headers+body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        while len(body) < length:
+            body += sock.recv(65536)
+        return int(head.split()[1]), head, body
+
+
+def test_non_ascii_digits_as_a_version_are_a_400_with_json(dev_server):
+    # '\xb2' is '²' once the request line is decoded: str.isdigit() says yes, int() says no.
+    for version in (b"\xb2", b"\xd9\xa3"):  # '²', and the UTF-8 bytes of '٣'
+        request = b"GET /v1/models/" + MODEL_NAME.encode() + b"/versions/" + version + b" HTTP/1.1\r\n"
+        status, _, body = _raw_request(dev_server.rest_port, request + b"Host: x\r\nConnection: close\r\n\r\n")
+        assert status == 400 and json.loads(body)["error"], body
+
+
+def test_head_answers_with_headers_only_and_the_connection_stays_usable(dev_server):
+    conn = http.client.HTTPConnection("127.0.0.1", dev_server.rest_port, timeout=30)
+    conn.request("HEAD", f"/v1/models/{MODEL_NAME}")
+    response = conn.getresponse()
+    assert response.status == 400 and response.getheader("Content-Type") == "application/json"
+    assert response.read() == b""
+    conn.request("GET", f"/v1/models/{MODEL_NAME}")  # the same keep-alive connection
+    response = conn.getresponse()
+    assert response.status == 200 and json.loads(response.read())["model_version_status"]
+    conn.close()

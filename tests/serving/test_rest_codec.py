@@ -64,6 +64,10 @@ def test_responses_follow_the_request_format_and_encode_bytes():
     assert rest_codec.format_predict(outputs, row_format=False) == {
         "outputs": {"probabilities": [[0.25, 0.75]], "classes": [1]}
     }
-    assert rest_codec.format_predict({"x": np.array([b"\x01"], dtype=object)}, row_format=True) == {
+    # As TF Serving: strings as text, base64 only for outputs whose name ends in _bytes.
+    assert rest_codec.format_predict({"x_bytes": np.array([b"\x01"], dtype=object)}, row_format=True) == {
         "predictions": [{"b64": "AQ=="}]
+    }
+    assert rest_codec.format_predict({"label": np.array([b"seven"], dtype=object)}, row_format=False) == {
+        "outputs": ["seven"]
     }
