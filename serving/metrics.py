@@ -172,8 +172,6 @@ class ServingMetrics:
 class NoMetrics:
     """Stands in when --monitoring_config_file is not given: every report is a no-op."""
 
-    low_confidence_bound = 0.5
-
     def request(self, *args) -> None:
         pass
 

@@ -86,9 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: dict) -> None:
         self._send(status, json.dumps(payload).encode())
 
-    def _route(self, method: str):
-        path = self.path.split("?", 1)[0]
-        match = _ROUTE.match(path)
+    def _route(self, method: str, path: str, match: Optional[re.Match]):
+        """(model name, version, action) of a /v1/ request whose path gave `match`, or the refusal."""
         if not path.startswith("/v1/"):  # as TF Serving's HTTP server: nothing is served there
             raise not_found(f"no such page: {self.path[:200]}")
         if not match or method not in ("GET", "POST"):  # TF Serving's REST handler owns /v1/
@@ -154,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET" and self.metrics_path and path == self.metrics_path:
                 self._send(200, self.repository.metrics.exposition(), metrics.CONTENT_TYPE)
                 return
-            name, version, action = self._route(method)
+            name, version, action = self._route(method, path, addressed)
             if action == "":
                 self._send_json(200, _proto_json(responses.model_status(self.repository, name, version)))
             elif action == "/metadata":

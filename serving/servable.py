@@ -84,12 +84,13 @@ class Servable:
             outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError) as e:
             raise invalid(f"the model refused the input: {str(e).splitlines()[0]}") from e
+        arrays = {k: v.numpy() for k, v in outputs.items()}
         self.metrics.runtime(self.name, "Predict", time.perf_counter() - started)
-        if PROBABILITIES_OUTPUT in outputs:
-            self.metrics.predictions(self.name, self.version, outputs[PROBABILITIES_OUTPUT].numpy())
+        if PROBABILITIES_OUTPUT in arrays:
+            self.metrics.predictions(self.name, self.version, arrays[PROBABILITIES_OUTPUT])
         if output_filter:
-            unknown = sorted(set(output_filter) - set(outputs))
+            unknown = sorted(set(output_filter) - set(arrays))
             if unknown:
-                raise invalid(f"output_filter names unknown outputs {unknown}; outputs are {sorted(outputs)}")
-            outputs = {k: outputs[k] for k in output_filter}
-        return {k: v.numpy() for k, v in outputs.items()}
+                raise invalid(f"output_filter names unknown outputs {unknown}; outputs are {sorted(arrays)}")
+            arrays = {k: arrays[k] for k in output_filter}
+        return arrays
