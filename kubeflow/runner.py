@@ -22,8 +22,8 @@ from pipeline import code_version, configs
 from pipeline.blessing import eval_config
 from pipeline.dag import create_pipeline
 
-# Where kubeflow/Dockerfile puts this project inside the image (an editable install: the curated
-# schema and any data files are at the same relative paths as in this checkout).
+# Where kubeflow/Dockerfile copies the curated schema inside the image (the code itself is the
+# project's wheel, installed in site-packages): the same relative path as in this checkout.
 IMAGE_PROJECT_DIR = "/mnist-tfx"
 IMAGE_SCHEMA_FILE = os.path.join(IMAGE_PROJECT_DIR, os.path.relpath(configs.SCHEMA_FILE, configs.PROJECT_ROOT))
 
