@@ -1,4 +1,5 @@
-"""A local HTTP server answering the KFP v2beta1 endpoints that kubeflow/schedule.py calls.
+"""A stand-in for the KFP v2beta1 API, written for the tests (not a KFP server): the endpoints
+that kubeflow/schedule.py calls.
 
 It records every request (method, path, query, JSON or multipart body) so tests can check
 what the client asked for; it keeps pipelines, versions, experiments and recurring runs in
@@ -97,10 +98,13 @@ class FakeKfp:
             return 200, {"pipeline_id": pid, "pipeline_version_id": vid, "display_name": query.get("name", [""])[0]}
         if method == "GET" and path.startswith(f"{API}/pipelines/") and path.endswith("/versions"):
             pid = path.split("/")[-2]
-            newest_first = list(reversed(self.versions.get(pid, [])))
+            try:
+                ordered = _sorted_page(self.versions.get(pid, []), query)
+            except ValueError as e:
+                return 400, {"error": str(e), "code": 3}
             return 200, {
-                "pipeline_versions": [{"pipeline_id": pid, "pipeline_version_id": v} for v in newest_first],
-                "total_size": len(newest_first),
+                "pipeline_versions": [{"pipeline_id": pid, "pipeline_version_id": v} for v in ordered],
+                "total_size": len(self.versions.get(pid, [])),
             }
         if method == "GET" and path == f"{API}/experiments":
             return 200, _listing("experiments", "experiment_id", self.experiments, query)
@@ -122,6 +126,22 @@ def _listing(kind, id_key, ids_by_name, query):
     wanted = _filter_value(query)
     found = [{id_key: oid, "display_name": name} for name, oid in ids_by_name.items() if wanted in (None, name)]
     return {kind: found, "total_size": len(found)}
+
+
+def _sorted_page(ids_in_creation_order, query):
+    """Ordering and paging as the v2beta1 list calls document them: `sort_by` is "<field>" (ascending)
+    or "<field> desc"; without it, creation order; `page_size` caps the page. Only created_at (and
+    display_name, which our ids mirror) are sortable here; another field is refused, as KFP does."""
+    items = list(ids_in_creation_order)
+    sort_by = query.get("sort_by", [""])[0].strip()
+    if sort_by:
+        field, _, direction = sort_by.partition(" ")
+        if field not in ("created_at", "display_name", "name") or direction.strip() not in ("", "desc", "asc"):
+            raise ValueError(f"Invalid sorting field: {sort_by!r}")
+        if direction.strip() == "desc":
+            items.reverse()
+    page_size = int(query.get("page_size", [0])[0] or 0)
+    return items[:page_size] if page_size > 0 else items
 
 
 def _filter_value(query):

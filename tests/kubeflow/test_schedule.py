@@ -6,6 +6,7 @@ import socket
 import pytest
 
 from kubeflow import runner, schedule
+from tests.kubeflow import fake_kfp
 from tests.kubeflow.fake_kfp import API, FakeKfp
 
 
@@ -49,8 +50,9 @@ def test_dry_run_contacts_nothing(compiled, capsys):
     assert printed["dry_run"] and printed["cron"] == "0 30 2 * * *" and printed["no_catchup"]
 
 
-def test_refused_credentials_are_named(compiled, capsys):
-    with FakeKfp(refuse_with=401) as fake:
+@pytest.mark.parametrize("refusal", [401, 403])  # unauthenticated, and authenticated without the right
+def test_refused_credentials_are_named(compiled, capsys, refusal):
+    with FakeKfp(refuse_with=refusal) as fake:
         assert _schedule(fake.host, compiled, "--token", "expired") == 1
     assert "refused the credentials" in capsys.readouterr().err
 
@@ -67,3 +69,14 @@ def test_unreachable_endpoint_is_named(compiled, capsys):
 def test_five_field_cron_is_rejected():
     with pytest.raises(ValueError, match="KFP wants 6"):
         schedule.check_cron("0 3 * * *")
+
+
+def test_the_stand_in_orders_and_pages_versions_as_the_v2beta1_api_documents():
+    """Without sort_by the stand-in lists versions in creation order, so the schedule's
+    "created_at desc" with page_size 1 is what makes it pick the newest (the second-schedule test)."""
+    versions = ["p-v1", "p-v2", "p-v3"]
+    assert fake_kfp._sorted_page(versions, {}) == versions
+    assert fake_kfp._sorted_page(versions, {"sort_by": ["created_at desc"], "page_size": ["1"]}) == ["p-v3"]
+    assert fake_kfp._sorted_page(versions, {"sort_by": ["created_at"], "page_size": ["2"]}) == ["p-v1", "p-v2"]
+    with pytest.raises(ValueError, match="Invalid sorting field"):
+        fake_kfp._sorted_page(versions, {"sort_by": ["colour"]})
