@@ -81,10 +81,17 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def make_server(
-    repository: ModelRepository, host: str, port: int, max_message_bytes: int, workers: int = 8
+    repository: ModelRepository,
+    host: str,
+    port: int,
+    max_message_bytes: int,
+    workers: int = 8,
+    max_concurrent_rpcs: Optional[int] = None,
 ) -> grpc.Server:
+    """max_concurrent_rpcs: calls running or queued at once; gRPC answers one more RESOURCE_EXHAUSTED."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),

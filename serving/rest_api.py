@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
@@ -162,6 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
                 servable = self.repository.servable(name, version)
                 signature, inputs, rows = rest_codec.parse_predict(body, servable.input_specs)
                 self._send_json(200, rest_codec.format_predict(servable.predict(signature, inputs), rows))
+        except TimeoutError:  # the client stalled mid-body past the timeout: drop the connection
+            status = grpc.StatusCode.DEADLINE_EXCEEDED.name
+            self.close_connection = True
         except ServingError as e:
             status = e.code.name
             self._send_json(e.http_status, {"error": e.message})
@@ -198,15 +202,72 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
 
+_TOO_MANY_BODY = json.dumps({"error": "the server has too many open connections; retry shortly"}).encode()
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_TOO_MANY_BODY)}\r\n\r\n".encode()
+    + _TOO_MANY_BODY
+)
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once: one more is answered 429
+    (RESOURCE_EXHAUSTED, as TF Serving answers an exhausted resource) and closed, unread."""
+
+    daemon_threads = True
+    max_connections = 0  # 0: no cap
+    # The listen backlog: socketserver's 5 makes a burst of connects wait for SYN retries (1 s each).
+    request_queue_size = 1024
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._open = 0
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self._open_lock:
+            refused = 0 < self.max_connections <= self._open
+            if not refused:
+                self._open += 1
+        if refused:
+            try:
+                request.sendall(_TOO_MANY_CONNECTIONS)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open -= 1
+
+
 def make_server(
-    repository: ModelRepository, host: str, port: int, max_request_bytes: int, metrics_path: Optional[str] = None
+    repository: ModelRepository,
+    host: str,
+    port: int,
+    max_request_bytes: int,
+    metrics_path: Optional[str] = None,
+    timeout_seconds: float = 30.0,
+    max_connections: int = 0,
 ) -> ThreadingHTTPServer:
-    """metrics_path: serve the repository's metrics there (TF Serving's prometheus_config path)."""
+    """metrics_path: serve the repository's metrics there (TF Serving's prometheus_config path).
+    timeout_seconds: a connection that sends nothing for this long (a stalled request, an idle
+    keep-alive) is closed and its thread freed. max_connections: the cap on open connections."""
     handler = type(
         "Handler",
         (_Handler,),
-        {"repository": repository, "max_request_bytes": max_request_bytes, "metrics_path": metrics_path},
+        {
+            "repository": repository,
+            "max_request_bytes": max_request_bytes,
+            "metrics_path": metrics_path,
+            "timeout": timeout_seconds,  # socket timeout of every read (StreamRequestHandler)
+        },
     )
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _BoundedServer((host, port), handler)
+    server.max_connections = max_connections
     return server

@@ -55,6 +55,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0.5,
         help="a prediction whose top probability is below this counts as low-confidence (metrics)",
     )
+    p.add_argument(
+        "--rest_api_timeout_in_ms",
+        type=int,
+        default=30000,
+        help="TF Serving's flag: a REST connection silent this long (stalled or idle) is closed",
+    )
+    p.add_argument("--rest_api_max_connections", type=int, default=512, help="open REST connections at most")
+    p.add_argument("--grpc_max_concurrent_rpcs", type=int, default=256, help="gRPC calls running or queued at most")
     p.add_argument("--access_log", action="store_true", help="log one line per REST request")
     p.add_argument("--log_file", help="where library and TensorFlow output goes (default: a file in the temp dir)")
     p.add_argument("--verbose", action="store_true", help="keep every library's output on the terminal")
@@ -81,13 +89,21 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
     stop = stop or threading.Event()
     grpc_server = None
     if args.port:
-        grpc_server = grpc_api.make_server(repository, args.host, args.port, args.max_request_bytes)
+        grpc_server = grpc_api.make_server(
+            repository, args.host, args.port, args.max_request_bytes, max_concurrent_rpcs=args.grpc_max_concurrent_rpcs
+        )
         grpc_server.start()
         log.info("gRPC API on %s:%d", args.host, args.port)
     rest_server = None
     if args.rest_api_port:
         rest_server = rest_api.make_server(
-            repository, args.host, args.rest_api_port, args.max_request_bytes, metrics_path
+            repository,
+            args.host,
+            args.rest_api_port,
+            args.max_request_bytes,
+            metrics_path,
+            timeout_seconds=args.rest_api_timeout_in_ms / 1000,
+            max_connections=args.rest_api_max_connections,
         )
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
         log.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
