@@ -5,6 +5,7 @@ from typing import Callable, List, Optional
 
 import keras
 import tensorflow as tf
+import tensorflow_transform as tft
 
 from modules import features
 from modules.hparams import HParams
@@ -111,3 +112,13 @@ def datasets(train_files: List[str], eval_files: List[str], hparams: HParams, re
         eval_files, transformed_feature_spec, global_batch, cache=cache, records=count_records(eval_files)
     )
     return train_ds, eval_ds, train_examples
+
+
+def transformed_datasets(
+    train_files: List[str], eval_files: List[str], transform_graph_path: str, hparams: HParams, replicas: int
+):
+    """(TFTransformOutput, train, eval, number of train records) from Transform's outputs: what both
+    the Trainer's and the Tuner's adapters start from."""
+    tf_transform_output = tft.TFTransformOutput(transform_graph_path)
+    spec = tf_transform_output.transformed_feature_spec()
+    return (tf_transform_output, *datasets(train_files, eval_files, hparams, replicas, spec))

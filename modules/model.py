@@ -4,8 +4,6 @@ import logging
 import os
 import time
 
-import tensorflow_transform as tft
-
 from modules import data, export, strategy, training
 from modules.hparams import from_custom_config
 
@@ -16,13 +14,8 @@ def run_fn(fn_args) -> None:
     logging.info("training with %s", hparams)
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts.
     dist = strategy.choose_strategy(hparams.strategy, hparams.tpu)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_ds, eval_ds, train_examples = data.datasets(
-        fn_args.train_files,
-        fn_args.eval_files,
-        hparams,
-        dist.num_replicas_in_sync,
-        tf_transform_output.transformed_feature_spec(),
+    tf_transform_output, train_ds, eval_ds, train_examples = data.transformed_datasets(
+        fn_args.train_files, fn_args.eval_files, fn_args.transform_graph_path, hparams, dist.num_replicas_in_sync
     )
     started = time.time()
     model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)

@@ -3,7 +3,6 @@
 import dataclasses
 
 import keras_tuner
-import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from modules import cnn, data, strategy, training
@@ -26,13 +25,8 @@ def build_tuned_model(base: HParams, hp: keras_tuner.HyperParameters, steps_per_
 def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
     base = from_custom_config(fn_args.custom_config)
     dist = strategy.choose_strategy(base.strategy, base.tpu)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_ds, eval_ds, train_examples = data.datasets(
-        fn_args.train_files,
-        fn_args.eval_files,
-        base,
-        dist.num_replicas_in_sync,
-        tf_transform_output.transformed_feature_spec(),
+    _, train_ds, eval_ds, train_examples = data.transformed_datasets(
+        fn_args.train_files, fn_args.eval_files, fn_args.transform_graph_path, base, dist.num_replicas_in_sync
     )
     steps, policy = training.model_settings(base, dist, train_examples)
     tuner = keras_tuner.RandomSearch(
