@@ -128,12 +128,6 @@ class ServingMetrics:
             ["model_name", "version"],
             registry=self.registry,
         )
-        self._dropped_log_records = Counter(
-            f"{PROJECT_PREFIX}_request_log_dropped_records",
-            "Request-log records dropped (queue full, disk refused) instead of slowing a request.",
-            ["reason"],
-            registry=self.registry,
-        )
 
     def request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
         """One finished request: status is the error-code name (OK, INVALID_ARGUMENT, ...)."""
@@ -162,9 +156,6 @@ class ServingMetrics:
         if low:
             self._low_confidence.labels(model_name, str(version)).inc(low)
 
-    def dropped_log_record(self, reason: str) -> None:
-        self._dropped_log_records.labels(reason).inc()
-
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -182,7 +173,4 @@ class NoMetrics:
         pass
 
     def predictions(self, *args) -> None:
-        pass
-
-    def dropped_log_record(self, *args) -> None:
         pass

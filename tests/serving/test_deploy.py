@@ -96,7 +96,6 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exposed_by_the_server():
     exposed.runtime("m", "Predict", 0.001)
     exposed.load("/p", True, 0.1)
     exposed.predictions("m", 1, np.array([[0.3, 0.3, 0.4]]))  # top probability under the 0.5 bound
-    exposed.dropped_log_record("queue_full")
     names = {s.name for f in text_string_to_metric_families(exposed.exposition().decode()) for s in f.samples}
     dashboard = json.loads(_read("grafana", "mnist-serving.json"))
     expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
