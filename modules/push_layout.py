@@ -52,8 +52,14 @@ def models_config_path(push_base_dir: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(push_base_dir)), MODELS_CONFIG_FILE)
 
 
-def render_models_config(models: Iterable[Tuple[str, str]], versions_served: int = VERSIONS_SERVED) -> str:
-    """[(model name, base path)] -> the text of a models.config (a text ModelServerConfig)."""
+def render_models_config(
+    models: Iterable[Tuple[str, str]],
+    versions_served: int = VERSIONS_SERVED,
+    request_log: Optional[Tuple[str, float]] = None,
+) -> str:
+    """[(model name, base path)] -> the text of a models.config (a text ModelServerConfig).
+    request_log: (filename prefix, sampling rate) turns request logging on (logging_config); the
+    model's name is appended to the prefix, so each model logs to its own files."""
     config = model_server_config_pb2.ModelServerConfig()
     for name, base_path in models:
         model = config.model_config_list.config.add()
@@ -61,4 +67,9 @@ def render_models_config(models: Iterable[Tuple[str, str]], versions_served: int
         model.base_path = base_path
         model.model_platform = "tensorflow"
         model.model_version_policy.latest.num_versions = versions_served
+        if request_log:
+            prefix, rate = request_log
+            model.logging_config.log_collector_config.type = "tfrecord"
+            model.logging_config.log_collector_config.filename_prefix = os.path.join(prefix, name, "requests")
+            model.logging_config.sampling_config.sampling_rate = rate
     return text_format.MessageToString(config)

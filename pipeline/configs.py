@@ -8,9 +8,15 @@ DATA_ROOT = os.path.join(PROJECT_ROOT, "data", "mnist")  # span-N/ folders of ID
 OUTPUT_ROOT = os.path.join(PROJECT_ROOT, "outputs")  # pipeline root, metadata.sqlite, summary, report, log
 SERVING_ROOT = os.path.join(PROJECT_ROOT, "serving_model")  # push root: <model name>/<version>/, models.config
 METADATA_FILE = "metadata.sqlite"  # ML Metadata, under the output root
+# The production loop (monitoring/): what the server logged, the labels that came back for it (kept
+# apart from the outputs: they are data, never thrown away), and the monitor's reports.
+REQUEST_LOG_ROOT = os.path.join(OUTPUT_ROOT, "request_logs")  # <model name>/requests-*.tfrecord
+FEEDBACK_ROOT = os.path.join(PROJECT_ROOT, "data", "feedback")  # labelled-*.npz, append only
+MONITOR_ROOT = os.path.join(OUTPUT_ROOT, "monitor")
 
 PIPELINE_NAME = "mnist_tfx"
 MODEL_NAME = "mnist"  # the TF Serving model name: serving_model/<MODEL_NAME>/<version>/
+REQUEST_LOG_PREFIX = os.path.join(REQUEST_LOG_ROOT, MODEL_NAME, "requests")  # as render_models_config names it
 
 # Dotted paths of the installed package: the same code runs locally and in the Kubeflow image.
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
@@ -25,6 +31,17 @@ SCHEMA_FILE = os.path.join(PROJECT_ROOT, "pipeline", "schema", "schema.pbtxt")
 # anomaly and the run stops. Two 3k-record samples of MNIST differ by about 0.02 in L-infinity.
 LABEL_DRIFT_LINF = 0.05
 PIXEL_DRIFT_JSD = 0.01
+
+# The monitor (python -m monitoring.check) compares served traffic with the data that trained the
+# served version, with the DataGate's bounds: PIXEL_DRIFT_JSD for pixel skew and drift,
+# LABEL_DRIFT_LINF for the predicted-class mix against the test split's. A window of fewer rows
+# than MONITOR_MIN_ROWS is reported, never flagged (at 500 rows a class's share varies by ~0.013).
+MONITOR_MIN_ROWS = 500
+MONITOR_MAX_LOW_CONFIDENCE_RATE = 0.05  # share of predictions under the server's low-confidence bound
+# Online accuracy is flagged when even its one-sided 95% upper bound (Wilson) lies more than this
+# below the served version's test accuracy; labels on fewer rows than MONITOR_MIN_LABELLED: not judged.
+MONITOR_MAX_ACCURACY_DROP = 0.01
+MONITOR_MIN_LABELLED = 50
 
 # Blessing: the candidate's test accuracy must reach MIN_ACCURACY and may not fall more than
 # MAX_ACCURACY_DROP below the latest blessed model's (skipped on the first run: no baseline).

@@ -83,7 +83,7 @@ def pushed_artifact(store, version: int):
         for a in store.get_artifacts_by_type("PushedModel")
         if "pushed_version" in a.custom_properties
     )
-    raise SystemExit(f"no pushed version {version} in this metadata store; pushed versions: {known or 'none'}")
+    raise LookupError(f"no pushed version {version} in this metadata store; pushed versions: {known or 'none'}")
 
 
 def _event_key(event) -> str:
@@ -149,7 +149,10 @@ def main(argv=None) -> int:
         store = summary.read_only_store(args.metadata)
     except FileNotFoundError as e:
         raise SystemExit(f"{e} or pass --metadata") from e
-    chain = lineage(store, args.version)
+    try:
+        chain = lineage(store, args.version)
+    except LookupError as e:
+        raise SystemExit(str(e)) from e
     print(json.dumps(chain, indent=2, default=str) if args.json else format_chain(args.version, chain))
     return 0
 

@@ -105,7 +105,7 @@ def _plot_per_class(candidate: List, baseline: List, path: str) -> None:
     fig.savefig(path, dpi=100)
 
 
-def _table(header: List[str], rows: List[List[Any]]) -> str:
+def table(header: List[str], rows: List[List[Any]]) -> str:
     cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{cells}</tr>{body}</table>"
@@ -138,7 +138,7 @@ def write(summary: dict, output_root: str) -> str:
         f"<p class='decision'>{html.escape(decision(summary))}</p>",
     ]
     rows = [[node, c["state"], c["wall_seconds"]] for node, c in summary.get("components", {}).items()]
-    sections.append("<h2>Components</h2>" + _table(["component", "state", "wall s"], rows))
+    sections.append("<h2>Components</h2>" + table(["component", "state", "wall s"], rows))
 
     model_uri = _artifact(summary, "Trainer", "Model")
     record = export.read_training_record(tfx_files.serving_model_path(model_uri)) if model_uri else {}
@@ -146,7 +146,7 @@ def write(summary: dict, output_root: str) -> str:
         _plot_curves(record["history"], os.path.join(plots, "training_curves.png"))
         sections.append(
             "<h2>Training</h2><img src='run_report/training_curves.png' alt='training curves'>"
-            + _table(["hyperparameter", "value"], sorted(record.get("hparams", {}).items()))
+            + table(["hyperparameter", "value"], sorted(record.get("hparams", {}).items()))
         )
 
     evaluation_uri = _artifact(summary, "Evaluator", "ModelEvaluation")
@@ -172,7 +172,7 @@ def write(summary: dict, output_root: str) -> str:
             f"baseline {_fmt(((evaluated['baseline'] or {}).get('overall', {})).get(metrics.ACCURACY))}</p>"
             "<img src='run_report/confusion_matrix.png' alt='confusion matrix'>"
             "<img src='run_report/per_class_accuracy.png' alt='per-class accuracy'>"
-            + _table(["class", "accuracy", "baseline accuracy", "precision", "recall"], per_class_rows)
+            + table(["class", "accuracy", "baseline accuracy", "precision", "recall"], per_class_rows)
         )
 
     statistics_uri = _artifact(summary, "StatisticsGen", "ExampleStatistics")
@@ -189,16 +189,20 @@ def write(summary: dict, output_root: str) -> str:
         ]
         sections.append(
             f"<h2>Data (span {summary.get('span')})</h2>"
-            + _table(["split", "examples", "mean pixel", "examples per class"], rows)
+            + table(["split", "examples", "mean pixel", "examples per class"], rows)
         )
     sections.append("<h2>summary.json</h2><pre>" + html.escape(json.dumps(summary, indent=2)) + "</pre>")
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>mnist-tfx run report</title>"
+    path = os.path.join(output_root, REPORT_FILE)
+    with open(path, "w") as f:
+        f.write(html_page("mnist-tfx run report", sections))
+    return path
+
+
+def html_page(title: str, sections: List[str]) -> str:
+    """A report page in the project's one style (the run report, the monitor's report)."""
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:2px 8px}.decision{font-size:1.2em;font-weight:bold}"
         "img{max-width:100%;margin:0.5em}</style></head><body>" + "\n".join(sections) + "</body></html>"
     )
-    path = os.path.join(output_root, REPORT_FILE)
-    with open(path, "w") as f:
-        f.write(page)
-    return path

@@ -31,6 +31,7 @@ class Prediction:
     probabilities: np.ndarray  # float32 [n, 10]
     classes: np.ndarray  # int64 [n]
     version: Optional[int]  # the model version that answered (gRPC reports it; REST does not)
+    request_id: Optional[str] = None  # the id the server gave the request: the key of a label sent back later
 
 
 class RestClient:
@@ -48,6 +49,10 @@ class RestClient:
         return f"{self.url}/v1/models/{self.model}" + (f"/versions/{version}" if version else "")
 
     def _call(self, method: str, url: str, payload=None) -> dict:
+        return self._call_with_id(method, url, payload)[0]
+
+    def _call_with_id(self, method: str, url: str, payload=None):
+        """-> (decoded body, the X-Request-Id the server answered with)."""
         response = self._session.request(method, url, json=payload, timeout=self.timeout)
         try:
             body = response.json()
@@ -55,7 +60,7 @@ class RestClient:
             body = {"error": response.text[:200]}
         if response.status_code != 200:
             raise ServingRequestError(response.status_code, body.get("error", str(body)))
-        return body
+        return body, response.headers.get("X-Request-Id")
 
     def status(self, version: Optional[int] = None) -> List[dict]:
         body = self._call("GET", self._model_url(version))
@@ -66,15 +71,19 @@ class RestClient:
 
     def predict(self, signature: str, inputs: dict, version: Optional[int] = None) -> dict:
         """Columnar request ({"inputs": ...}); returns {output name: value} as JSON decoded it."""
-        body = self._call(
+        return self._predict(signature, inputs, version)[0]
+
+    def _predict(self, signature: str, inputs: dict, version: Optional[int]):
+        body, request_id = self._call_with_id(
             "POST", self._model_url(version) + ":predict", {"signature_name": signature, "inputs": inputs}
         )
         outputs = body["outputs"]
-        return outputs if isinstance(outputs, dict) else {"output": outputs}
+        return (outputs if isinstance(outputs, dict) else {"output": outputs}), request_id
 
     def predict_images(self, images: np.ndarray, version: Optional[int] = None) -> Prediction:
-        out = self.predict(IMAGES_SIGNATURE, {IMAGES_INPUT: np.asarray(images, np.uint8).tolist()}, version)
-        return Prediction(np.array(out[PROBABILITIES], np.float32), np.array(out[CLASSES], np.int64), None)
+        inputs = {IMAGES_INPUT: np.asarray(images, np.uint8).tolist()}
+        out, request_id = self._predict(IMAGES_SIGNATURE, inputs, version)
+        return Prediction(np.array(out[PROBABILITIES], np.float32), np.array(out[CLASSES], np.int64), None, request_id)
 
     def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:
         b64 = [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized]

@@ -1,4 +1,7 @@
-"""TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus."""
+"""TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus.
+
+Every answer carries the request id in its trailing metadata (`x-request-id`; the caller's own when
+its metadata sent a plain one), the key of a logged request (serving/request_log.py)."""
 
 import time
 from concurrent import futures
@@ -8,7 +11,7 @@ import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
-from serving import responses
+from serving import request_log, responses
 from serving.errors import ServingError, invalid
 from serving.repository import ModelRepository
 from serving.servable import DEFAULT_SIGNATURE
@@ -26,6 +29,9 @@ def _abort_on_error(method):
 
     def wrapper(self, request, context):
         started, status = time.perf_counter(), "OK"
+        sent = dict(context.invocation_metadata()).get(request_log.REQUEST_ID_METADATA)
+        context.request_id = request_log.request_id(sent if isinstance(sent, str) else None)
+        context.set_trailing_metadata(((request_log.REQUEST_ID_METADATA, context.request_id),))
         try:
             return method(self, request, context)
         except ServingError as e:
@@ -55,6 +61,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise invalid(f"input '{key}' is not a valid TensorProto: {e}") from e
         signature = request.model_spec.signature_name
         outputs = servable.predict(signature, inputs, list(request.output_filter))
+        self.repository.log_request(context.request_id, servable, signature, inputs, outputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version

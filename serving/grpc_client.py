@@ -25,6 +25,7 @@ from modules.signatures import EXAMPLES_INPUT, IMAGES_INPUT, IMAGES_SIGNATURE
 from modules.signatures import PROBABILITIES_OUTPUT as PROBABILITIES
 from modules.signatures import SERVING_SIGNATURE as EXAMPLES_SIGNATURE
 from serving.client import Prediction, ServingRequestError
+from serving.request_log import REQUEST_ID_METADATA
 
 
 class GrpcClient:
@@ -51,10 +52,15 @@ class GrpcClient:
             spec.signature_name = signature
 
     def _call(self, method, request):
+        return self._call_with_id(method, request)[0]
+
+    def _call_with_id(self, method, request):
+        """-> (response, the x-request-id of the server's trailing metadata)."""
         try:
-            return method(request, timeout=self.timeout)
+            response, call = method.with_call(request, timeout=self.timeout)
         except grpc.RpcError as e:
             raise ServingRequestError(e.code(), e.details()) from e
+        return response, dict(call.trailing_metadata() or ()).get(REQUEST_ID_METADATA)
 
     def status(self, version: Optional[int] = None) -> List[dict]:
         request = get_model_status_pb2.GetModelStatusRequest()
@@ -74,17 +80,22 @@ class GrpcClient:
 
     def predict(self, signature: str, inputs: Dict[str, np.ndarray], version: Optional[int] = None):
         """-> ({output name: array}, answering version)."""
+        return self._predict_with_id(signature, inputs, version)[:2]
+
+    def _predict_with_id(self, signature: str, inputs: Dict[str, np.ndarray], version: Optional[int]):
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, version, signature)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-        response = self._call(self._predict.Predict, request)
+        response, request_id = self._call_with_id(self._predict.Predict, request)
         outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-        return outputs, response.model_spec.version.value
+        return outputs, response.model_spec.version.value, request_id
 
     def predict_images(self, images: np.ndarray, version: Optional[int] = None) -> Prediction:
-        out, served = self.predict(IMAGES_SIGNATURE, {IMAGES_INPUT: np.asarray(images, np.uint8)}, version)
-        return Prediction(out[PROBABILITIES], out[CLASSES], served)
+        out, served, request_id = self._predict_with_id(
+            IMAGES_SIGNATURE, {IMAGES_INPUT: np.asarray(images, np.uint8)}, version
+        )
+        return Prediction(out[PROBABILITIES], out[CLASSES], served, request_id)
 
     def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:
         out, _ = self.predict(EXAMPLES_SIGNATURE, {EXAMPLES_INPUT: np.array(list(serialized), dtype=object)}, version)

@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import Metric
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_PATH = "/monitoring/prometheus/metrics"  # TF Serving's path when the config names none
+DEFAULT_LOW_CONFIDENCE_BOUND = 0.5  # top probability below this: a low-confidence prediction
 LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))  # monitoring::Buckets::Exponential(10, 1.8, 33)
 RUNTIME = "TF2"  # the runtime label: this server runs SavedModels with TensorFlow 2's runtime
 PROJECT_PREFIX = "mnist_tfx"
@@ -88,7 +89,7 @@ class _UntypedCounters:
 class ServingMetrics:
     """What the REST and gRPC handlers and the model repository report; exposition() is the page."""
 
-    def __init__(self, low_confidence_bound: float = 0.5):
+    def __init__(self, low_confidence_bound: float = DEFAULT_LOW_CONFIDENCE_BOUND):
         disable_created_metrics()  # no `_created` series: TF Serving exposes none
         self.low_confidence_bound = low_confidence_bound
         self.registry = CollectorRegistry(auto_describe=True)
@@ -120,6 +121,18 @@ class ServingMetrics:
             f"{PROJECT_PREFIX}_predictions",
             "Predicted digits, by class and by the model version that answered.",
             ["model_name", "version", "class"],
+            registry=self.registry,
+        )
+        self._log_written = Counter(
+            f"{PROJECT_PREFIX}_request_log_records",
+            "Request-log records written (sampled Predict calls, see serving/request_log.py).",
+            ["model_name"],
+            registry=self.registry,
+        )
+        self._log_dropped = Counter(
+            f"{PROJECT_PREFIX}_request_log_dropped_records",
+            "Request-log records dropped: the queue was full or the disk refused the write.",
+            ["model_name", "reason"],
             registry=self.registry,
         )
         self._low_confidence = Counter(
@@ -156,6 +169,12 @@ class ServingMetrics:
         if low:
             self._low_confidence.labels(model_name, str(version)).inc(low)
 
+    def request_log_written(self, model_name: str) -> None:
+        self._log_written.labels(model_name).inc()
+
+    def request_log_dropped(self, model_name: str, reason: str) -> None:
+        self._log_dropped.labels(model_name, reason).inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -173,4 +192,10 @@ class NoMetrics:
         pass
 
     def predictions(self, *args) -> None:
+        pass
+
+    def request_log_written(self, *args) -> None:
+        pass
+
+    def request_log_dropped(self, *args) -> None:
         pass

@@ -18,7 +18,8 @@ from tensorflow_serving.config import model_server_config_pb2
 from modules.push_layout import version_dirs
 from serving.errors import not_found
 from serving.metrics import NoMetrics
-from serving.servable import Servable
+from serving.request_log import LoggingSpec, RequestLogger, spec_from_config
+from serving.servable import DEFAULT_SIGNATURE, Servable
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class ModelConfig:
     base_path: str
     num_versions: int = 1  # version policy "latest N"
     specific_versions: Sequence[int] = ()  # version policy "specific" (overrides latest N)
+    logging: Optional[LoggingSpec] = None  # logging_config: request logging on, where and how often
 
 
 @dataclass
@@ -54,14 +56,19 @@ def configs_from_file(path: str) -> List[ModelConfig]:
                 base_path=base_path,
                 num_versions=(policy.latest.num_versions or 1) if policy.HasField("latest") else 1,
                 specific_versions=tuple(policy.specific.versions) if policy.HasField("specific") else (),
+                logging=spec_from_config(c.logging_config, os.path.dirname(os.path.abspath(path))),
             )
         )
     return models
 
 
 class ModelRepository:
-    def __init__(self, models: Sequence[ModelConfig], metrics=None):
+    def __init__(self, models: Sequence[ModelConfig], metrics=None, **log_options):
+        """log_options: RequestLogger's file rotation and queue settings, for models that log."""
         self.metrics = metrics or NoMetrics()
+        self._loggers = {
+            m.name: RequestLogger(m.logging, self.metrics, m.name, **log_options) for m in models if m.logging
+        }
         self._configs = {m.name: m for m in models}
         self._servables: Dict[str, Dict[int, Servable]] = {m.name: {} for m in models}
         self._states: Dict[str, Dict[int, VersionState]] = {m.name: {} for m in models}
@@ -137,6 +144,16 @@ class ModelRepository:
 
     def stop(self) -> None:
         self._stop.set()
+        for logger in self._loggers.values():
+            logger.close()
+
+    def log_request(self, request_id: str, servable: Servable, signature_name: str, inputs, outputs) -> None:
+        """Offers an answered Predict call to its model's request log, when that model logs."""
+        logger = self._loggers.get(servable.name)
+        if logger is not None:
+            signature_name = signature_name or DEFAULT_SIGNATURE
+            dtypes = {k: spec.dtype for k, spec in servable.input_specs(signature_name).items()}
+            logger.offer(request_id, servable.version, signature_name, inputs, dtypes, outputs)
 
     def polling(self) -> bool:
         """Whether the background poller is running."""

@@ -5,6 +5,8 @@
     POST /v1/models/{name}[/versions/{v}]:predict    {"instances": ...} or {"inputs": ...}
     GET  <metrics path>                              Prometheus text (with --monitoring_config_file)
 Errors answer {"error": "<plain message>"} with a 4xx status; nothing a client sends stops the server.
+Every answer carries an X-Request-Id header (the client's own, if it sent a plain one), the key
+under which a logged request is found again (serving/request_log.py).
 """
 
 import json
@@ -20,7 +22,7 @@ from typing import Optional
 import grpc
 from google.protobuf import json_format
 
-from serving import metrics, responses, rest_codec
+from serving import metrics, request_log, responses, rest_codec
 from serving.errors import ServingError, invalid, not_found
 from serving.repository import ModelRepository
 
@@ -79,6 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        self.send_header(request_log.REQUEST_ID_HEADER, self._request_id())
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has headers only
@@ -86,6 +89,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: dict) -> None:
         self._send(status, json.dumps(payload).encode())
+
+    def _request_id(self) -> str:
+        if getattr(self, "request_id", None) is None:  # http.server refusals come before _handle
+            self.request_id = request_log.request_id(self.headers and self.headers.get(request_log.REQUEST_ID_HEADER))
+        return self.request_id
 
     def _route(self, method: str, path: str, match: Optional[re.Match]):
         """(model name, version, action) of a /v1/ request whose path gave `match`, or the refusal."""
@@ -143,6 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         started, status = time.perf_counter(), "OK"
+        self.request_id = None  # a fresh id per request on a keep-alive connection
         path = self.path.split("?", 1)[0]
         addressed = _ROUTE.match(path)  # a request to a model is counted and timed, whatever its outcome
         try:
@@ -162,7 +171,9 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 servable = self.repository.servable(name, version)
                 signature, inputs, rows = rest_codec.parse_predict(body, servable.input_specs)
-                self._send_json(200, rest_codec.format_predict(servable.predict(signature, inputs), rows))
+                outputs = servable.predict(signature, inputs)
+                self._send_json(200, rest_codec.format_predict(outputs, rows))
+                self.repository.log_request(self._request_id(), servable, signature, inputs, outputs)
         except TimeoutError:  # the client stalled mid-body past the timeout: drop the connection
             status = grpc.StatusCode.DEADLINE_EXCEEDED.name
             self.close_connection = True

@@ -21,6 +21,8 @@ import tempfile
 import threading
 from typing import Optional
 
+from serving.metrics import DEFAULT_LOW_CONFIDENCE_BOUND
+
 log = logging.getLogger("serving.server")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest REST body / gRPC message accepted
 
@@ -52,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--low_confidence_bound",
         type=float,
-        default=0.5,
+        default=DEFAULT_LOW_CONFIDENCE_BOUND,
         help="a prediction whose top probability is below this counts as low-confidence (metrics)",
     )
     p.add_argument(
@@ -63,6 +65,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--rest_api_max_connections", type=int, default=512, help="open REST connections at most")
     p.add_argument("--grpc_max_concurrent_rpcs", type=int, default=256, help="gRPC calls running or queued at most")
+    p.add_argument(
+        "--request_log_max_file_bytes",
+        type=int,
+        default=64 << 20,
+        help="a request-log file (logging_config in models.config) is closed at this size",
+    )
+    p.add_argument(
+        "--request_log_max_file_seconds", type=float, default=60.0, help="... or at this age, and a new one begun"
+    )
+    p.add_argument(
+        "--request_log_queue_size", type=int, default=1024, help="records waiting for the disk; more are dropped"
+    )
     p.add_argument("--access_log", action="store_true", help="log one line per REST request")
     p.add_argument("--log_file", help="where library and TensorFlow output goes (default: a file in the temp dir)")
     p.add_argument("--verbose", action="store_true", help="keep every library's output on the terminal")
@@ -84,7 +98,13 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
     else:
         models = [ModelConfig(args.model_name, os.path.abspath(args.model_base_path))]
     metrics_path = read_monitoring_config(args.monitoring_config_file) if args.monitoring_config_file else None
-    repository = ModelRepository(models, ServingMetrics(args.low_confidence_bound) if metrics_path else None)
+    repository = ModelRepository(
+        models,
+        ServingMetrics(args.low_confidence_bound) if metrics_path else None,
+        max_file_bytes=args.request_log_max_file_bytes,
+        max_file_seconds=args.request_log_max_file_seconds,
+        queue_size=args.request_log_queue_size,
+    )
     repository.start(args.file_system_poll_wait_seconds)
     stop = stop or threading.Event()
     grpc_server = None

@@ -1,0 +1,1 @@
+"""What watches the served model: its request logs, labels that come back, skew, drift and online accuracy."""

@@ -1,0 +1,143 @@
+"""Reads the server's request logs (serving/request_log.py) back: one row per served image, with the
+request id, the version that answered, the image and the probabilities it answered.
+
+Bad files never stop a read: a truncated tail (a file still being written, a crash mid-write), a
+record that is not a PredictionLog, a record with no image input: each is skipped, counted in
+`LogProblems` and described in plain words; every good record is kept.
+"""
+
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from modules import features, signatures
+from serving.request_log import FILE_SUFFIX, logged_request_id
+
+
+@dataclass
+class ServedRows:
+    """Parallel arrays, one entry per served image (a request of n images gives n rows)."""
+
+    request_ids: np.ndarray  # str
+    rows: np.ndarray  # int: the image's position in its request
+    versions: np.ndarray  # int: the model version that answered
+    timestamps: np.ndarray  # int: seconds since the epoch, when it was answered
+    images: np.ndarray  # uint8 [n, 28, 28]
+    probabilities: np.ndarray  # float32 [n, 10]
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    def select(self, mask: np.ndarray) -> "ServedRows":
+        return ServedRows(**{k: v[mask] for k, v in vars(self).items()})
+
+    @staticmethod
+    def empty() -> "ServedRows":
+        return ServedRows(
+            np.array([], str),
+            np.array([], np.int64),
+            np.array([], np.int64),
+            np.array([], np.int64),
+            np.zeros((0, features.IMAGE_HEIGHT, features.IMAGE_WIDTH), np.uint8),
+            np.zeros((0, features.NUM_CLASSES), np.float32),
+        )
+
+
+@dataclass
+class LogProblems:
+    files: int = 0
+    records: int = 0
+    truncated_files: int = 0  # files whose tail could not be read (records before it are kept)
+    bad_records: int = 0  # records that are not a PredictionLog of a Predict call with images
+    other_models: int = 0  # records of another model name, skipped
+    messages: List[str] = field(default_factory=list)
+
+    def as_dict(self) -> Dict[str, object]:
+        return {**{k: v for k, v in vars(self).items() if k != "messages"}, "messages": self.messages[:20]}
+
+
+def log_files(prefix: str) -> List[str]:
+    """The files a logging_config filename_prefix (or a folder of them) names, oldest first."""
+    pattern = os.path.join(prefix, f"*{FILE_SUFFIX}") if os.path.isdir(prefix) else f"{prefix}-*{FILE_SUFFIX}"
+    return sorted(glob.glob(pattern))
+
+
+def _images(request) -> np.ndarray:
+    """uint8 [n, 28, 28] from a logged PredictRequest: the images signature's input, or the
+    serialized tf.Examples of serving_default."""
+    if signatures.IMAGES_INPUT in request.inputs:
+        images = tf.make_ndarray(request.inputs[signatures.IMAGES_INPUT])
+        return np.asarray(images, np.float64).reshape(-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH)
+    if signatures.EXAMPLES_INPUT in request.inputs:
+        rows = []
+        for serialized in tf.make_ndarray(request.inputs[signatures.EXAMPLES_INPUT]).reshape(-1):
+            example = tf.train.Example.FromString(serialized)
+            pixels = example.features.feature[features.IMAGE_KEY].int64_list.value
+            rows.append(np.asarray(pixels, np.float64).reshape(features.IMAGE_HEIGHT, features.IMAGE_WIDTH))
+        return np.stack(rows) if rows else np.zeros((0, features.IMAGE_HEIGHT, features.IMAGE_WIDTH))
+    raise ValueError(f"no '{signatures.IMAGES_INPUT}' or '{signatures.EXAMPLES_INPUT}' input")
+
+
+def read(
+    paths: List[str], model_name: str, since: Optional[float] = None, until: Optional[float] = None
+) -> "tuple[ServedRows, LogProblems]":
+    """The rows of `model_name` answered in [since, until) (seconds since the epoch; None: open)."""
+    problems = LogProblems(files=len(paths))
+    columns: Dict[str, list] = {k: [] for k in ("request_ids", "rows", "versions", "timestamps", "images", "probs")}
+    for path in paths:
+        try:
+            for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                problems.records += 1
+                _add(raw, path, model_name, since, until, columns, problems)
+        except tf.errors.OpError as e:  # DataLossError (truncated or corrupt framing), unreadable file
+            problems.truncated_files += 1
+            problems.messages.append(f"{path}: the rest of the file is unreadable ({e.message.splitlines()[0]})")
+    if not columns["images"]:
+        return ServedRows.empty(), problems
+    images = np.concatenate(columns["images"])
+    return (
+        ServedRows(
+            np.concatenate(columns["request_ids"]),
+            np.concatenate(columns["rows"]),
+            np.concatenate(columns["versions"]),
+            np.concatenate(columns["timestamps"]),
+            np.clip(images, 0, features.MAX_PIXEL_VALUE).astype(np.uint8),
+            np.concatenate(columns["probs"]).astype(np.float32),
+        ),
+        problems,
+    )
+
+
+def _add(raw: bytes, path: str, model_name: str, since, until, columns, problems: LogProblems) -> None:
+    try:
+        entry = prediction_log_pb2.PredictionLog.FromString(raw)
+        metadata = entry.log_metadata
+        if metadata.model_spec.name != model_name:
+            problems.other_models += 1
+            return
+        if (since is not None and metadata.timestamp_secs < since) or (
+            until is not None and metadata.timestamp_secs >= until
+        ):
+            return
+        if not entry.HasField("predict_log"):
+            raise ValueError("not a Predict call")
+        images = _images(entry.predict_log.request)
+        probs = tf.make_ndarray(entry.predict_log.response.outputs[signatures.PROBABILITIES_OUTPUT])
+        probs = np.asarray(probs).reshape(len(images), features.NUM_CLASSES)
+    except Exception as e:  # noqa: BLE001  any undecodable record is counted and skipped
+        problems.bad_records += 1
+        if len(problems.messages) < 20:
+            problems.messages.append(f"{path}: a record was skipped ({type(e).__name__}: {str(e)[:200]})")
+        return
+    n = len(images)
+    columns["request_ids"].append(np.full(n, logged_request_id(entry), dtype=object).astype(str))
+    columns["rows"].append(np.arange(n))
+    columns["versions"].append(np.full(n, metadata.model_spec.version.value))
+    columns["timestamps"].append(np.full(n, metadata.timestamp_secs))
+    columns["images"].append(images)
+    columns["probs"].append(probs)

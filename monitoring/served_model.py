@@ -1,0 +1,65 @@
+"""What the monitor compares served traffic with, found through ML Metadata lineage: for a pushed
+version, the statistics of the data that trained it (skew) and of the test split (the class mix),
+and its test accuracy (online accuracy)."""
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from components import tfx_files
+from modules import features
+from runs import lineage, summary
+
+
+@dataclass
+class ServedModel:
+    version: int
+    statistics_uri: str  # the ExampleStatistics of the span that trained it
+    train_statistics: statistics_pb2.DatasetFeatureStatisticsList
+    test_class_mix: np.ndarray  # [10]: the share of each class in the test split
+    test_accuracy: Optional[float]
+
+
+def class_mix(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> np.ndarray:
+    """The share of each class of the label feature (categorical: TFDV's top values)."""
+    counts = np.zeros(features.NUM_CLASSES)
+    for feature in statistics.datasets[0].features:
+        if feature.path.step[0] == features.LABEL_KEY:
+            for value in feature.string_stats.top_values:
+                counts[int(value.value)] = value.frequency
+    if not counts.sum():
+        raise ValueError("the statistics hold no label counts")
+    return counts / counts.sum()
+
+
+def lookup(metadata_path: str, version: int) -> ServedModel:
+    """LookupError when the store knows no pushed version `version` (or nothing that trained it)."""
+    store = summary.read_only_store(metadata_path)
+    chain = lineage.lineage(store, version)
+    artifacts = [a for entry in chain for direction in ("inputs", "outputs") for a in entry[direction]]
+    statistics = [a for a in artifacts if a["type"] == "ExampleStatistics"]
+    if not statistics:
+        raise LookupError(f"version {version}: no ExampleStatistics upstream of it in ML Metadata")
+    accuracies = [a["test_accuracy"] for a in artifacts if a["type"] == "ModelEvaluation" and a.get("test_accuracy")]
+    uri = min(statistics, key=lambda a: a["id"])["uri"]  # the StatisticsGen's own (the DataGate copies it)
+    return ServedModel(
+        version=version,
+        statistics_uri=uri,
+        train_statistics=tfdv.load_stats_binary(tfx_files.stats_path(uri, features.TRAIN_SPLIT)),
+        test_class_mix=class_mix(tfdv.load_stats_binary(tfx_files.stats_path(uri, features.TEST_SPLIT))),
+        test_accuracy=float(accuracies[0]) if accuracies else None,
+    )
+
+
+def lookup_all(metadata_path: str, versions) -> "tuple[Dict[int, ServedModel], Dict[int, str]]":
+    """({version: ServedModel}, {version: why it is unknown}) for each version in the logs."""
+    found, unknown = {}, {}
+    for version in sorted(set(int(v) for v in versions)):
+        try:
+            found[version] = lookup(metadata_path, version)
+        except (LookupError, FileNotFoundError) as e:
+            unknown[version] = str(e)
+    return found, unknown

@@ -1,0 +1,174 @@
+"""Request logging: logging_config read as TF Serving reads it, an id on every answer (REST header,
+gRPC trailing metadata), sampled PredictionLogs on disk that read back to exactly what was answered,
+and a full queue or a refusing disk costing a counted record, never a request."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import requests
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from modules import push_layout, signatures
+from monitoring import request_logs
+from serving import request_log
+from serving.client import RestClient
+from serving.grpc_client import GrpcClient
+from serving.metrics import NoMetrics
+from tests.serving.conftest import MODEL_NAME, publish, start_server
+from tests.serving.test_metrics import samples
+
+
+def _logging_config(text: str):
+    config = model_server_config_pb2.ModelConfig()
+    text_format.Parse(text, config)
+    return config.logging_config
+
+
+def test_logging_config_is_read_as_tf_serving_writes_it():
+    spec = request_log.spec_from_config(
+        _logging_config(
+            "logging_config { sampling_config { sampling_rate: 0.25 } "
+            'log_collector_config { type: "tfrecord" filename_prefix: "logs/mnist" } }'
+        ),
+        "/etc/serving",
+    )
+    assert spec == request_log.LoggingSpec("/etc/serving/logs/mnist", 0.25)
+    assert request_log.spec_from_config(_logging_config(""), "/x") is None
+    off = 'logging_config { sampling_config { sampling_rate: 0 } log_collector_config { filename_prefix: "/l" } }'
+    assert request_log.spec_from_config(_logging_config(off), "/x") is None
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('logging_config { log_collector_config { type: "bigquery" filename_prefix: "/l" } }', "type 'bigquery'"),
+        ("logging_config { sampling_config { sampling_rate: 1.5 } }", r"sampling_rate must lie in \[0, 1\]"),
+        ("logging_config { sampling_config { sampling_rate: 0.5 } }", "needs log_collector_config"),
+    ],
+)
+def test_a_bad_logging_config_is_refused_in_plain_words(text, message):
+    with pytest.raises(ValueError, match=message):
+        request_log.spec_from_config(_logging_config(text), "/x")
+
+
+def test_a_client_id_is_kept_only_when_it_is_a_plain_token():
+    assert request_log.request_id("trace-42.a:b") == "trace-42.a:b"
+    for bad in ("", "has space", "x" * 129, "new\nline"):
+        generated = request_log.request_id(bad)
+        assert generated != bad and len(generated) == 32
+
+
+def _offer(logger, n: int) -> None:
+    images = np.zeros((1, 28, 28), np.uint8)
+    probabilities = np.full((1, 10), 0.1, np.float32)
+    for i in range(n):
+        logger.offer(f"id{i}", 1, signatures.IMAGES_SIGNATURE, {"images": images}, {}, {"probabilities": probabilities})
+
+
+def test_a_full_queue_drops_and_counts_records_instead_of_waiting(tmp_path):
+    logger = request_log.RequestLogger(
+        request_log.LoggingSpec(str(tmp_path / "requests"), 1.0), NoMetrics(), MODEL_NAME, queue_size=1
+    )
+    _offer(logger, 2000)  # far faster than one writer thread can build and write protos
+    logger.close()
+    dropped = logger.dropped.get("queue_full", 0)
+    assert dropped > 0
+    assert logger.written + dropped == 2000
+    rows, problems = request_logs.read(request_logs.log_files(str(tmp_path / "requests")), MODEL_NAME)
+    assert len(rows) == logger.written and problems.bad_records == 0
+
+
+def test_a_refusing_disk_drops_and_counts_records(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the log folder should be")
+    logger = request_log.RequestLogger(request_log.LoggingSpec(str(blocker / "requests"), 1.0), NoMetrics(), MODEL_NAME)
+    _offer(logger, 5)
+    logger.close()
+    assert logger.dropped == {"write_error": 5} and logger.written == 0
+
+
+def _settled(read, timeout: float = 15.0):
+    """read()'s value once two reads half a second apart agree (the writer thread has caught up)."""
+    last, deadline = read(), time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.5)
+        value = read()
+        if value == last:
+            return value
+        last = value
+    return last
+
+
+@pytest.fixture(scope="module")
+def logging_server(tmp_path_factory, exported_model):
+    """serving.server with request logging on for every request, and metrics on."""
+    root = tmp_path_factory.mktemp("logged")
+    base = str(root / MODEL_NAME)
+    publish(exported_model, base, 1)
+    config = root / "models.config"
+    config.write_text(push_layout.render_models_config([(MODEL_NAME, base)], request_log=(str(root / "logs"), 1.0)))
+    monitoring = root / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/metrics" }')
+    srv = start_server("dev", base, f"--model_config_file={config}", f"--monitoring_config_file={monitoring}")
+    srv.log_prefix = str(root / "logs" / MODEL_NAME / "requests")
+    yield srv
+    srv.stop()
+
+
+def test_every_answer_carries_a_request_id_and_logged_requests_read_back_exactly(logging_server, test_images_labels):
+    images = test_images_labels[0]
+    rest, grpc_client = (
+        RestClient(logging_server.rest_url, MODEL_NAME),
+        GrpcClient(logging_server.grpc_target, MODEL_NAME),
+    )
+    answers = [
+        rest.predict_images(images[:3]),
+        grpc_client.predict_images(images[3:5]),
+        rest.predict_images(images[5:6]),
+    ]
+    ids = [a.request_id for a in answers]
+    assert all(ids) and len(set(ids)) == 3
+    # A client's own id (a tracing header) is the one answered and logged.
+    traced = requests.post(
+        f"{logging_server.rest_url}/v1/models/{MODEL_NAME}:predict",
+        headers={"X-Request-Id": "trace-7"},
+        json={"signature_name": signatures.IMAGES_SIGNATURE, "instances": images[6:7].tolist()},
+    )
+    assert traced.headers["X-Request-Id"] == "trace-7"
+    # Errors carry an id too; they are not logged (nothing was answered).
+    refused = requests.get(f"{logging_server.rest_url}/v1/models/nope")
+    assert refused.status_code == 404 and len(refused.headers["X-Request-Id"]) == 32
+    logging_server.stop()  # the server closes its log file on the way out
+
+    rows, problems = request_logs.read(request_logs.log_files(logging_server.log_prefix), MODEL_NAME)
+    assert problems.bad_records == 0 and problems.truncated_files == 0
+    assert rows.request_ids.tolist() == [ids[0]] * 3 + [ids[1]] * 2 + [ids[2], "trace-7"]
+    assert rows.rows.tolist() == [0, 1, 2, 0, 1, 0, 0]
+    np.testing.assert_array_equal(rows.images, images[:7])
+    answered = np.concatenate([a.probabilities for a in answers])
+    np.testing.assert_allclose(rows.probabilities[:6], answered, atol=1e-6)
+    assert set(rows.versions.tolist()) == {1}
+
+
+def test_the_request_log_metrics_count_what_was_written(tmp_path, exported_model, test_images_labels):
+    images = test_images_labels[0]
+    base = str(tmp_path / MODEL_NAME)
+    publish(exported_model, base, 1)
+    blocker = tmp_path / "blocked"
+    blocker.write_text("not a folder")
+    config = tmp_path / "models.config"
+    # Sampling 1 in 2, into a folder that cannot be created: every sampled record is dropped and counted.
+    config.write_text(push_layout.render_models_config([(MODEL_NAME, base)], request_log=(str(blocker), 0.5)))
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/metrics" }')
+    with start_server("dev", base, f"--model_config_file={config}", f"--monitoring_config_file={monitoring}") as srv:
+        rest = RestClient(srv.rest_url, MODEL_NAME)
+        for i in range(200):
+            assert rest.predict_images(images[i % 8 : i % 8 + 1]).classes.shape == (1,)  # every request answered
+        key = ("mnist_tfx_request_log_dropped_records_total", (("model_name", MODEL_NAME), ("reason", "write_error")))
+        dropped = _settled(lambda: samples(requests.get(f"{srv.rest_url}/metrics").text).get(key, 0))
+    assert 60 <= dropped <= 140  # Binomial(200, 0.5): outside this with probability < 1e-8
+    assert not os.path.exists(str(blocker) + "/mnist")
