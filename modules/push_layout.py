@@ -56,10 +56,17 @@ def render_models_config(
     models: Iterable[Tuple[str, str]],
     versions_served: int = VERSIONS_SERVED,
     request_log: Optional[Tuple[str, float]] = None,
+    previous: Optional[str] = None,
 ) -> str:
     """[(model name, base path)] -> the text of a models.config (a text ModelServerConfig).
-    request_log: (filename prefix, sampling rate) turns request logging on (logging_config); the
-    model's name is appended to the prefix, so each model logs to its own files."""
+    request_log: (folder, sampling rate) turns request logging on (logging_config), each model into
+    <folder>/<model name>/requests-*. previous: the text of the models.config this one replaces;
+    a model's logging_config there is kept (an operator turned logging on: a push must not undo it)."""
+    kept = {}
+    if previous:
+        for old in text_format.Parse(previous, model_server_config_pb2.ModelServerConfig()).model_config_list.config:
+            if old.HasField("logging_config"):
+                kept[old.name] = old.logging_config
     config = model_server_config_pb2.ModelServerConfig()
     for name, base_path in models:
         model = config.model_config_list.config.add()
@@ -67,6 +74,8 @@ def render_models_config(
         model.base_path = base_path
         model.model_platform = "tensorflow"
         model.model_version_policy.latest.num_versions = versions_served
+        if model.name in kept:
+            model.logging_config.CopyFrom(kept[model.name])
         if request_log:
             prefix, rate = request_log
             model.logging_config.log_collector_config.type = "tfrecord"

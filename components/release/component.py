@@ -83,9 +83,11 @@ def Release(
         version, destination = release(
             model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name
         )
+    config_path = push_layout.models_config_path(push_base_dir)
+    previous = tf.io.gfile.GFile(config_path).read() if tf.io.gfile.exists(config_path) else None
     safe_push.write_atomically(
-        push_layout.models_config_path(push_base_dir),
-        push_layout.render_models_config([(model_name, os.path.abspath(push_base_dir))]),
+        config_path,
+        push_layout.render_models_config([(model_name, os.path.abspath(push_base_dir))], previous=previous),
     )
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_string_custom_property("pushed_destination", destination)

@@ -35,3 +35,13 @@ def test_models_config_sits_beside_the_model_folder_and_names_it():
     text = push_layout.render_models_config([("mnist", "/srv/serving_model/mnist")])
     assert 'name: "mnist"' in text and 'base_path: "/srv/serving_model/mnist"' in text
     assert "num_versions: 1" in text
+
+
+def test_request_logging_is_rendered_and_survives_the_next_push():
+    logged = push_layout.render_models_config([("mnist", "/srv/m")], request_log=("/var/log/serving", 0.1))
+    assert 'filename_prefix: "/var/log/serving/mnist/requests"' in logged and "sampling_rate: 0.1" in logged
+    # The release rewrites models.config on every push: an operator's logging_config must stay.
+    again = push_layout.render_models_config([("mnist", "/srv/m2"), ("other", "/srv/o")], previous=logged)
+    assert again.count("logging_config") == 1 and 'base_path: "/srv/m2"' in again
+    assert "sampling_rate: 0.1" in again
+    assert "logging_config" not in push_layout.render_models_config([("mnist", "/srv/m")])

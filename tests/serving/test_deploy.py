@@ -12,6 +12,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from modules import push_layout
+from monitoring import check
 from pipeline import configs
 from pipeline.configs import PROJECT_ROOT
 from serving import metrics
@@ -78,7 +79,7 @@ def _promtool(*args) -> str:
 
 
 def test_prometheus_config_and_alert_rules_pass_promtool():
-    assert "3 rules found" in _promtool("check", "rules", "alerts.yml")
+    assert "7 rules found" in _promtool("check", "rules", "alerts.yml")
     _promtool("check", "config", "prometheus.yml")
     [job] = yaml.safe_load(_read("prometheus", "prometheus.yml"))["scrape_configs"]
     assert job["metrics_path"] == metrics.read_monitoring_config(os.path.join(DEPLOY, "monitoring.config"))
@@ -90,13 +91,17 @@ def test_alert_rules_fire_on_their_unit_test_series():
     assert "SUCCESS" in _promtool("test", "rules", "alerts_test.yml")
 
 
-def test_every_metric_the_alerts_and_dashboard_use_is_exposed_by_the_server():
+def test_every_metric_the_alerts_and_dashboard_use_is_exposed_by_the_server_or_the_monitor(tmp_path):
     exposed = metrics.ServingMetrics()
+    exposed.request_log_dropped("m", "queue_full")
     exposed.request("m", "Predict", "REST", "OK", 0.001)
     exposed.runtime("m", "Predict", 0.001)
     exposed.load("/p", True, 0.1)
     exposed.predictions("m", 1, np.array([[0.3, 0.3, 0.4]]))  # top probability under the 0.5 bound
     names = {s.name for f in text_string_to_metric_families(exposed.exposition().decode()) for s in f.samples}
+    monitor_file = str(tmp_path / check.PROM_FILE)  # what python -m monitoring.check writes
+    check.write_prometheus({"flagged": [], "rows": 0, "versions": {}, "drift": None}, monitor_file)
+    names |= {s.name for f in text_string_to_metric_families(open(monitor_file).read()) for s in f.samples}
     dashboard = json.loads(_read("grafana", "mnist-serving.json"))
     expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     expressions += [

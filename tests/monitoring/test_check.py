@@ -1,0 +1,47 @@
+"""The monitor's Prometheus text: what the alert rules in serving/deploy/prometheus/alerts.yml read."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitoring import check
+from pipeline.configs import PROJECT_ROOT
+
+ALERTS = os.path.join(PROJECT_ROOT, "serving", "deploy", "prometheus", "alerts.yml")
+
+
+def _result(flagged):
+    checks = [{"name": n, "value": 0.5, "bound": 0.1, "flagged": n in flagged, "detail": ""} for n in check.CHECK_NAMES]
+    return {"flagged": flagged, "rows": 1000, "versions": {"7": {"checks": checks[:-1]}}, "drift": checks[-1]}
+
+
+def test_monitor_prom_holds_one_flag_per_check_and_the_values(tmp_path):
+    path = str(tmp_path / check.PROM_FILE)
+    check.write_prometheus(_result(["pixel_skew", "online_accuracy"]), path)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(open(path).read())
+        for s in family.samples
+    }
+    flags = {dict(k[1])["check"]: v for k, v in samples.items() if k[0] == "mnist_tfx_monitor_flagged"}
+    assert flags == {name: (1.0 if name in ("pixel_skew", "online_accuracy") else 0.0) for name in check.CHECK_NAMES}
+    assert samples[("mnist_tfx_monitor_value", (("check", "pixel_skew"), ("version", "7")))] == 0.5
+    assert samples[("mnist_tfx_monitor_value", (("check", "pixel_drift"), ("version", "all")))] == 0.5
+    assert samples[("mnist_tfx_monitor_rows", ())] == 1000
+    # Every series the monitor alerts read is one this file holds.
+    alerts = open(ALERTS).read()
+    for name in ("mnist_tfx_monitor_flagged", "mnist_tfx_monitor_last_run_timestamp_seconds"):
+        assert name in alerts
+    if shutil.which("promtool"):
+        lint = subprocess.run(["promtool", "check", "metrics"], input=open(path).read(), capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize(
+    "text, seconds", [("0", 0.0), ("1795380000", 1795380000.0), ("2026-11-22T00:00", 1795305600.0)]
+)
+def test_window_times_read_epoch_seconds_or_iso_utc(text, seconds):
+    assert check._time(text) == seconds
