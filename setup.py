@@ -12,7 +12,9 @@ setup(
     version="0.1.0",
     description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
     python_requires=">=3.9,<3.12",
-    packages=find_packages(include=["pipeline*", "components*", "modules*", "runs*", "serving*", "kubeflow*"]),
+    packages=find_packages(
+        include=["pipeline*", "components*", "modules*", "runs*", "serving*", "kubeflow*", "monitoring*"]
+    ),
     package_data={"pipeline": ["schema/*.pbtxt"], "serving": ["web/*.html"]},
     install_requires=[
         "tfx[kfp]==1.21.0",

@@ -1,6 +1,9 @@
 """Serving latency and throughput: REST and gRPC through serving.server, next to the in-process
 SavedModel call on the same inputs; batch 1 and 32, 1 and 8 concurrent clients; each API also
-against a second server with Prometheus metrics on (rows "+metrics"), for the metrics' overhead.
+against a second server with Prometheus metrics on and every request logged (rows "+metrics+log"),
+for their overhead; and REST through the request-log proxy (serving/log_proxy.py, logging every
+request) in front of the first server, for the proxy's added latency on deployments of the real
+TF Serving.
 
     python benchmarks/serving_bench.py                   # newest version in serving_model/mnist
     python benchmarks/serving_bench.py --model-dir DIR   # any exported version directory
@@ -21,10 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from modules import idx, signatures
-from modules.push_layout import version_dirs
+from modules.push_layout import render_models_config, version_dirs
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
+from serving import log_proxy
 from serving.client import RestClient
 from serving.grpc_client import GrpcClient
 from serving.process import ServerProcess
@@ -86,16 +90,24 @@ def run(model_dir: str, requests_per_client: int) -> dict:
         monitoring = os.path.join(tmp, "monitoring.config")
         with open(monitoring, "w") as f:
             f.write('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
-        # The same server twice, metrics off and on, measured in turn in the same run.
+        logged = os.path.join(tmp, "models.config")  # every request logged: the worst case
+        with open(logged, "w") as f:
+            f.write(render_models_config([(configs.MODEL_NAME, base)], request_log=(os.path.join(tmp, "logs"), 1.0)))
+        # The same server twice, metrics and logging off and on, measured in turn in the same run.
         with (
             ServerProcess(base, configs.MODEL_NAME) as server,
-            ServerProcess(base, configs.MODEL_NAME, f"--monitoring_config_file={monitoring}") as monitored,
+            ServerProcess(
+                base, configs.MODEL_NAME, f"--monitoring_config_file={monitoring}", f"--model_config_file={logged}"
+            ) as monitored,
         ):
+            proxy, proxy_loggers = log_proxy.make_server(server.rest_url, "127.0.0.1", 0, logged)
+            threading.Thread(target=proxy.serve_forever, daemon=True).start()
             clients = {
                 "rest": RestClient(server.rest_url, configs.MODEL_NAME),
                 "grpc": GrpcClient(server.grpc_target, configs.MODEL_NAME),
-                "rest+metrics": RestClient(monitored.rest_url, configs.MODEL_NAME),
-                "grpc+metrics": GrpcClient(monitored.grpc_target, configs.MODEL_NAME),
+                "rest+metrics+log": RestClient(monitored.rest_url, configs.MODEL_NAME),
+                "grpc+metrics+log": GrpcClient(monitored.grpc_target, configs.MODEL_NAME),
+                "rest via log proxy": RestClient(f"http://127.0.0.1:{proxy.server_address[1]}", configs.MODEL_NAME),
             }
             calls = {"in-process": lambda b: signature(images=tf.constant(b))}
             calls.update({name: client.predict_images for name, client in clients.items()})
@@ -111,8 +123,11 @@ def run(model_dir: str, requests_per_client: int) -> dict:
                         }
                         print(row, flush=True)
                         results.append(row)
-            for name in ("grpc", "grpc+metrics"):
+            for name in ("grpc", "grpc+metrics+log"):
                 clients[name].close()
+            proxy.shutdown()
+            for logger in proxy_loggers.values():
+                logger.close()
     return {
         "model_dir": os.path.abspath(model_dir),
         "requests_per_client": requests_per_client,

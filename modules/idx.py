@@ -14,6 +14,7 @@ tf.io.gfile, imported only then.
 import gzip
 import io
 import os
+import re
 import struct
 import zlib
 from typing import Tuple
@@ -32,9 +33,35 @@ def _pair(prefix: str) -> Tuple[str, str]:
     return f"{prefix}-{IMAGES_MARKER}-ubyte.gz", f"{prefix}-{LABELS_MARKER}-ubyte.gz"
 
 
+# The data root holds one folder per span; ExampleGen's input patterns use SPAN_FOLDER, with TFX's
+# {SPAN} placeholder, and take the highest span.
+SPAN_FOLDER = "span-{SPAN}"
+_SPAN_NAME = re.compile(r"^span-(\d+)$")
+
+
+def span_dir(data_root: str, span: int) -> str:
+    return os.path.join(data_root, SPAN_FOLDER.replace("{SPAN}", str(span)))
+
+
+def latest_span(data_root: str) -> Tuple[int, str]:
+    """(number, folder) of the highest span-N folder under data_root."""
+    if "://" in data_root:
+        import tensorflow as tf
+
+        names = tf.io.gfile.listdir(data_root)
+    else:
+        names = os.listdir(data_root)
+    spans = [int(m.group(1)) for name in names if (m := _SPAN_NAME.match(name.rstrip("/")))]
+    if not spans:
+        raise FileNotFoundError(f"{data_root}: no span-N folders")
+    return max(spans), span_dir(data_root, max(spans))
+
+
 # A span folder holds two pairs, named as MNIST ships them: its training file (ExampleGen's train
 # and eval splits) and its test file (the test split).
-PAIRS = {"train": _pair("train"), "t10k": _pair("t10k")}
+# A span made from production feedback (monitoring/span.py) holds a third, which ExampleGen does not
+# read: the held-out part of the fresh labelled window, on which a new model must beat the served one.
+PAIRS = {"train": _pair("train"), "t10k": _pair("t10k"), "fresh": _pair("fresh")}
 
 
 def pair_glob(pair: str) -> str:

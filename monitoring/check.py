@@ -10,7 +10,8 @@ Per model version in the window (found in ML Metadata by its pushed version):
   class_mix    L-infinity distance of the predicted-class mix from the test split's label mix
   low_confidence  the share of predictions under the server's low-confidence bound
   online_accuracy what was served against the labels that came back (monitoring.feedback)
-And for the whole window: pixel_drift against the previous window of the same length.
+And for the whole window: pixel_drift against the previous window: the last one this monitor judged
+(history.jsonl in --out) if it ended by --since, else the same length of time just before.
 Bounds: pipeline/configs.py (the DataGate's PIXEL_DRIFT_JSD and LABEL_DRIFT_LINF, MONITOR_*).
 
 Writes check.json, monitor_report.html and monitor.prom (Prometheus text for node_exporter's
@@ -60,11 +61,13 @@ def run_check(
     feedback_store: str,
     since: float,
     until: float,
+    previous_window: "tuple[float, float] | None" = None,
     model_name: str = configs.MODEL_NAME,
     low_confidence_bound: float = DEFAULT_LOW_CONFIDENCE_BOUND,
     schema_path: str = configs.SCHEMA_FILE,
 ):
-    """-> (the result as JSON-ready dict, what the report plots). Plain inputs; no files written."""
+    """-> (the result as JSON-ready dict, what the report plots). Plain inputs; no files written.
+    previous_window: (since, until) of the window drift compares with (None: the time just before)."""
     import tensorflow_data_validation as tfdv
 
     from monitoring import checks, feedback, request_logs, served_model
@@ -72,10 +75,18 @@ def run_check(
     schema = tfdv.load_schema_text(schema_path)
     paths = request_logs.log_files(log_prefix)
     rows, problems = request_logs.read(paths, model_name, since, until)
-    previous, _ = request_logs.read(paths, model_name, since - (until - since), since)
+    previous_since, previous_until = previous_window or (since - (until - since), since)
+    previous, _ = request_logs.read(paths, model_name, previous_since, previous_until)
     result = {
         "model_name": model_name,
-        "window": {"since": _iso(since), "until": _iso(until), "label": f"{_iso(since)} to {_iso(until)}"},
+        "window": {
+            "since": _iso(since),
+            "until": _iso(until),
+            "label": f"{_iso(since)} to {_iso(until)}",
+            "since_seconds": since,
+            "until_seconds": until,
+            "previous": [_iso(previous_since), _iso(previous_until)],
+        },
         "rows": len(rows),
         "log_problems": problems.as_dict(),
         "low_confidence_bound": low_confidence_bound,
@@ -156,6 +167,23 @@ def run_check(
     return result, plots
 
 
+def last_judged_window(out_dir: str, since: float):
+    """(since, until) of the newest window in <out_dir>/history.jsonl that ended by `since`, or None."""
+    path = os.path.join(out_dir, HISTORY_FILE)
+    if not os.path.exists(path):
+        return None
+    windows = []
+    with open(path) as f:
+        for line in f:
+            try:
+                window = json.loads(line)["window"]
+                windows.append((window["since_seconds"], window["until_seconds"]))
+            except (ValueError, KeyError):
+                continue  # a line from an older monitor or a torn write: not a window to compare with
+    earlier = [w for w in windows if w[1] <= since]
+    return max(earlier, key=lambda w: w[1]) if earlier else None
+
+
 def write_prometheus(result: dict, path: str) -> None:
     """The result as gauges, for node_exporter's textfile collector; written by rename."""
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
@@ -212,7 +240,14 @@ def main(argv=None) -> int:
     from monitoring import report
 
     result, plots = run_check(
-        args.logs, args.metadata, args.feedback, since, until, args.model_name, args.low_confidence_bound
+        args.logs,
+        args.metadata,
+        args.feedback,
+        since,
+        until,
+        last_judged_window(args.out, since),
+        args.model_name,
+        args.low_confidence_bound,
     )
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, CHECK_FILE), "w") as f:

@@ -43,6 +43,10 @@ MONITOR_MAX_LOW_CONFIDENCE_RATE = 0.05  # share of predictions under the server'
 MONITOR_MAX_ACCURACY_DROP = 0.01
 MONITOR_MIN_LABELLED = 50
 
+# A span made from feedback (python -m monitoring.span) holds this share of the new labelled rows
+# out of training; a new model is pushed only if it beats the served one on them.
+FRESH_HOLDOUT_SHARE = 0.3
+
 # Blessing: the candidate's test accuracy must reach MIN_ACCURACY and may not fall more than
 # MAX_ACCURACY_DROP below the latest blessed model's (skipped on the first run: no baseline).
 MIN_ACCURACY = 0.99

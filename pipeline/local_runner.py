@@ -192,8 +192,10 @@ def format_summary(summary: dict, log_path: str) -> str:
     else:
         acc = summary["test_accuracy"]
         lines.append(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: not evaluated")
-        if summary["blessed"]:
+        if summary["blessed"] and summary["pushed"]:
             lines.append(f"BLESSED; pushed to {summary['pushed_model_dir']}")
+        elif summary["blessed"]:
+            lines.append(f"BLESSED but not pushed: {summary.get('not_pushed_reason') or 'see the log'}")
         else:
             lines.append("NOT BLESSED; nothing pushed. " + "; ".join(summary.get("validation_failures") or []))
     lines.append(f"report: {summary['report']}\nlog:    {log_path}")

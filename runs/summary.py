@@ -105,4 +105,6 @@ def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
                 if summary["pushed"]:
                     summary["pushed_model_dir"] = _custom(artifact, "pushed_destination")
                     summary["pushed_version"] = _custom(artifact, "pushed_version")
+                else:
+                    summary["not_pushed_reason"] = _custom(artifact, "not_pushed_reason")
     return summary

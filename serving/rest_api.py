@@ -31,7 +31,7 @@ access_log = logging.getLogger("serving.access")  # one line per request; the se
 
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 _DRAIN_LIMIT_BYTES = 256 * 1024 * 1024  # larger refused bodies are not read: the connection closes
-_ROUTE = re.compile(
+ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<action>/metadata|:predict|:classify|:regress)?$"
 )
@@ -153,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         started, status = time.perf_counter(), "OK"
         self.request_id = None  # a fresh id per request on a keep-alive connection
         path = self.path.split("?", 1)[0]
-        addressed = _ROUTE.match(path)  # a request to a model is counted and timed, whatever its outcome
+        addressed = ROUTE.match(path)  # a request to a model is counted and timed, whatever its outcome
         try:
             body = self._body(method)
             if method == "GET" and path in ("/", "/index.html"):
@@ -221,7 +221,7 @@ _TOO_MANY_CONNECTIONS = (
 )
 
 
-class _BoundedServer(ThreadingHTTPServer):
+class BoundedServer(ThreadingHTTPServer):
     """A thread per connection, at most `max_connections` at once: one more is answered 429
     (RESOURCE_EXHAUSTED, as TF Serving answers an exhausted resource) and closed, unread."""
 
@@ -279,6 +279,6 @@ def make_server(
             "timeout": timeout_seconds,  # socket timeout of every read (StreamRequestHandler)
         },
     )
-    server = _BoundedServer((host, port), handler)
+    server = BoundedServer((host, port), handler)
     server.max_connections = max_connections
     return server

@@ -123,3 +123,16 @@ def format_predict(outputs: Dict[str, np.ndarray], row_format: bool) -> Dict[str
         return {"predictions": _jsonable(*next(iter(outputs.items())))}
     columns = {k: _jsonable(k, v) for k, v in outputs.items()}
     return {"predictions": [{k: columns[k][i] for k in columns} for i in range(batch.pop())]}
+
+
+def parse_predict_response(body: bytes, output_names, row_format: bool) -> Dict[str, np.ndarray]:
+    """The inverse of format_predict, for a response read back (the request-log proxy): {output: array}.
+    output_names: the signature's outputs, in the order TF Serving writes them."""
+    answer = json.loads(body)
+    names = list(output_names)
+    values = answer["predictions" if row_format else "outputs"]
+    if len(names) == 1:
+        return {names[0]: np.asarray(_decode_b64(values))}
+    if row_format:
+        return {k: np.asarray(_decode_b64([row[k] for row in values])) for k in names}
+    return {k: np.asarray(_decode_b64(values[k])) for k in names}

@@ -12,7 +12,7 @@ from pipeline.configs import DATA_ROOT
 
 @pytest.fixture(scope="session")
 def span_dir() -> str:
-    return data_slice.latest_span_dir(DATA_ROOT)
+    return idx.span_dir(DATA_ROOT, 1)  # the shipped span, whatever feedback spans a local loop added
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,8 @@ from components.idx_example_gen import executor
 from modules import idx
 from modules.features import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT
 
-SPAN_DIR = "span-{SPAN}"  # ExampleGen's span placeholder: it resolves to the highest span-N folder
-TRAIN_PATTERN = f"{SPAN_DIR}/{idx.pair_glob('train')}"
-TEST_PATTERN = f"{SPAN_DIR}/{idx.pair_glob('t10k')}"
+TRAIN_PATTERN = f"{idx.SPAN_FOLDER}/{idx.pair_glob('train')}"  # {SPAN} resolves to the highest span
+TEST_PATTERN = f"{idx.SPAN_FOLDER}/{idx.pair_glob('t10k')}"
 TRAIN_BUCKETS, EVAL_BUCKETS = 11, 1  # hash buckets of the training files: 11:1 gives ~55k/5k
 
 

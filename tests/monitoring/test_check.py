@@ -1,5 +1,6 @@
 """The monitor's Prometheus text: what the alert rules in serving/deploy/prometheus/alerts.yml read."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,3 +46,16 @@ def test_monitor_prom_holds_one_flag_per_check_and_the_values(tmp_path):
 )
 def test_window_times_read_epoch_seconds_or_iso_utc(text, seconds):
     assert check._time(text) == seconds
+
+
+def test_drift_compares_with_the_last_window_the_monitor_judged(tmp_path):
+    history = tmp_path / check.HISTORY_FILE
+    lines = [
+        {"window": {"since_seconds": 100, "until_seconds": 160}},
+        {"window": {"since_seconds": 200, "until_seconds": 260}},
+        {"window": {"since_seconds": 400, "until_seconds": 460}},  # after the window being judged
+    ]
+    history.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    assert check.last_judged_window(str(tmp_path), since=300) == (200, 260)
+    assert check.last_judged_window(str(tmp_path), since=100) is None
+    assert check.last_judged_window(str(tmp_path / "none"), since=300) is None

@@ -38,6 +38,22 @@ def test_models_config_serves_the_pushed_model_name_from_the_mount():
     assert configs_from_file(path) == [ModelConfig(configs.MODEL_NAME, f"/models/{configs.MODEL_NAME}", 1)]
 
 
+def test_the_request_log_proxy_logs_the_served_model_and_compose_runs_it_in_front_of_tf_serving():
+    """The proxy's models.config names the same model and base path as the real server's, plus a
+    logging_config; the real server's own models.config has none (its build has no collector)."""
+    [logged] = configs_from_file(os.path.join(DEPLOY, "request_logging.config"))
+    [served] = configs_from_file(os.path.join(DEPLOY, "models.config"))
+    assert (logged.name, logged.base_path) == (served.name, served.base_path) and served.logging is None
+    assert (
+        logged.logging.filename_prefix == f"/logs/{configs.MODEL_NAME}/requests" and logged.logging.sampling_rate == 0.1
+    )
+    [compose] = _yaml("docker-compose.yml")
+    proxy = compose["services"]["request-log-proxy"]
+    assert "--upstream=http://tf-serving:8501" in proxy["command"]
+    assert "--model_config_file=/config/request_logging.config" in proxy["command"]
+    assert "./request_logging.config:/config/request_logging.config:ro" in proxy["volumes"]
+
+
 def test_configmap_carries_the_same_files():
     [configmap] = _yaml("k8s", "configmap.yaml")
     assert configmap["data"] == {

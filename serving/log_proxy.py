@@ -1,0 +1,233 @@
+"""Request logging for deployments on the real tensorflow_model_server, which has none that works in
+its open-source build (tensorflow/serving#408, #2223): a thin REST proxy in front of it that writes
+the same PredictionLog files as serving.server (serving/request_log.py) and gives every answer an
+X-Request-Id.
+
+    python -m serving.log_proxy --upstream http://127.0.0.1:8501 --port 8511 \
+        --model_config_file serving_model/models.config
+
+Every request is forwarded unchanged, except one: a :predict without a version is pinned to the
+newest AVAILABLE version (from the upstream's status, refreshed every second), so the version in
+the log is the one that answered; if that version was unloaded meanwhile, it is retried once
+unpinned. Models are logged as their logging_config in models.config says. gRPC is not proxied:
+log REST traffic, or send gRPC clients through serving.server. The proxy's own counters (records
+written and dropped) are at /log_proxy/metrics. serving/deploy/docker-compose.yml runs it.
+"""
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import Dict, Optional, Tuple
+
+import requests
+
+from serving import request_log
+from serving.metrics import CONTENT_TYPE, ServingMetrics
+from serving.rest_api import ROUTE, BoundedServer
+
+log = logging.getLogger("serving.log_proxy")
+METRICS_PATH = "/log_proxy/metrics"
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+class Upstream:
+    """The real server's REST API: what the proxy needs to know to log a predict call."""
+
+    def __init__(self, url: str, timeout: float = 30.0):
+        self.url, self.timeout = url.rstrip("/"), timeout
+        self._local = threading.local()
+        self._signatures: Dict[Tuple[str, int], dict] = {}
+        self._latest: Dict[str, Tuple[float, Optional[int]]] = {}
+
+    @property
+    def session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
+
+    def latest_version(self, model: str) -> Optional[int]:
+        checked, version = self._latest.get(model, (0.0, None))
+        if time.monotonic() - checked > 1.0:
+            try:
+                status = self.session.get(f"{self.url}/v1/models/{model}", timeout=self.timeout).json()
+                available = [
+                    int(s["version"]) for s in status.get("model_version_status", []) if s["state"] == "AVAILABLE"
+                ]
+                version = max(available) if available else None
+            except (requests.RequestException, ValueError, KeyError):
+                version = None
+            self._latest[model] = (time.monotonic(), version)
+        return version
+
+    def signature(self, model: str, version: int, name: str) -> dict:
+        """The SignatureDef (as TF Serving's JSON) of a version's signature."""
+        key = (model, version)
+        if key not in self._signatures:
+            answer = self.session.get(f"{self.url}/v1/models/{model}/versions/{version}/metadata", timeout=self.timeout)
+            answer.raise_for_status()
+            self._signatures[key] = answer.json()["metadata"]["signature_def"]["signature_def"]
+        return self._signatures[key][name or "serving_default"]
+
+
+def _specs(signature_def: dict):
+    """{input name: tf.TensorSpec} from a SignatureDef's JSON."""
+    import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
+
+    specs = {}
+    for name, info in signature_def["inputs"].items():
+        shape = info.get("tensor_shape", {})
+        dims = (
+            None
+            if shape.get("unknown_rank")
+            else [int(d["size"]) if int(d["size"]) >= 0 else None for d in shape.get("dim", [])]
+        )
+        specs[name] = tf.TensorSpec(dims, tf.dtypes.as_dtype(types_pb2.DataType.Value(info["dtype"])), name)
+    return specs
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream: Upstream
+    loggers: Dict[str, request_log.RequestLogger]
+    metrics: ServingMetrics
+
+    def log_message(self, format, *args):
+        pass
+
+    def _answer(self, status: int, headers, body: bytes, request_id: str) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in _HOP_BY_HOP and key.lower() not in (
+                "content-length",
+                request_log.REQUEST_ID_METADATA,
+            ):
+                self.send_header(key, value)
+        self.send_header(request_log.REQUEST_ID_HEADER, request_id)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _forward(self, method: str, path: str, body: bytes) -> requests.Response:
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
+        return self.upstream.session.request(
+            method, self.upstream.url + path, data=body or None, headers=headers, timeout=self.upstream.timeout
+        )
+
+    def _handle(self, method: str) -> None:
+        request_id = request_log.request_id(self.headers.get(request_log.REQUEST_ID_HEADER))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = self.path.split("?", 1)[0]
+        if method == "GET" and path == METRICS_PATH:
+            self._answer(200, {"Content-Type": CONTENT_TYPE}, self.metrics.exposition(), request_id)
+            return
+        route = ROUTE.match(path)
+        logger = (
+            self.loggers.get(route["name"]) if route and route["action"] == ":predict" and method == "POST" else None
+        )
+        version = None
+        if logger is not None and route["version"] is None and route["label"] is None:
+            version = self.upstream.latest_version(route["name"])
+        pinned = f"/v1/models/{route['name']}/versions/{version}:predict" if version else self.path
+        try:
+            answer = self._forward(method, pinned, body)
+            if version and answer.status_code == 404:  # the pinned version went away: ask as the client asked
+                version, answer = None, self._forward(method, self.path, body)
+        except requests.RequestException as e:
+            payload = json.dumps({"error": f"the model server did not answer: {type(e).__name__}"}).encode()
+            self._answer(503, {"Content-Type": "application/json"}, payload, request_id)
+            return
+        self._answer(answer.status_code, answer.headers, answer.content, request_id)
+        if logger is not None and answer.status_code == 200:
+            version = version or (int(route["version"]) if route["version"] and route["version"].isdigit() else None)
+            self._log(logger, route["name"], version, body, answer.content, request_id)
+
+    def _log(self, logger, model: str, version: Optional[int], body: bytes, answer: bytes, request_id: str) -> None:
+        """Decodes what was asked and answered, then offers it to the log; a failure costs the record only."""
+        from serving import rest_codec
+
+        try:
+            if version is None:
+                raise ValueError("the answering version is unknown")
+            name = json.loads(body).get("signature_name", "")
+            signature_def = self.upstream.signature(model, version, name)
+            specs = _specs(signature_def)
+            signature, inputs, row_format = rest_codec.parse_predict(body, lambda _: specs)
+            outputs = rest_codec.parse_predict_response(answer, sorted(signature_def["outputs"]), row_format)
+            logger.offer(
+                request_id,
+                version,
+                signature or "serving_default",
+                inputs,
+                {k: s.dtype for k, s in specs.items()},
+                outputs,
+            )
+        except Exception as e:  # noqa: BLE001  an undecodable exchange is dropped and counted, never answered
+            logger.dropped["undecodable"] = logger.dropped.get("undecodable", 0) + 1
+            self.metrics.request_log_dropped(model, "undecodable")
+            log.warning("a %s request was not logged: %s", model, e)
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_HEAD(self):
+        self._handle("HEAD")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+
+def make_server(upstream_url: str, host: str, port: int, model_config_file: str, **log_options):
+    """-> (the HTTP server, its loggers by model name)."""
+    from serving.repository import configs_from_file
+
+    metrics = ServingMetrics()
+    loggers = {
+        m.name: request_log.RequestLogger(m.logging, metrics, m.name, **log_options)
+        for m in configs_from_file(model_config_file)
+        if m.logging
+    }
+    handler = type(
+        "Handler",
+        (_ProxyHandler,),
+        {"upstream": Upstream(upstream_url), "loggers": loggers, "metrics": metrics, "timeout": 30.0},
+    )
+    return BoundedServer((host, port), handler), loggers
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--upstream", required=True, help="the model server's REST address, e.g. http://127.0.0.1:8501")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8511)
+    p.add_argument("--model_config_file", required=True, help="the models.config with logging_config")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    server, loggers = make_server(args.upstream, args.host, args.port, args.model_config_file)
+    # SIGTERM (docker stop, kubectl delete): stop serving, then write what is queued and close the files.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    log.info("logging proxy on http://%s:%d for %s; logging %s", args.host, args.port, args.upstream, sorted(loggers))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for logger in loggers.values():
+            logger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

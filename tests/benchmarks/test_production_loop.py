@@ -1,0 +1,79 @@
+"""The production loop on a slice (benchmarks/production_loop.py with small numbers): every step is
+the project's own command. Trains and pushes; serves with request logging; three in-distribution
+windows must stay quiet; the first window of thicker strokes must be flagged for skew, drift and
+online accuracy; the labels become span 2; the retrained model passes the fresh-window gate, is
+pushed while the old one keeps answering, and beats it on shifted traffic neither trained on."""
+
+import argparse
+import json
+import os
+
+import pytest
+
+from benchmarks import production_loop
+from modules import idx
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    work = tmp_path_factory.mktemp("loop")
+    args = argparse.Namespace(
+        work=str(work),
+        train_records=10000,
+        test_records=2000,
+        epochs=3,
+        # 3 epochs on 10k records: two trainings differ by a few tenths of a point on 2k test records.
+        max_accuracy_drop=0.01,
+        pipeline_arg=["--min-accuracy=0.9", "--hparam=bn_momentum=0.9"],
+        window_rows=1000,
+        clean_windows=3,
+        shifted_windows=2,
+        clean_labelled_share=0.2,
+        shifted_labelled_share=0.5,
+        evaluation_rows=2000,
+    )
+    return work, production_loop.run(args)
+
+
+def test_in_distribution_windows_stay_quiet(loop):
+    _, result = loop
+    clean = [w for w in result["windows"] if w["traffic"] == "in-distribution"]
+    assert len(clean) == 3 and all(w["rows"] == 1000 for w in clean)
+    assert [w["flagged"] for w in clean] == [[], [], []]
+    assert all(w["monitor_exit_status"] == 0 and w["feedback_exit_status"] == 0 for w in clean)
+    # Measured, not merely unflagged: the second and third windows compare with the one before.
+    assert all(w["checks"]["pixel_drift"] is not None for w in clean[1:])
+
+
+def test_the_first_shifted_window_is_flagged_for_skew_drift_and_accuracy(loop):
+    _, result = loop
+    first = next(w for w in result["windows"] if w["traffic"] == "thicker strokes")
+    assert {"pixel_skew", "pixel_drift", "online_accuracy"} <= set(first["flagged"])
+    assert first["monitor_exit_status"] == 1
+    assert result["summary"]["shifted_windows_until_skew_and_accuracy_flagged"] == 1
+
+
+def test_the_labels_become_span_2_with_mnist_and_a_held_out_part(loop):
+    work, result = loop
+    span = result["span"]
+    labelled = sum(w["labelled_rows"] for w in result["windows"])
+    assert result["span_exit_status"] == 0 and span["span"] == 2
+    assert span["fresh_training_rows"] + span["fresh_held_out_rows"] == labelled
+    assert span["train_records"] == 10000 + span["fresh_training_rows"] and span["test_records"] == 2000
+    fresh_images, _ = idx.read_span_pair(idx.span_dir(os.path.join(work, "data"), 2), "fresh")
+    assert len(fresh_images) == span["fresh_held_out_rows"]
+
+
+def test_the_retrained_model_is_pushed_while_serving_and_beats_the_old_on_shifted_traffic(loop):
+    work, result = loop
+    second = result["second_run"]
+    assert second["span"] == 2 and second["blessed"] and second["pushed"]
+    assert result["requests_during_retraining"]["failed"] == 0 and result["requests_during_retraining"]["ok"] > 0
+    with open(os.path.join(work, "serving", "mnist", second["pushed_version"], "release.json")) as f:
+        gate = json.load(f)["fresh_window"]
+    assert gate["passed"] and gate["candidate_accuracy"] > gate["served_accuracy"]
+    assert gate["served_version"] == int(result["first_run"]["pushed_version"])
+    accuracy = result["shifted_online_accuracy"]
+    assert accuracy["new"]["accuracy"] > accuracy["old"]["accuracy"]

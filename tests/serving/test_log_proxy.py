@@ -1,0 +1,76 @@
+"""The request-log proxy in front of a model server (serving.server, and the real
+tensorflow_model_server when it is on PATH): answers pass through unchanged, each with an id, and the
+log holds exactly what was asked and answered, by the version that answered."""
+
+import threading
+
+import numpy as np
+import pytest
+import requests
+
+from modules import push_layout, signatures
+from monitoring import request_logs
+from serving import log_proxy
+from serving.client import RestClient
+from tests.serving.conftest import MODEL_NAME
+
+
+@pytest.fixture
+def proxy(server, tmp_path):
+    """The proxy on a free port in front of `server` (each kind), logging every request."""
+    config = tmp_path / "models.config"
+    config.write_text(
+        push_layout.render_models_config([(MODEL_NAME, "/unused")], request_log=(str(tmp_path / "logs"), 1.0))
+    )
+    http, loggers = log_proxy.make_server(server.rest_url, "127.0.0.1", 0, str(config))
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    http.url = f"http://127.0.0.1:{http.server_address[1]}"
+    http.loggers = loggers
+    http.log_prefix = str(tmp_path / "logs" / MODEL_NAME / "requests")
+    yield http
+    http.shutdown()
+    for logger in loggers.values():
+        logger.close()
+
+
+def test_answers_pass_through_with_an_id_and_the_log_holds_them(proxy, server, test_images_labels):
+    images = test_images_labels[0][:6]
+    direct = RestClient(server.rest_url, MODEL_NAME).predict_images(images[:3])
+    through = RestClient(proxy.url, MODEL_NAME)
+    first = through.predict_images(images[:3])
+    np.testing.assert_allclose(first.probabilities, direct.probabilities, atol=1e-6)
+    assert first.request_id and len(first.request_id) == 32
+    # Columnar format, an explicit version, and a client's own id.
+    columnar = requests.post(
+        f"{proxy.url}/v1/models/{MODEL_NAME}/versions/1:predict",
+        headers={"X-Request-Id": "trace-9"},
+        json={"signature_name": signatures.IMAGES_SIGNATURE, "inputs": {"images": images[3:6].tolist()}},
+    )
+    assert columnar.status_code == 200 and columnar.headers["X-Request-Id"] == "trace-9"
+    # Errors and other routes pass through untouched (and are not logged).
+    missing = requests.get(f"{proxy.url}/v1/models/nope")
+    assert missing.status_code == 404 and missing.headers["X-Request-Id"]
+    status = requests.get(f"{proxy.url}/v1/models/{MODEL_NAME}").json()
+    assert status["model_version_status"][0]["state"] == "AVAILABLE"
+    for logger in proxy.loggers.values():
+        logger.close()
+
+    rows, problems = request_logs.read(request_logs.log_files(proxy.log_prefix), MODEL_NAME)
+    assert problems.bad_records == 0
+    assert rows.request_ids.tolist() == [first.request_id] * 3 + ["trace-9"] * 3
+    assert rows.versions.tolist() == [1] * 6  # pinned to the answering version, explicit or not
+    np.testing.assert_array_equal(rows.images, images)
+    np.testing.assert_allclose(rows.probabilities[:3], first.probabilities, atol=1e-6)
+    np.testing.assert_allclose(rows.probabilities[3:], np.array(columnar.json()["outputs"]["probabilities"]), atol=1e-6)
+
+
+def test_a_dead_upstream_is_a_503_in_plain_words(tmp_path):
+    config = tmp_path / "models.config"
+    config.write_text(push_layout.render_models_config([(MODEL_NAME, "/unused")]))
+    http, _ = log_proxy.make_server("http://127.0.0.1:9", "127.0.0.1", 0, str(config))
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        answer = requests.get(f"http://127.0.0.1:{http.server_address[1]}/v1/models/{MODEL_NAME}")
+        assert answer.status_code == 503 and "did not answer" in answer.json()["error"]
+    finally:
+        http.shutdown()
