@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -96,6 +97,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     upstream: Upstream
     loggers: Dict[str, request_log.RequestLogger]
     metrics: ServingMetrics
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every keep-alive answer (measured: 48 ms p50 at batch 1).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format, *args):
         pass

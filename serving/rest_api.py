@@ -92,7 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _request_id(self) -> str:
         if getattr(self, "request_id", None) is None:  # http.server refusals come before _handle
-            self.request_id = request_log.request_id(self.headers and self.headers.get(request_log.REQUEST_ID_HEADER))
+            headers = getattr(self, "headers", None)  # absent when the request line itself was bad
+            self.request_id = request_log.request_id(headers.get(request_log.REQUEST_ID_HEADER) if headers else None)
         return self.request_id
 
     def _route(self, method: str, path: str, match: Optional[re.Match]):

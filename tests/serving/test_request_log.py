@@ -104,15 +104,13 @@ def _settled(read, timeout: float = 15.0):
 
 @pytest.fixture(scope="module")
 def logging_server(tmp_path_factory, exported_model):
-    """serving.server with request logging on for every request, and metrics on."""
+    """serving.server with request logging on for every request."""
     root = tmp_path_factory.mktemp("logged")
     base = str(root / MODEL_NAME)
     publish(exported_model, base, 1)
     config = root / "models.config"
     config.write_text(push_layout.render_models_config([(MODEL_NAME, base)], request_log=(str(root / "logs"), 1.0)))
-    monitoring = root / "monitoring.config"
-    monitoring.write_text('prometheus_config { enable: true path: "/metrics" }')
-    srv = start_server("dev", base, f"--model_config_file={config}", f"--monitoring_config_file={monitoring}")
+    srv = start_server("dev", base, f"--model_config_file={config}")
     srv.log_prefix = str(root / "logs" / MODEL_NAME / "requests")
     yield srv
     srv.stop()
