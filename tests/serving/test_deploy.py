@@ -110,13 +110,17 @@ def test_alert_rules_fire_on_their_unit_test_series():
 def test_every_metric_the_alerts_and_dashboard_use_is_exposed_by_the_server_or_the_monitor(tmp_path):
     exposed = metrics.ServingMetrics()
     exposed.request_log_dropped("m", "queue_full")
+    exposed.request_log_written("m")
     exposed.request("m", "Predict", "REST", "OK", 0.001)
     exposed.runtime("m", "Predict", 0.001)
     exposed.load("/p", True, 0.1)
     exposed.predictions("m", 1, np.array([[0.3, 0.3, 0.4]]))  # top probability under the 0.5 bound
     names = {s.name for f in text_string_to_metric_families(exposed.exposition().decode()) for s in f.samples}
     monitor_file = str(tmp_path / check.PROM_FILE)  # what python -m monitoring.check writes
-    check.write_prometheus({"flagged": [], "rows": 0, "versions": {}, "drift": None}, monitor_file)
+    judged = {"name": "pixel_skew", "value": 0.001, "bound": 0.01, "flagged": False, "detail": ""}
+    check.write_prometheus(
+        {"flagged": [], "rows": 1, "versions": {"1": {"checks": [judged]}}, "drift": None}, monitor_file
+    )
     names |= {s.name for f in text_string_to_metric_families(open(monitor_file).read()) for s in f.samples}
     dashboard = json.loads(_read("grafana", "mnist-serving.json"))
     expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
