@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -59,3 +60,28 @@ def test_drift_compares_with_the_last_window_the_monitor_judged(tmp_path):
     assert check.last_judged_window(str(tmp_path), since=300) == (200, 260)
     assert check.last_judged_window(str(tmp_path), since=100) is None
     assert check.last_judged_window(str(tmp_path / "none"), since=300) is None
+
+
+def test_an_empty_window_is_said_in_plain_words(logged, tmp_path):
+    prefix, _, _ = logged
+    result, plots = check.run_check(prefix, str(tmp_path / "no.sqlite"), str(tmp_path / "fb"), 0, 1000)
+    assert result["rows"] == 0 and result["flagged"] == [] and plots == {}
+    assert result["verdict"].startswith("EMPTY WINDOW: no served request of model mnist")
+
+
+def test_rows_of_versions_ml_metadata_does_not_know_are_counted_not_judged(logged, tmp_path):
+    prefix, _, _ = logged
+    result, _ = check.run_check(prefix, str(tmp_path / "no.sqlite"), str(tmp_path / "fb"), 0, 4e9)
+    assert result["rows"] == 20 and result["versions"] == {} and result["flagged"] == []
+    assert result["unknown_versions"]["1"]["rows"] == 20 and "no ML Metadata" in result["unknown_versions"]["1"]["why"]
+    assert result["verdict"].startswith("NOT JUDGED")
+
+
+def test_the_command_says_when_there_is_no_metadata_and_exits_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitoring.check", "--metadata", str(tmp_path / "none.sqlite"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
+    assert proc.returncode == 2 and "no ML Metadata at" in proc.stdout

@@ -151,22 +151,33 @@ def test_every_answer_carries_a_request_id_and_logged_requests_read_back_exactly
     assert set(rows.versions.tolist()) == {1}
 
 
-def test_the_request_log_metrics_count_what_was_written(tmp_path, exported_model, test_images_labels):
+def test_the_request_log_metrics_count_exactly_what_was_dropped(tmp_path, exported_model, test_images_labels):
     images = test_images_labels[0]
     base = str(tmp_path / MODEL_NAME)
     publish(exported_model, base, 1)
     blocker = tmp_path / "blocked"
     blocker.write_text("not a folder")
     config = tmp_path / "models.config"
-    # Sampling 1 in 2, into a folder that cannot be created: every sampled record is dropped and counted.
-    config.write_text(push_layout.render_models_config([(MODEL_NAME, base)], request_log=(str(blocker), 0.5)))
+    # Every request logged, into a folder that cannot be created: each record is dropped and counted.
+    config.write_text(push_layout.render_models_config([(MODEL_NAME, base)], request_log=(str(blocker), 1.0)))
     monitoring = tmp_path / "monitoring.config"
     monitoring.write_text('prometheus_config { enable: true path: "/metrics" }')
     with start_server("dev", base, f"--model_config_file={config}", f"--monitoring_config_file={monitoring}") as srv:
         rest = RestClient(srv.rest_url, MODEL_NAME)
-        for i in range(200):
-            assert rest.predict_images(images[i % 8 : i % 8 + 1]).classes.shape == (1,)  # every request answered
+        for i in range(50):
+            assert rest.predict_images(images[i : i + 1]).classes.shape == (1,)  # every request answered
         key = ("mnist_tfx_request_log_dropped_records_total", (("model_name", MODEL_NAME), ("reason", "write_error")))
         dropped = _settled(lambda: samples(requests.get(f"{srv.rest_url}/metrics").text).get(key, 0))
-    assert 60 <= dropped <= 140  # Binomial(200, 0.5): outside this with probability < 1e-8
+    assert dropped == 50
     assert not os.path.exists(str(blocker) + "/mnist")
+
+
+def test_one_record_in_two_is_logged_at_a_sampling_rate_of_one_half(tmp_path):
+    logger = request_log.RequestLogger(
+        request_log.LoggingSpec(str(tmp_path / "requests"), 0.5), NoMetrics(), MODEL_NAME
+    )
+    _offer(logger, 1000)
+    logger.close()
+    assert 400 <= logger.written <= 600  # Binomial(1000, 0.5): outside with probability < 1e-9
+    rows, _ = request_logs.read(request_logs.log_files(str(tmp_path / "requests")), MODEL_NAME)
+    assert len(rows) == logger.written
