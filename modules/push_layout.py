@@ -57,16 +57,18 @@ def render_models_config(
     versions_served: int = VERSIONS_SERVED,
     request_log: Optional[Tuple[str, float]] = None,
     previous: Optional[str] = None,
+    pushed_version: Optional[int] = None,
 ) -> str:
     """[(model name, base path)] -> the text of a models.config (a text ModelServerConfig).
     request_log: (folder, sampling rate) turns request logging on (logging_config), each model into
     <folder>/<model name>/requests-*. previous: the text of the models.config this one replaces;
-    a model's logging_config there is kept (an operator turned logging on: a push must not undo it)."""
+    what an operator set there is kept: a model's logging_config, and its version_labels, which put
+    it in canary mode: the policy then serves the labelled versions plus pushed_version, unlabelled
+    until `python -m serving.labels canary` labels it (serving/labels.py)."""
     kept = {}
     if previous:
         for old in text_format.Parse(previous, model_server_config_pb2.ModelServerConfig()).model_config_list.config:
-            if old.HasField("logging_config"):
-                kept[old.name] = old.logging_config
+            kept[old.name] = old
     config = model_server_config_pb2.ModelServerConfig()
     for name, base_path in models:
         model = config.model_config_list.config.add()
@@ -74,8 +76,14 @@ def render_models_config(
         model.base_path = base_path
         model.model_platform = "tensorflow"
         model.model_version_policy.latest.num_versions = versions_served
-        if model.name in kept:
-            model.logging_config.CopyFrom(kept[model.name])
+        old = kept.get(name)
+        if old is not None and old.HasField("logging_config"):
+            model.logging_config.CopyFrom(old.logging_config)
+        if old is not None and old.version_labels:
+            for label, version in old.version_labels.items():
+                model.version_labels[label] = version
+            served = set(old.version_labels.values()) | ({pushed_version} if pushed_version else set())
+            model.model_version_policy.specific.versions.extend(sorted(served))
         if request_log:
             prefix, rate = request_log
             model.logging_config.log_collector_config.type = "tfrecord"

@@ -1,26 +1,33 @@
-"""TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus.
+"""TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus
+and HandleReloadConfigRequest.
 
 Every answer carries the request id in its trailing metadata (`x-request-id`; the caller's own when
 its metadata sent a plain one), the key of a logged request (serving/request_log.py)."""
 
 import time
 from concurrent import futures
-from typing import Optional
+from typing import Optional, Tuple
 
 import grpc
 import tensorflow as tf
-from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving import request_log, responses
 from serving.errors import ServingError, invalid
-from serving.repository import ModelRepository
+from serving.repository import ModelRepository, configs_from_proto
 from serving.servable import DEFAULT_SIGNATURE
 
 
-def _version(model_spec) -> Optional[int]:
+def _version(model_spec) -> Tuple[Optional[int], Optional[str]]:
+    """(version, label) a ModelSpec asks for; neither: the newest."""
     if model_spec.HasField("version_label"):
-        raise ServingError(grpc.StatusCode.NOT_FOUND, "version labels are not configured on this server")
-    return model_spec.version.value if model_spec.HasField("version") else None
+        return None, model_spec.version_label
+    return (model_spec.version.value if model_spec.HasField("version") else None), None
 
 
 def _abort_on_error(method):
@@ -38,9 +45,8 @@ def _abort_on_error(method):
             status = e.code.name
             context.abort(e.code, e.message)
         finally:
-            self.repository.metrics.request(
-                request.model_spec.name, method.__name__, "GRPC", status, time.perf_counter() - started
-            )
+            model_name = request.model_spec.name if hasattr(request, "model_spec") else ""
+            self.repository.metrics.request(model_name, method.__name__, "GRPC", status, time.perf_counter() - started)
 
     wrapper.__name__ = method.__name__
     return wrapper
@@ -52,7 +58,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_abort_on_error
     def Predict(self, request, context):
-        servable = self.repository.servable(request.model_spec.name, _version(request.model_spec))
+        servable = self.repository.servable(request.model_spec.name, *_version(request.model_spec))
         inputs = {}
         for key, proto in request.inputs.items():
             try:
@@ -75,16 +81,28 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         unsupported = [f for f in request.metadata_field if f != responses.METADATA_FIELD]
         if unsupported or not request.metadata_field:
             raise invalid(f"metadata_field must be ['{responses.METADATA_FIELD}']; got {list(request.metadata_field)}")
-        return responses.model_metadata(self.repository, request.model_spec.name, _version(request.model_spec))
+        return responses.model_metadata(self.repository, request.model_spec.name, *_version(request.model_spec))
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, repository: ModelRepository):
+    def __init__(self, repository: ModelRepository, config_dir: str):
         self.repository = repository
+        self.config_dir = config_dir  # what relative base paths in a reloaded configuration are relative to
+
+    @_abort_on_error
+    def HandleReloadConfigRequest(self, request, context):
+        """Applies a new ModelServerConfig (models added, removed, policies and labels changed); an
+        error is both the call's status and the response's, as in TF Serving."""
+        try:
+            models = configs_from_proto(request.config, self.config_dir)
+        except ValueError as e:
+            raise invalid(f"the configuration is not valid: {e}") from e
+        self.repository.reload(models)
+        return model_management_pb2.ReloadConfigResponse()
 
     @_abort_on_error
     def GetModelStatus(self, request, context):
-        return responses.model_status(self.repository, request.model_spec.name, _version(request.model_spec))
+        return responses.model_status(self.repository, request.model_spec.name, *_version(request.model_spec))
 
 
 def make_server(
@@ -94,8 +112,10 @@ def make_server(
     max_message_bytes: int,
     workers: int = 8,
     max_concurrent_rpcs: Optional[int] = None,
+    config_dir: str = ".",
 ) -> grpc.Server:
-    """max_concurrent_rpcs: calls running or queued at once; gRPC answers one more RESOURCE_EXHAUSTED."""
+    """max_concurrent_rpcs: calls running or queued at once; gRPC answers one more RESOURCE_EXHAUSTED.
+    config_dir: relative base paths of a configuration sent to HandleReloadConfigRequest start there."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -105,7 +125,7 @@ def make_server(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(repository), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, config_dir), server)
     if server.add_insecure_port(f"{host}:{port}") == 0:
         raise OSError(f"gRPC could not bind {host}:{port}")
     return server

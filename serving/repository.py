@@ -4,6 +4,13 @@ Layout (the push directory, as TF Serving reads it): modules/push_layout.py, the
 version directory is. Other names (a push's hidden staging directory) are ignored.
 A new version is loaded completely before it replaces the old one, so requests never fail
 during a swap; a version that fails to load is reported and the old one keeps serving.
+
+Version policies as TF Serving's: latest N (default 1), all, specific. Version labels
+(`version_labels { key: "stable" value: 3 }`) name loaded versions; as in TF Serving, a label may
+only be given to a version that is AVAILABLE (unless allow_labels_for_unavailable, and then only a
+new label), and a configuration that breaks this is refused whole. reload() applies a new
+configuration: models added, removed, policies and labels changed, with no failed request for the
+models that stay.
 """
 
 import logging
@@ -11,12 +18,13 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import grpc
 from tensorflow_serving.config import model_server_config_pb2
 
 from modules.push_layout import version_dirs
-from serving.errors import not_found
+from serving.errors import ServingError, invalid, not_found
 from serving.metrics import NoMetrics
 from serving.request_log import LoggingSpec, RequestLogger, spec_from_config
 from serving.servable import DEFAULT_SIGNATURE, Servable
@@ -31,6 +39,8 @@ class ModelConfig:
     num_versions: int = 1  # version policy "latest N"
     specific_versions: Sequence[int] = ()  # version policy "specific" (overrides latest N)
     logging: Optional[LoggingSpec] = None  # logging_config: request logging on, where and how often
+    all_versions: bool = False  # version policy "all"
+    labels: Tuple[Tuple[str, int], ...] = ()  # version_labels, sorted by label
 
 
 @dataclass
@@ -41,45 +51,136 @@ class VersionState:
 
 
 def configs_from_file(path: str) -> List[ModelConfig]:
-    """Reads a TF Serving models.config (text ModelServerConfig) with the same meaning."""
+    """Reads a TF Serving models.config (text ModelServerConfig) with the same meaning; relative
+    paths in it are relative to the file."""
     from google.protobuf import text_format
 
     with open(path) as f:
         config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    return configs_from_proto(config, os.path.dirname(os.path.abspath(path)))
+
+
+def configs_from_proto(config: model_server_config_pb2.ModelServerConfig, config_dir: str) -> List[ModelConfig]:
+    if config.HasField("custom_model_config"):
+        raise ValueError("custom_model_config is not supported; use model_config_list")
     models = []
     for c in config.model_config_list.config:
         policy = c.model_version_policy
-        base_path = c.base_path if os.path.isabs(c.base_path) else os.path.join(os.path.dirname(path), c.base_path)
+        base_path = c.base_path if os.path.isabs(c.base_path) else os.path.join(config_dir, c.base_path)
         models.append(
             ModelConfig(
                 name=c.name,
                 base_path=base_path,
                 num_versions=(policy.latest.num_versions or 1) if policy.HasField("latest") else 1,
                 specific_versions=tuple(policy.specific.versions) if policy.HasField("specific") else (),
-                logging=spec_from_config(c.logging_config, os.path.dirname(os.path.abspath(path))),
+                logging=spec_from_config(c.logging_config, config_dir),
+                all_versions=policy.HasField("all"),
+                labels=tuple(sorted(c.version_labels.items())),
             )
         )
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a model name appears twice in the configuration: {sorted(names)}")
     return models
 
 
 class ModelRepository:
-    def __init__(self, models: Sequence[ModelConfig], metrics=None, **log_options):
-        """log_options: RequestLogger's file rotation and queue settings, for models that log."""
+    def __init__(
+        self, models: Sequence[ModelConfig], metrics=None, allow_labels_for_unavailable: bool = False, **log_options
+    ):
+        """allow_labels_for_unavailable: TF Serving's --allow_version_labels_for_unavailable_models.
+        log_options: RequestLogger's file rotation and queue settings, for models that log."""
         self.metrics = metrics or NoMetrics()
-        self._loggers = {
-            m.name: RequestLogger(m.logging, self.metrics, m.name, **log_options) for m in models if m.logging
-        }
-        self._configs = {m.name: m for m in models}
-        self._servables: Dict[str, Dict[int, Servable]] = {m.name: {} for m in models}
-        self._states: Dict[str, Dict[int, VersionState]] = {m.name: {} for m in models}
+        self.allow_labels_for_unavailable = allow_labels_for_unavailable
+        self._log_options = log_options
+        self._loggers: Dict[str, RequestLogger] = {}
+        self._configs: Dict[str, ModelConfig] = {}
+        self._servables: Dict[str, Dict[int, Servable]] = {}
+        self._states: Dict[str, Dict[int, VersionState]] = {}
+        self._labels: Dict[str, Dict[str, int]] = {}
         self._failed: Dict[tuple, float] = {}  # (name, version) -> mtime of the directory that failed
         self._lock = threading.Lock()
+        # One configuration change or scan at a time (the version poller, the config poller, gRPC's
+        # HandleReloadConfigRequest); reentrant: reload() scans.
+        self._reload_lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.scan_failures = 0  # scans of a model's base path that raised (logged; the next scan runs)
+        self._apply(models)
+
+    def _apply(self, models: Sequence[ModelConfig]) -> None:
+        """Takes a configuration's models: new ones get empty tables, removed ones are unloaded."""
+        wanted = {m.name: m for m in models}
+        with self._lock:
+            for name in wanted:
+                self._servables.setdefault(name, {})
+                self._states.setdefault(name, {})
+            removed = [n for n in self._configs if n not in wanted]
+            self._configs = wanted
+            for name in removed:
+                self._servables.pop(name, None)
+                self._states.pop(name, None)
+                self._labels.pop(name, None)
+        for name in removed:
+            log.info("model %s removed from the configuration: unloaded", name)
+            logger = self._loggers.pop(name, None)
+            if logger:
+                logger.close()
+        for m in models:
+            current = self._loggers.get(m.name)
+            if current and current.spec != m.logging:
+                self._loggers.pop(m.name).close()
+            if m.logging and m.name not in self._loggers:
+                self._loggers[m.name] = RequestLogger(m.logging, self.metrics, m.name, **self._log_options)
+
+    def _check_labels(self, models: Sequence[ModelConfig]) -> Dict[str, Dict[str, int]]:
+        """The label maps of a configuration, or FAILED_PRECONDITION as TF Serving refuses them."""
+        labels = {}
+        for m in models:
+            loaded = self._servables.get(m.name, {})
+            for label, version in m.labels:
+                if version in loaded:
+                    continue
+                new_label = label not in self._labels.get(m.name, {})
+                if not (self.allow_labels_for_unavailable and new_label):
+                    raise ServingError(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"Request to assign label to version {version} of model {m.name}, which is not currently "
+                        "available for inference. Version labels can only be assigned to available versions.",
+                    )
+            labels[m.name] = dict(m.labels)
+        return labels
+
+    def reload(self, models: Sequence[ModelConfig]) -> None:
+        """Applies a new configuration: loads what its policies want (waiting for it), then sets its
+        labels. A label on a version its policy does not serve refuses the whole configuration; one
+        on a version that failed to load refuses the labels (ServingError) while the rest stays
+        applied, as TF Serving's ReloadConfig does."""
+        with self._reload_lock:
+            # Stricter than TF Serving, which applies the policies before it refuses the labels: a
+            # label on a version the new policies will not serve refuses the whole configuration before
+            # anything changes, so a bad edit cannot unload the version clients reach by a label.
+            for m in models:
+                wanted = self._wanted(m)
+                for label, version in m.labels:
+                    if version not in wanted and not self.allow_labels_for_unavailable:
+                        raise ServingError(
+                            grpc.StatusCode.FAILED_PRECONDITION,
+                            f"Request to assign label to version {version} of model {m.name}, which is not "
+                            "currently available for inference (its version policy does not serve it); "
+                            "nothing of this configuration was applied.",
+                        )
+            self._apply(models)
+            self.poll_once()
+            labels = self._check_labels(models)
+            with self._lock:
+                self._labels = labels
+        log.info("configuration applied: models %s", sorted(m.name for m in models))
 
     def _wanted(self, config: ModelConfig) -> Dict[int, str]:
         available = version_dirs(config.base_path)
+        if config.all_versions:
+            return available
         if config.specific_versions:
             return {v: p for v, p in available.items() if v in config.specific_versions}
         return {v: available[v] for v in sorted(available)[-config.num_versions :]}
@@ -88,12 +189,13 @@ class ModelRepository:
         """Scans every model's base path once. A scan that fails (a directory removed between listing
         and reading it, a file system error) is logged and counted; the other models and the next
         scan go on, and the versions already loaded keep serving."""
-        for name, config in self._configs.items():
-            try:
-                self._scan(name, config)
-            except Exception:  # the poller must outlive whatever the file system does
-                self.scan_failures += 1
-                log.exception("scan of model %s under %s failed; the next scan retries", name, config.base_path)
+        with self._reload_lock:
+            for name, config in list(self._configs.items()):
+                try:
+                    self._scan(name, config)
+                except Exception:  # the poller must outlive whatever the file system does
+                    self.scan_failures += 1
+                    log.exception("scan of model %s under %s failed; the next scan retries", name, config.base_path)
 
     def _scan(self, name: str, config: ModelConfig) -> None:
         wanted = self._wanted(config)
@@ -131,8 +233,9 @@ class ModelRepository:
                         log.info("model %s version %d unloaded", name, v)
 
     def start(self, poll_seconds: float) -> None:
-        """Loads what is there now, then polls in the background (poll_seconds <= 0: never)."""
-        self.poll_once()
+        """Loads what is there now and sets the labels (ServingError if one names a version that did
+        not load), then polls in the background (poll_seconds <= 0: never)."""
+        self.reload(list(self._configs.values()))
         if poll_seconds > 0:
 
             def loop():
@@ -159,11 +262,31 @@ class ModelRepository:
         """Whether the background poller is running."""
         return self._thread is not None and self._thread.is_alive()
 
+    def configs(self) -> List[ModelConfig]:
+        """The configuration in force, in its order."""
+        return list(self._configs.values())
+
     def model_names(self) -> List[str]:
         return sorted(self._configs)
 
-    def servable(self, name: str, version: Optional[int] = None) -> Servable:
-        """The requested version, or the newest loaded one; NOT_FOUND names what exists."""
+    def version_of_label(self, name: str, label: str) -> int:
+        """The version a label names; INVALID_ARGUMENT with TF Serving's message when it names none."""
+        version = self._labels.get(name, {}).get(label)
+        if version is None:
+            raise invalid(f"Unrecognized servable version label: {label}")
+        return version
+
+    def labels(self, name: str) -> Dict[int, List[str]]:
+        """{version: its labels} of a model."""
+        by_version: Dict[int, List[str]] = {}
+        for label, version in sorted(self._labels.get(name, {}).items()):
+            by_version.setdefault(version, []).append(label)
+        return by_version
+
+    def servable(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+        """The requested version (by number or label), or the newest loaded one; NOT_FOUND names what exists."""
+        if label is not None and name in self._servables:
+            version = self.version_of_label(name, label)
         if name not in self._servables:
             raise not_found(
                 f"Servable not found for request: no model named '{name}' (this server has {self.model_names()})"
@@ -179,7 +302,9 @@ class ModelRepository:
             )
         return loaded[version]
 
-    def states(self, name: str, version: Optional[int] = None) -> List[VersionState]:
+    def states(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> List[VersionState]:
+        if label is not None and name in self._states:
+            version = self.version_of_label(name, label)
         if name not in self._states:
             raise not_found(f"Could not find any versions of model {name}")
         with self._lock:
@@ -189,3 +314,29 @@ class ModelRepository:
                 raise not_found(f"Could not find version {version} of model {name}")
             return [states[version]]
         return [states[v] for v in sorted(states, reverse=True)]
+
+
+def watch_config_file(repository: ModelRepository, path: str, every_seconds: float, stop: threading.Event) -> None:
+    """Re-reads a models.config every `every_seconds` and applies it when it differs from the
+    configuration in force (which HandleReloadConfigRequest may also have changed), as TF Serving's
+    --model_config_file_poll_wait_seconds does. A file that does not parse or a refused
+    configuration is logged once and the one in force stays, until the file changes again."""
+
+    def loop():
+        refused = None
+        while not stop.wait(every_seconds):
+            text = None
+            try:
+                with open(path) as f:
+                    text = f.read()
+                if text == refused:
+                    continue
+                models = configs_from_file(path)
+                if models == repository.configs():
+                    continue
+                repository.reload(models)
+            except Exception as e:  # noqa: BLE001  the watcher must outlive a bad edit
+                refused = text
+                log.error("configuration in %s not applied: %s", path, getattr(e, "message", e))
+
+    threading.Thread(target=loop, name="config-poller", daemon=True).start()

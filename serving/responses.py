@@ -11,10 +11,10 @@ METADATA_FIELD = "signature_def"
 
 
 def model_status(
-    repository: ModelRepository, name: str, version: Optional[int]
+    repository: ModelRepository, name: str, version: Optional[int], label: Optional[str] = None
 ) -> get_model_status_pb2.GetModelStatusResponse:
     response = get_model_status_pb2.GetModelStatusResponse()
-    for state in repository.states(name, version):
+    for state in repository.states(name, version, label):
         status = response.model_version_status.add()
         status.version = state.version
         status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state.state)
@@ -24,9 +24,9 @@ def model_status(
 
 
 def model_metadata(
-    repository: ModelRepository, name: str, version: Optional[int]
+    repository: ModelRepository, name: str, version: Optional[int], label: Optional[str] = None
 ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-    servable = repository.servable(name, version)
+    servable = repository.servable(name, version, label)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = name
     response.model_spec.version.value = servable.version

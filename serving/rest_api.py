@@ -97,13 +97,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.request_id
 
     def _route(self, method: str, path: str, match: Optional[re.Match]):
-        """(model name, version, action) of a /v1/ request whose path gave `match`, or the refusal."""
+        """(model name, version, label, action) of a /v1/ request whose path gave `match`, or the refusal."""
         if not path.startswith("/v1/"):  # as TF Serving's HTTP server: nothing is served there
             raise not_found(f"no such page: {self.path[:200]}")
         if not match or method not in ("GET", "POST"):  # TF Serving's REST handler owns /v1/
             raise invalid(f"Malformed request: {method} {self.path[:200]}")
-        if match["label"] is not None:
-            raise not_found(f"version labels are not configured on this server ('{match['label']}')")
         version: Optional[int] = None
         if match["version"] is not None:
             if not (match["version"].isascii() and match["version"].isdigit()):
@@ -122,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"{action[1:]} needs a {action[1:]} signature, which this model has not: use :predict",
             )
-        return match["name"], version, action
+        return match["name"], version, match["label"], action
 
     def _body(self, method: str) -> bytes:
         """Reads the whole body (whatever the method, so the next request on the connection starts clean)."""
@@ -164,13 +162,13 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET" and self.metrics_path and path == self.metrics_path:
                 self._send(200, self.repository.metrics.exposition(), metrics.CONTENT_TYPE)
                 return
-            name, version, action = self._route(method, path, addressed)
+            name, version, label, action = self._route(method, path, addressed)
             if action == "":
-                self._send_json(200, _proto_json(responses.model_status(self.repository, name, version)))
+                self._send_json(200, _proto_json(responses.model_status(self.repository, name, version, label)))
             elif action == "/metadata":
-                self._send_json(200, _proto_json(responses.model_metadata(self.repository, name, version)))
+                self._send_json(200, _proto_json(responses.model_metadata(self.repository, name, version, label)))
             else:
-                servable = self.repository.servable(name, version)
+                servable = self.repository.servable(name, version, label)
                 signature, inputs, rows = rest_codec.parse_predict(body, servable.input_specs)
                 outputs = servable.predict(signature, inputs)
                 self._send_json(200, rest_codec.format_predict(outputs, rows))

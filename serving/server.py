@@ -42,6 +42,27 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="how often to look for new versions (0: only at start)",
     )
     p.add_argument(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0.0,
+        help="TF Serving's flag: re-read --model_config_file this often and apply changes (0: never)",
+    )
+    p.add_argument(
+        "--allow_version_labels_for_unavailable_models",
+        action="store_true",
+        help="TF Serving's flag: a new label may name a version that is not loaded yet",
+    )
+    p.add_argument(
+        "--enable_batching",
+        nargs="?",
+        const="true",
+        default="false",
+        choices=("true", "false"),
+        help="TF Serving's flag, accepted so the deployment's command line starts this server too; "
+        "this development server does not batch (a line at start says so)",
+    )
+    p.add_argument("--batching_parameters_file", help="TF Serving's flag, accepted (see --enable_batching)")
+    p.add_argument(
         "--max_request_bytes",
         type=int,
         default=DEFAULT_MAX_REQUEST_BYTES,
@@ -91,7 +112,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
     # Imported here, after main() has routed output: TensorFlow prints as it loads.
     from serving import grpc_api, rest_api
     from serving.metrics import ServingMetrics, read_monitoring_config
-    from serving.repository import ModelConfig, ModelRepository, configs_from_file
+    from serving.repository import ModelConfig, ModelRepository, configs_from_file, watch_config_file
 
     if args.model_config_file:
         models = configs_from_file(args.model_config_file)
@@ -101,16 +122,26 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
     repository = ModelRepository(
         models,
         ServingMetrics(args.low_confidence_bound) if metrics_path else None,
+        allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
         max_file_bytes=args.request_log_max_file_bytes,
         max_file_seconds=args.request_log_max_file_seconds,
         queue_size=args.request_log_queue_size,
     )
     repository.start(args.file_system_poll_wait_seconds)
     stop = stop or threading.Event()
+    if args.enable_batching == "true":
+        log.warning("--enable_batching: this development server does not batch; each request runs on its own")
+    if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
+        watch_config_file(repository, args.model_config_file, args.model_config_file_poll_wait_seconds, stop)
     grpc_server = None
     if args.port:
         grpc_server = grpc_api.make_server(
-            repository, args.host, args.port, args.max_request_bytes, max_concurrent_rpcs=args.grpc_max_concurrent_rpcs
+            repository,
+            args.host,
+            args.port,
+            args.max_request_bytes,
+            max_concurrent_rpcs=args.grpc_max_concurrent_rpcs,
+            config_dir=os.path.dirname(os.path.abspath(args.model_config_file or ".")),
         )
         grpc_server.start()
         log.info("gRPC API on %s:%d", args.host, args.port)

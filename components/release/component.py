@@ -101,7 +101,9 @@ def Release(
     previous = tf.io.gfile.GFile(config_path).read() if tf.io.gfile.exists(config_path) else None
     safe_push.write_atomically(
         config_path,
-        push_layout.render_models_config([(model_name, os.path.abspath(push_base_dir))], previous=previous),
+        push_layout.render_models_config(
+            [(model_name, os.path.abspath(push_base_dir))], previous=previous, pushed_version=int(version)
+        ),
     )
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_string_custom_property("pushed_destination", destination)

@@ -64,8 +64,11 @@ def test_connections_beyond_the_cap_get_a_429_with_json(tmp_path, exported_model
     server = start_server("dev", base, "--rest_api_max_connections=5", "--rest_api_timeout_in_ms=10000")
     held = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(5)]
     try:
-        time.sleep(0.5)  # the server has accepted the five
+        deadline = time.time() + 10  # until the server has accepted the five (slow on a loaded machine)
         response = requests.get(server.rest_url + STATUS, timeout=5)
+        while response.status_code != 429 and time.time() < deadline:
+            time.sleep(0.2)
+            response = requests.get(server.rest_url + STATUS, timeout=5)
         assert response.status_code == 429 and "too many open connections" in response.json()["error"]
         for sock in held:
             sock.close()

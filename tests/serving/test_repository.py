@@ -78,16 +78,17 @@ def test_a_failing_scan_is_counted_and_the_poller_goes_on(tmp_path, exported_mod
     base = str(tmp_path / "mnist")
     publish(exported_model, base, 1)
     repository = ModelRepository([ModelConfig("mnist", base)])
-    real_version_dirs, calls = repository_module.version_dirs, []
+    real_version_dirs, armed, failed = repository_module.version_dirs, [], []
 
-    def fails_on_the_second_scan(path):
-        calls.append(path)
-        if len(calls) == 2:
+    def fails_once_after_start(path):
+        if armed and not failed:  # the first background scan
+            failed.append(path)
             raise FileNotFoundError(f"{path}/7 vanished between listing and reading")
         return real_version_dirs(path)
 
-    monkeypatch.setattr(repository_module, "version_dirs", fails_on_the_second_scan)
+    monkeypatch.setattr(repository_module, "version_dirs", fails_once_after_start)
     repository.start(poll_seconds=0.05)
+    armed.append(True)
     try:
         publish(exported_model, base, 2)
         assert _wait_for(lambda: repository.servable("mnist").version == 2)
