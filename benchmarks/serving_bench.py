@@ -3,7 +3,8 @@ SavedModel call on the same inputs; batch 1 and 32, 1 and 8 concurrent clients; 
 against a second server with Prometheus metrics on and every request logged (rows "+metrics+log"),
 for their overhead; and REST through the request-log proxy (serving/log_proxy.py, logging every
 request) in front of the first server, for the proxy's added latency on deployments of the real
-TF Serving.
+TF Serving; and each API against a third server batching as the deployment does
+(--enable_batching with serving/deploy/batching_parameters.txt, rows "+batching").
 
     python benchmarks/serving_bench.py                   # newest version in serving_model/mnist
     python benchmarks/serving_bench.py --model-dir DIR   # any exported version directory
@@ -99,6 +100,12 @@ def run(model_dir: str, requests_per_client: int) -> dict:
             ServerProcess(
                 base, configs.MODEL_NAME, f"--monitoring_config_file={monitoring}", f"--model_config_file={logged}"
             ) as monitored,
+            ServerProcess(
+                base,
+                configs.MODEL_NAME,
+                "--enable_batching",
+                f"--batching_parameters_file={os.path.join(PROJECT, 'serving', 'deploy', 'batching_parameters.txt')}",
+            ) as batched,
         ):
             proxy, proxy_loggers = log_proxy.make_server(server.rest_url, "127.0.0.1", 0, logged)
             threading.Thread(target=proxy.serve_forever, daemon=True).start()
@@ -108,6 +115,8 @@ def run(model_dir: str, requests_per_client: int) -> dict:
                 "rest+metrics+log": RestClient(monitored.rest_url, configs.MODEL_NAME),
                 "grpc+metrics+log": GrpcClient(monitored.grpc_target, configs.MODEL_NAME),
                 "rest via log proxy": RestClient(f"http://127.0.0.1:{proxy.server_address[1]}", configs.MODEL_NAME),
+                "rest+batching": RestClient(batched.rest_url, configs.MODEL_NAME),
+                "grpc+batching": GrpcClient(batched.grpc_target, configs.MODEL_NAME),
             }
             calls = {"in-process": lambda b: signature(images=tf.constant(b))}
             calls.update({name: client.predict_images for name, client in clients.items()})
@@ -123,7 +132,7 @@ def run(model_dir: str, requests_per_client: int) -> dict:
                         }
                         print(row, flush=True)
                         results.append(row)
-            for name in ("grpc", "grpc+metrics+log"):
+            for name in ("grpc", "grpc+metrics+log", "grpc+batching"):
                 clients[name].close()
             proxy.shutdown()
             for logger in proxy_loggers.values():

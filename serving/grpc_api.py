@@ -66,7 +66,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             except Exception as e:  # a malformed TensorProto fails in many ways
                 raise invalid(f"input '{key}' is not a valid TensorProto: {e}") from e
         signature = request.model_spec.signature_name
-        outputs = servable.predict(signature, inputs, list(request.output_filter))
+        outputs = self.repository.predict(servable, signature, inputs, list(request.output_filter))
         self.repository.log_request(context.request_id, servable, signature, inputs, outputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name

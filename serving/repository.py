@@ -27,7 +27,7 @@ from modules.push_layout import version_dirs
 from serving.errors import ServingError, invalid, not_found
 from serving.metrics import NoMetrics
 from serving.request_log import LoggingSpec, RequestLogger, spec_from_config
-from serving.servable import DEFAULT_SIGNATURE, Servable
+from serving.servable import DEFAULT_SIGNATURE, Servable, filter_outputs
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,18 @@ def configs_from_proto(config: model_server_config_pb2.ModelServerConfig, config
 
 class ModelRepository:
     def __init__(
-        self, models: Sequence[ModelConfig], metrics=None, allow_labels_for_unavailable: bool = False, **log_options
+        self,
+        models: Sequence[ModelConfig],
+        metrics=None,
+        allow_labels_for_unavailable: bool = False,
+        batcher=None,
+        **log_options,
     ):
         """allow_labels_for_unavailable: TF Serving's --allow_version_labels_for_unavailable_models.
+        batcher: a serving.batching.Batcher (--enable_batching), or None: each request runs alone.
         log_options: RequestLogger's file rotation and queue settings, for models that log."""
         self.metrics = metrics or NoMetrics()
+        self.batcher = batcher
         self.allow_labels_for_unavailable = allow_labels_for_unavailable
         self._log_options = log_options
         self._loggers: Dict[str, RequestLogger] = {}
@@ -249,6 +256,12 @@ class ModelRepository:
         self._stop.set()
         for logger in self._loggers.values():
             logger.close()
+
+    def predict(self, servable: Servable, signature_name: str, inputs, output_filter=None):
+        """A Predict call, through the batcher when batching is on."""
+        if self.batcher is None:
+            return servable.predict(signature_name, inputs, output_filter)
+        return filter_outputs(self.batcher.predict(servable, signature_name, inputs), output_filter)
 
     def log_request(self, request_id: str, servable: Servable, signature_name: str, inputs, outputs) -> None:
         """Offers an answered Predict call to its model's request log, when that model logs."""

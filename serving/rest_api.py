@@ -1,6 +1,6 @@
 """TF Serving's REST API over HTTP/1.1, plus the draw-a-digit page at `/`.
 
-    GET  /v1/models/{name}[/versions/{v}]            model status
+    GET  /v1/models/{name}[/versions/{v}]            model status (/labels/{l} for /versions/{v} too)
     GET  /v1/models/{name}[/versions/{v}]/metadata   signatures
     POST /v1/models/{name}[/versions/{v}]:predict    {"instances": ...} or {"inputs": ...}
     GET  <metrics path>                              Prometheus text (with --monitoring_config_file)
@@ -170,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 servable = self.repository.servable(name, version, label)
                 signature, inputs, rows = rest_codec.parse_predict(body, servable.input_specs)
-                outputs = servable.predict(signature, inputs)
+                outputs = self.repository.predict(servable, signature, inputs)
                 self._send_json(200, rest_codec.format_predict(outputs, rows))
                 self.repository.log_request(self._request_id(), servable, signature, inputs, outputs)
         except TimeoutError:  # the client stalled mid-body past the timeout: drop the connection

@@ -60,16 +60,12 @@ class Servable:
     def input_specs(self, signature_name: str) -> Dict[str, tf.TensorSpec]:
         return dict(self._function(signature_name).structured_input_signature[1])
 
-    def predict(
-        self, signature_name: str, inputs: Dict[str, np.ndarray], output_filter: Optional[list] = None
-    ) -> Dict[str, np.ndarray]:
-        """Checks names, dtypes and shapes against the signature, then runs it."""
-        fn = self._function(signature_name)
-        specs = fn.structured_input_signature[1]
+    def check(self, signature_name: str, inputs: Dict[str, np.ndarray]) -> None:
+        """Refuses (INVALID_ARGUMENT) inputs whose names, dtypes or shapes do not fit the signature."""
+        specs = self._function(signature_name).structured_input_signature[1]
         missing, extra = sorted(set(specs) - set(inputs)), sorted(set(inputs) - set(specs))
         if missing or extra:
             raise invalid(f"inputs do not match the signature's {sorted(specs)}: missing {missing}, unexpected {extra}")
-        tensors = {}
         for key, spec in specs.items():
             array = inputs[key]
             _check_values(key, array, spec.dtype)
@@ -78,7 +74,15 @@ class Servable:
                     f"input '{key}' has shape {list(array.shape)}; the signature expects "
                     f"{spec.shape.as_list()} (None: any size)"
                 )
-            tensors[key] = tf.constant(array, dtype=spec.dtype)
+
+    def predict(
+        self, signature_name: str, inputs: Dict[str, np.ndarray], output_filter: Optional[list] = None
+    ) -> Dict[str, np.ndarray]:
+        """Checks names, dtypes and shapes against the signature, then runs it."""
+        self.check(signature_name, inputs)
+        fn = self._function(signature_name)
+        specs = fn.structured_input_signature[1]
+        tensors = {key: tf.constant(inputs[key], dtype=spec.dtype) for key, spec in specs.items()}
         started = time.perf_counter()
         try:
             outputs = fn(**tensors)
@@ -88,9 +92,14 @@ class Servable:
         self.metrics.runtime(self.name, "Predict", time.perf_counter() - started)
         if PROBABILITIES_OUTPUT in arrays:
             self.metrics.predictions(self.name, self.version, arrays[PROBABILITIES_OUTPUT])
-        if output_filter:
-            unknown = sorted(set(output_filter) - set(arrays))
-            if unknown:
-                raise invalid(f"output_filter names unknown outputs {unknown}; outputs are {sorted(arrays)}")
-            arrays = {k: arrays[k] for k in output_filter}
+        return filter_outputs(arrays, output_filter)
+
+
+def filter_outputs(arrays: Dict[str, np.ndarray], output_filter: Optional[list]) -> Dict[str, np.ndarray]:
+    """The outputs gRPC's output_filter names (all when it names none)."""
+    if not output_filter:
         return arrays
+    unknown = sorted(set(output_filter) - set(arrays))
+    if unknown:
+        raise invalid(f"output_filter names unknown outputs {unknown}; outputs are {sorted(arrays)}")
+    return {k: arrays[k] for k in output_filter}

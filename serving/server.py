@@ -58,10 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         const="true",
         default="false",
         choices=("true", "false"),
-        help="TF Serving's flag, accepted so the deployment's command line starts this server too; "
-        "this development server does not batch (a line at start says so)",
+        help="TF Serving's flag: batch Predict calls (serving/batching.py)",
     )
-    p.add_argument("--batching_parameters_file", help="TF Serving's flag, accepted (see --enable_batching)")
+    p.add_argument("--batching_parameters_file", help="TF Serving's BatchingParameters text proto")
     p.add_argument(
         "--max_request_bytes",
         type=int,
@@ -110,7 +109,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> None:
     """Serves until `stop` is set."""
     # Imported here, after main() has routed output: TensorFlow prints as it loads.
-    from serving import grpc_api, rest_api
+    from serving import batching, grpc_api, rest_api
     from serving.metrics import ServingMetrics, read_monitoring_config
     from serving.repository import ModelConfig, ModelRepository, configs_from_file, watch_config_file
 
@@ -123,14 +122,17 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         models,
         ServingMetrics(args.low_confidence_bound) if metrics_path else None,
         allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
+        batcher=batching.Batcher(batching.read_parameters(args.batching_parameters_file))
+        if args.enable_batching == "true"
+        else None,
         max_file_bytes=args.request_log_max_file_bytes,
         max_file_seconds=args.request_log_max_file_seconds,
         queue_size=args.request_log_queue_size,
     )
     repository.start(args.file_system_poll_wait_seconds)
     stop = stop or threading.Event()
-    if args.enable_batching == "true":
-        log.warning("--enable_batching: this development server does not batch; each request runs on its own")
+    if repository.batcher:
+        log.info("batching on: %s", repository.batcher.parameters)
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
         watch_config_file(repository, args.model_config_file, args.model_config_file_poll_wait_seconds, stop)
     grpc_server = None
