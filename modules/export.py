@@ -13,10 +13,16 @@ from typing import Optional
 
 import keras
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from modules import features
 from modules.signatures import (
     CLASSES_OUTPUT,
+    CLASSIFY_CLASSES,
+    CLASSIFY_INPUTS,
+    CLASSIFY_METHOD,
+    CLASSIFY_SCORES,
+    CLASSIFY_SIGNATURE,
     EXAMPLES_INPUT,
     IMAGES_INPUT,
     IMAGES_SIGNATURE,
@@ -78,6 +84,14 @@ def build_signatures(model, tf_transform_output) -> tuple:
         probabilities = predict_raw({features.IMAGE_KEY: pixels})
         return {PROBABILITIES_OUTPUT: probabilities, CLASSES_OUTPUT: tf.argmax(probabilities, axis=-1)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUTS)])
+    def classify(inputs):
+        """TF Serving's Classify API: serialized tf.Example -> every class label (as text) and its
+        score, [batch, 10] each."""
+        scores = predict_raw(tf.io.parse_example(inputs, serving_spec))
+        labels = tf.strings.as_string(tf.range(features.NUM_CLASSES))
+        return {CLASSIFY_CLASSES: tf.tile(labels[tf.newaxis, :], [tf.shape(scores)[0], 1]), CLASSIFY_SCORES: scores}
+
     @tf.function(input_signature=[examples_spec])
     def transform_features(examples):
         """Serialized tf.Example -> transformed features, for the Evaluator."""
@@ -86,6 +100,7 @@ def build_signatures(model, tf_transform_output) -> tuple:
     return module, {
         SERVING_SIGNATURE: serve_examples.get_concrete_function(),
         IMAGES_SIGNATURE: serve_images.get_concrete_function(),
+        CLASSIFY_SIGNATURE: classify.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }
 
@@ -93,6 +108,19 @@ def build_signatures(model, tf_transform_output) -> tuple:
 def export_serving_model(model, tf_transform_output, export_dir: str) -> None:
     module, signatures = build_signatures(model, tf_transform_output)
     tf.saved_model.save(module, export_dir, signatures=signatures)
+    set_method_name(export_dir, CLASSIFY_SIGNATURE, CLASSIFY_METHOD)
+
+
+def set_method_name(export_dir: str, signature: str, method_name: str) -> None:
+    """TensorFlow 2 saves every signature as a Predict one; TF Serving's Classify API needs its
+    signature's method_name to say classify, so the SavedModel proto is rewritten with it."""
+    path = os.path.join(export_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    saved_model.meta_graphs[0].signature_def[signature].method_name = method_name
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(saved_model.SerializeToString())
 
 
 def write_training_record(export_dir: str, record: dict) -> None:

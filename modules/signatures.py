@@ -9,3 +9,13 @@ EXAMPLES_INPUT = "examples"
 IMAGES_INPUT = "images"
 PROBABILITIES_OUTPUT = "probabilities"
 CLASSES_OUTPUT = "classes"
+
+# TF Serving's Classify API: a signature of method `tensorflow/serving/classify` taking serialized
+# tf.Examples as `inputs` and answering `classes` (the labels, as strings) and `scores`.
+CLASSIFY_SIGNATURE = "classify"
+CLASSIFY_INPUTS = "inputs"
+CLASSIFY_CLASSES = "classes"
+CLASSIFY_SCORES = "scores"
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"

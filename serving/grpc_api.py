@@ -1,5 +1,5 @@
-"""TF Serving's gRPC API: PredictionService.Predict / GetModelMetadata, ModelService.GetModelStatus
-and HandleReloadConfigRequest.
+"""TF Serving's gRPC API: PredictionService.Predict / Classify / Regress (refused: no regression
+signature) / GetModelMetadata, ModelService.GetModelStatus and HandleReloadConfigRequest.
 
 Every answer carries the request id in its trailing metadata (`x-request-id`; the caller's own when
 its metadata sent a plain one), the key of a logged request (serving/request_log.py)."""
@@ -11,12 +11,14 @@ from typing import Optional, Tuple
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    classification_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
 
+from modules.signatures import REGRESS_METHOD
 from serving import request_log, responses
 from serving.errors import ServingError, invalid
 from serving.repository import ModelRepository, configs_from_proto
@@ -52,6 +54,23 @@ def _abort_on_error(method):
     return wrapper
 
 
+def _serialized_examples(model_input) -> list:
+    """Serialized tf.Examples of a Classify/Regress request's Input."""
+    kind = model_input.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in model_input.example_list.examples]
+    if kind == "example_list_with_context":
+        shared = model_input.example_list_with_context.context
+        examples = []
+        for e in model_input.example_list_with_context.examples:
+            merged = tf.train.Example()
+            merged.CopyFrom(shared)
+            merged.MergeFrom(e)
+            examples.append(merged.SerializeToString())
+        return examples
+    raise invalid("the request's input holds no examples (example_list or example_list_with_context)")
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, repository: ModelRepository):
         self.repository = repository
@@ -75,6 +94,29 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
+
+    @_abort_on_error
+    def Classify(self, request, context):
+        """TF Serving's Classify: tf.Examples in (example_list, or example_list_with_context whose
+        context features every example shares), labels and scores out."""
+        servable = self.repository.servable(request.model_spec.name, *_version(request.model_spec))
+        classes, scores = servable.classify(request.model_spec.signature_name, _serialized_examples(request.input))
+        response = classification_pb2.ClassificationResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        for row_classes, row_scores in zip(classes, scores):
+            classification = response.result.classifications.add()
+            for label, score in zip(row_classes, row_scores):
+                classification.classes.add(label=label.decode("utf-8", "replace"), score=float(score))
+        return response
+
+    @_abort_on_error
+    def Regress(self, request, context):
+        """No model here has a regression signature: TF Serving's refusal for that."""
+        servable = self.repository.servable(request.model_spec.name, *_version(request.model_spec))
+        servable.check_method(request.model_spec.signature_name, REGRESS_METHOD, "regression")
+        raise ServingError(grpc.StatusCode.UNIMPLEMENTED, "Regress is not implemented by this server")
 
     @_abort_on_error
     def GetModelMetadata(self, request, context):

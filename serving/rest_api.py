@@ -3,6 +3,8 @@
     GET  /v1/models/{name}[/versions/{v}]            model status (/labels/{l} for /versions/{v} too)
     GET  /v1/models/{name}[/versions/{v}]/metadata   signatures
     POST /v1/models/{name}[/versions/{v}]:predict    {"instances": ...} or {"inputs": ...}
+    POST /v1/models/{name}[/versions/{v}]:classify   {"signature_name": "classify", "examples": [...]}
+    POST /v1/models/{name}[/versions/{v}]:regress    (no model here has a regression signature)
     GET  <metrics path>                              Prometheus text (with --monitoring_config_file)
 Errors answer {"error": "<plain message>"} with a 4xx status; nothing a client sends stops the server.
 Every answer carries an X-Request-Id header (the client's own, if it sent a plain one), the key
@@ -22,6 +24,7 @@ from typing import Optional
 import grpc
 from google.protobuf import json_format
 
+from modules.signatures import REGRESS_METHOD
 from serving import metrics, request_log, responses, rest_codec
 from serving.errors import ServingError, invalid, not_found
 from serving.repository import ModelRepository
@@ -114,12 +117,6 @@ class _Handler(BaseHTTPRequestHandler):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"{method} is not allowed here; use {expected} for {action or 'status'}",
             )
-        if action in (":classify", ":regress"):
-            # TF Serving answers FAILED_PRECONDITION (400) when the model has no such signature; ours have none.
-            raise ServingError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"{action[1:]} needs a {action[1:]} signature, which this model has not: use :predict",
-            )
         return match["name"], version, match["label"], action
 
     def _body(self, method: str) -> bytes:
@@ -167,6 +164,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, _proto_json(responses.model_status(self.repository, name, version, label)))
             elif action == "/metadata":
                 self._send_json(200, _proto_json(responses.model_metadata(self.repository, name, version, label)))
+            elif action == ":classify":
+                servable = self.repository.servable(name, version, label)
+                signature, examples = rest_codec.parse_classify(body)
+                self._send_json(200, rest_codec.format_classify(*servable.classify(signature, examples)))
+            elif action == ":regress":  # no model here has a regression signature: TF Serving's refusal
+                servable = self.repository.servable(name, version, label)
+                signature, _ = rest_codec.parse_classify(body)
+                servable.check_method(signature, REGRESS_METHOD, "regression")
+                raise ServingError(grpc.StatusCode.UNIMPLEMENTED, "Regress is not implemented by this server")
             else:
                 servable = self.repository.servable(name, version, label)
                 signature, inputs, rows = rest_codec.parse_predict(body, servable.input_specs)

@@ -136,3 +136,60 @@ def parse_predict_response(body: bytes, output_names, row_format: bool) -> Dict[
     if row_format:
         return {k: np.asarray(_decode_b64([row[k] for row in values])) for k in names}
     return {k: np.asarray(_decode_b64(values[k])) for k in names}
+
+
+def _feature(name: str, value) -> "tf.train.Feature":
+    """One tf.Example feature from TF Serving's JSON: numbers (all integers: int64, else float),
+    strings, {"b64": ...} bytes; a value or a list of them."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise invalid(f"feature '{name}' is an empty list: its type cannot be told")
+    if all(isinstance(v, bool) or not isinstance(v, (int, float, str, dict)) for v in values):
+        raise invalid(f"feature '{name}' must hold numbers, strings or {{\"b64\": ...}}")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    if all(isinstance(v, (str, dict)) for v in values):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[_decode_b64(v) for v in values]))
+    raise invalid(f"feature '{name}' mixes numbers and strings")
+
+
+def _example(features: dict) -> bytes:
+    if not isinstance(features, dict):
+        raise invalid("each example must be a JSON object of feature name -> value(s)")
+    example = tf.train.Example()
+    for name, value in features.items():
+        example.features.feature[name].CopyFrom(_feature(name, value))
+    return example.SerializeToString()
+
+
+def parse_classify(body: bytes) -> Tuple[str, list]:
+    """TF Serving's REST classify/regress request -> (signature name, serialized tf.Examples):
+    {"signature_name": ..., "context": {features shared by all}, "examples": [{features}, ...]}."""
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise invalid(f"JSON Parse error: {e}") from e
+    except RecursionError as e:
+        raise invalid("JSON Parse error: the request nests arrays or objects too deeply") from e
+    if not isinstance(request, dict) or not isinstance(request.get("examples"), list) or not request["examples"]:
+        raise invalid("the request needs 'examples': a non-empty list of objects")
+    signature = request.get("signature_name", "")
+    if not isinstance(signature, str):
+        raise invalid("'signature_name' must be a string")
+    context = request.get("context", {})
+    if not isinstance(context, dict):
+        raise invalid("'context' must be an object of feature name -> value(s)")
+    examples = [e if not isinstance(e, dict) else {**context, **e} for e in request["examples"]]
+    return signature, [_example(e) for e in examples]
+
+
+def format_classify(classes: np.ndarray, scores: np.ndarray) -> Dict[str, Any]:
+    """{"results": [[[label, score], ...] per example]}, as TF Serving answers classify."""
+    return {
+        "results": [
+            [[label.decode("utf-8", "replace"), float(score)] for label, score in zip(row_classes, row_scores)]
+            for row_classes, row_scores in zip(classes, scores)
+        ]
+    }

@@ -9,7 +9,13 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from modules.signatures import PROBABILITIES_OUTPUT
+from modules.signatures import (
+    CLASSIFY_CLASSES,
+    CLASSIFY_INPUTS,
+    CLASSIFY_METHOD,
+    CLASSIFY_SCORES,
+    PROBABILITIES_OUTPUT,
+)
 from serving.errors import ServingError, invalid
 from serving.metrics import NoMetrics
 
@@ -56,6 +62,27 @@ class Servable:
                 f'Serving signature key "{signature_name}" not found; this model has {sorted(self._functions)}',
             )
         return fn
+
+    def check_method(self, signature_name: str, method_name: str, kind: str) -> None:
+        """INVALID_ARGUMENT, in TF Serving's words, when the signature is not of that API's method."""
+        self._function(signature_name)  # an unknown signature: FAILED_PRECONDITION, as for Predict
+        found = self.signature_defs[signature_name or DEFAULT_SIGNATURE].method_name
+        if found != method_name:
+            raise invalid(f"Expected {kind} signature method_name to be {method_name}. Was: {found}")
+
+    def classify(self, signature_name: str, serialized_examples) -> "tuple[np.ndarray, np.ndarray]":
+        """TF Serving's Classify: serialized tf.Examples -> (class labels [n, k] bytes, scores [n, k])."""
+        self.check_method(signature_name, CLASSIFY_METHOD, "classification")
+        fn = self._function(signature_name)
+        started = time.perf_counter()
+        try:
+            outputs = fn(**{CLASSIFY_INPUTS: tf.constant(list(serialized_examples), tf.string)})
+        except (tf.errors.InvalidArgumentError, ValueError) as e:
+            raise invalid(f"the model refused the input: {str(e).splitlines()[0]}") from e
+        self.metrics.runtime(self.name, "Classify", time.perf_counter() - started)
+        scores = outputs[CLASSIFY_SCORES].numpy()
+        self.metrics.predictions(self.name, self.version, scores)
+        return outputs[CLASSIFY_CLASSES].numpy(), scores
 
     def input_specs(self, signature_name: str) -> Dict[str, tf.TensorSpec]:
         return dict(self._function(signature_name).structured_input_signature[1])

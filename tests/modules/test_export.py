@@ -21,9 +21,10 @@ images = tf.constant(json.loads(sys.argv[3]), tf.uint8)
 out = {}
 for name, fn in loaded.signatures.items():
     inputs = {k: [str(v.dtype.name), v.shape.as_list()] for k, v in fn.structured_input_signature[1].items()}
-    result = fn(images=images) if "images" in inputs else fn(examples=examples)
+    result = fn(images=images) if "images" in inputs else fn(**{next(iter(inputs)): examples})
     out[name] = {"inputs": inputs, "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in result.items()},
-                 "values": {k: v.numpy().tolist() for k, v in result.items()}}
+                 "values": {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
+                            for k, v in result.items()}}
 print(json.dumps(out))
 """
 
@@ -48,12 +49,26 @@ def exported(tmp_path_factory, transform_output, few_images):
         text=True,
         check=True,
     )
-    return model, images[:4], json.loads(result.stdout.strip().splitlines()[-1])
+    return model, images[:4], json.loads(result.stdout.strip().splitlines()[-1]), path
 
 
 def test_signature_names_and_types(exported):
-    _, _, sigs = exported
-    assert set(sigs) == {signatures.SERVING_SIGNATURE, signatures.IMAGES_SIGNATURE, signatures.TRANSFORM_SIGNATURE}
+    _, _, sigs, _ = exported
+    assert set(sigs) == {
+        signatures.SERVING_SIGNATURE,
+        signatures.IMAGES_SIGNATURE,
+        signatures.CLASSIFY_SIGNATURE,
+        signatures.TRANSFORM_SIGNATURE,
+    }
+    classify = sigs[signatures.CLASSIFY_SIGNATURE]
+    assert classify["inputs"] == {signatures.CLASSIFY_INPUTS: ["string", [None]]}
+    assert classify["outputs"] == {
+        signatures.CLASSIFY_CLASSES: ["string", [4, features.NUM_CLASSES]],
+        signatures.CLASSIFY_SCORES: ["float32", [4, features.NUM_CLASSES]],
+    }
+    assert (
+        classify["values"][signatures.CLASSIFY_SCORES] == sigs[signatures.SERVING_SIGNATURE]["values"]["probabilities"]
+    )
     serving = sigs[signatures.SERVING_SIGNATURE]
     assert serving["inputs"] == {signatures.EXAMPLES_INPUT: ["string", [None]]}
     assert serving["outputs"] == {signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]]}
@@ -69,7 +84,7 @@ def test_signature_names_and_types(exported):
 
 def test_serving_matches_the_keras_model_on_scaled_pixels(exported):
     """serving_default applies the Transform graph itself: no training/serving skew."""
-    model, images, sigs = exported
+    model, images, sigs, _ = exported
     direct = model.predict({features.transformed_name(features.IMAGE_KEY): images.reshape(4, -1) / 255.0}, verbose=0)
     np.testing.assert_allclose(
         np.array(sigs[signatures.SERVING_SIGNATURE]["values"]["probabilities"]), direct, atol=1e-5
@@ -77,7 +92,7 @@ def test_serving_matches_the_keras_model_on_scaled_pixels(exported):
 
 
 def test_image_signature_gives_the_same_outputs_as_serving_default(exported):
-    _, _, sigs = exported
+    _, _, sigs, _ = exported
     by_examples = np.array(sigs[signatures.SERVING_SIGNATURE]["values"][signatures.PROBABILITIES_OUTPUT])
     by_images = sigs[signatures.IMAGES_SIGNATURE]["values"]
     np.testing.assert_array_equal(np.array(by_images[signatures.PROBABILITIES_OUTPUT]), by_examples)
@@ -101,3 +116,14 @@ def test_training_record_travels_in_assets_extra(tmp_path):
     assert (tmp_path / "assets.extra" / "training.json").is_file()
     assert export.read_training_record(str(tmp_path)) == record
     assert export.read_training_record(str(tmp_path / "elsewhere")) == {}
+
+
+def test_the_classify_signature_is_marked_for_tf_servings_classify_api(exported):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with open(f"{exported[3]}/saved_model.pb", "rb") as f:
+        saved_model.ParseFromString(f.read())
+    methods = {name: sig.method_name for name, sig in saved_model.meta_graphs[0].signature_def.items()}
+    assert methods[signatures.CLASSIFY_SIGNATURE] == signatures.CLASSIFY_METHOD
+    assert methods[signatures.SERVING_SIGNATURE] == signatures.PREDICT_METHOD
