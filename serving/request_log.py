@@ -218,7 +218,20 @@ def _prediction_log(record: _Record):
     request.model_spec.CopyFrom(metadata.model_spec)
     response.model_spec.CopyFrom(metadata.model_spec)
     for key, value in record.inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=record.input_dtypes.get(key)))
+        _fill_tensor(request.inputs[key], value, record.input_dtypes.get(key) or tf.as_dtype(np.asarray(value).dtype))
     for key, value in record.outputs.items():
-        response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+        _fill_tensor(response.outputs[key], value, tf.as_dtype(np.asarray(value).dtype))
     return entry
+
+
+def _fill_tensor(proto, value, dtype) -> None:
+    """A TensorProto of value as dtype, written directly (raw bytes in tensor_content): a fraction
+    of tf.make_tensor_proto's cost, which the writer thread pays for every record it writes."""
+    array = np.asarray(value)
+    proto.dtype = dtype.as_datatype_enum
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    if dtype.name == "string":
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
+    else:
+        proto.tensor_content = np.ascontiguousarray(array, dtype.as_numpy_dtype).tobytes()
