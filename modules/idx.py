@@ -59,9 +59,11 @@ def latest_span(data_root: str) -> Tuple[int, str]:
 
 # A span folder holds two pairs, named as MNIST ships them: its training file (ExampleGen's train
 # and eval splits) and its test file (the test split).
+PAIRS = {"train": _pair("train"), "t10k": _pair("t10k")}
 # A span made from production feedback (monitoring/span.py) holds a third, which ExampleGen does not
 # read: the held-out part of the fresh labelled window, on which a new model must beat the served one.
-PAIRS = {"train": _pair("train"), "t10k": _pair("t10k"), "fresh": _pair("fresh")}
+FRESH_PAIR = "fresh"
+_ALL_PAIRS = {**PAIRS, FRESH_PAIR: _pair(FRESH_PAIR)}
 
 
 def pair_glob(pair: str) -> str:
@@ -70,12 +72,12 @@ def pair_glob(pair: str) -> str:
 
 
 def pair_paths(span_dir: str, pair: str) -> Tuple[str, str]:
-    """(images path, labels path) of PAIRS[pair] ("train" or "t10k") in a span folder."""
-    return tuple(os.path.join(span_dir, name) for name in PAIRS[pair])
+    """(images path, labels path) of a pair ("train", "t10k" or FRESH_PAIR) in a span folder."""
+    return tuple(os.path.join(span_dir, name) for name in _ALL_PAIRS[pair])
 
 
 def read_span_pair(span_dir: str, pair: str):
-    """(images, labels) of PAIRS[pair] in a span folder."""
+    """(images, labels) of a pair (as pair_paths names it) in a span folder."""
     return read_pair(*pair_paths(span_dir, pair))
 
 

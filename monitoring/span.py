@@ -77,7 +77,7 @@ def write_span(data_root: str, store: str, holdout_share: float = configs.FRESH_
     parts = {
         "train": (np.concatenate([train_images, images[~out]]), np.concatenate([train_labels, labels[~out]])),
         "t10k": idx.read_span_pair(previous, "t10k"),
-        "fresh": (images[out], labels[out]),
+        idx.FRESH_PAIR: (images[out], labels[out]),
     }
     for pair, (pair_images, pair_labels) in parts.items():
         images_path, labels_path = idx.pair_paths(staging, pair)

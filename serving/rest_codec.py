@@ -45,8 +45,8 @@ def _to_array(name: str, value: Any, spec: tf.TensorSpec) -> np.ndarray:
     return array
 
 
-def parse_predict(body: bytes, specs_for) -> Tuple[str, Dict[str, np.ndarray], bool]:
-    """-> (signature name, {input: array}, row_format). specs_for(signature) gives the inputs' specs."""
+def _request(body: bytes) -> Tuple[dict, str]:
+    """(the JSON object, its signature_name) of a request body; INVALID_ARGUMENT in plain words."""
     try:
         request = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -58,6 +58,12 @@ def parse_predict(body: bytes, specs_for) -> Tuple[str, Dict[str, np.ndarray], b
     signature = request.get("signature_name", "")
     if not isinstance(signature, str):
         raise invalid("'signature_name' must be a string")
+    return request, signature
+
+
+def parse_predict(body: bytes, specs_for) -> Tuple[str, Dict[str, np.ndarray], bool]:
+    """-> (signature name, {input: array}, row_format). specs_for(signature) gives the inputs' specs."""
+    request, signature = _request(body)
     if ("instances" in request) == ("inputs" in request):
         raise invalid("the request needs exactly one of 'instances' (row format) or 'inputs' (columnar format)")
     specs = specs_for(signature)
@@ -167,17 +173,9 @@ def _example(features: dict) -> bytes:
 def parse_classify(body: bytes) -> Tuple[str, list]:
     """TF Serving's REST classify/regress request -> (signature name, serialized tf.Examples):
     {"signature_name": ..., "context": {features shared by all}, "examples": [{features}, ...]}."""
-    try:
-        request = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise invalid(f"JSON Parse error: {e}") from e
-    except RecursionError as e:
-        raise invalid("JSON Parse error: the request nests arrays or objects too deeply") from e
-    if not isinstance(request, dict) or not isinstance(request.get("examples"), list) or not request["examples"]:
+    request, signature = _request(body)
+    if not isinstance(request.get("examples"), list) or not request["examples"]:
         raise invalid("the request needs 'examples': a non-empty list of objects")
-    signature = request.get("signature_name", "")
-    if not isinstance(signature, str):
-        raise invalid("'signature_name' must be a string")
     context = request.get("context", {})
     if not isinstance(context, dict):
         raise invalid("'context' must be an object of feature name -> value(s)")

@@ -36,7 +36,7 @@ def served_version(push_base_dir: str) -> Optional[int]:
 
 def judge(span_folder: str, candidate_dir: str, push_base_dir: str) -> Optional[Dict[str, Any]]:
     """None when the span has no fresh rows; else both accuracies and whether the candidate passed."""
-    images_path, labels_path = idx.pair_paths(span_folder, "fresh")
+    images_path, labels_path = idx.pair_paths(span_folder, idx.FRESH_PAIR)
     if not tf.io.gfile.exists(images_path):
         return None
     images, labels = idx.read_pair(images_path, labels_path)

@@ -45,7 +45,7 @@ def test_the_next_span_holds_mnist_plus_the_fresh_training_rows_and_keeps_the_re
 
     old_train, old_train_labels = idx.read_span_pair(idx.span_dir(data_root, 1), "train")
     new_train, new_train_labels = idx.read_span_pair(idx.span_dir(data_root, 2), "train")
-    fresh, fresh_labels = idx.read_span_pair(idx.span_dir(data_root, 2), "fresh")
+    fresh, fresh_labels = idx.read_span_pair(idx.span_dir(data_root, 2), idx.FRESH_PAIR)
     held = np.array([span.held_out(f"r{i // 2}", i % 2, 0.3) for i in range(200)])
     np.testing.assert_array_equal(new_train[: len(old_train)], old_train)
     np.testing.assert_array_equal(new_train[len(old_train) :], images[~held])

@@ -12,7 +12,7 @@ from tests.serving.conftest import publish
 
 def _span_with_fresh(tmp_path, images, labels):
     folder = str(tmp_path / "span-2")
-    images_path, labels_path = idx.pair_paths(folder, "fresh")
+    images_path, labels_path = idx.pair_paths(folder, idx.FRESH_PAIR)
     os.makedirs(folder)
     idx.write_images(images_path, images)
     idx.write_labels(labels_path, labels)
