@@ -15,7 +15,7 @@ from modules import push_layout
 from monitoring import check
 from pipeline import configs
 from pipeline.configs import PROJECT_ROOT
-from serving import metrics
+from serving import log_proxy, metrics
 from serving.repository import ModelConfig, configs_from_file
 
 DEPLOY = os.path.join(PROJECT_ROOT, "serving", "deploy")
@@ -97,8 +97,12 @@ def _promtool(*args) -> str:
 def test_prometheus_config_and_alert_rules_pass_promtool():
     assert "7 rules found" in _promtool("check", "rules", "alerts.yml")
     _promtool("check", "config", "prometheus.yml")
-    [job] = yaml.safe_load(_read("prometheus", "prometheus.yml"))["scrape_configs"]
-    assert job["metrics_path"] == metrics.read_monitoring_config(os.path.join(DEPLOY, "monitoring.config"))
+    jobs = {j["job_name"]: j for j in yaml.safe_load(_read("prometheus", "prometheus.yml"))["scrape_configs"]}
+    assert sorted(jobs) == ["monitor", "request-log-proxy", "tf-serving"]
+    assert jobs["tf-serving"]["metrics_path"] == metrics.read_monitoring_config(
+        os.path.join(DEPLOY, "monitoring.config")
+    )
+    assert jobs["request-log-proxy"]["metrics_path"] == log_proxy.METRICS_PATH
 
 
 def test_alert_rules_fire_on_their_unit_test_series():
