@@ -107,9 +107,10 @@ def run_check(
         result["unknown_versions"][str(version)] = {"rows": int(np.sum(rows.versions == version)), "why": why}
     labelled = feedback.load_store(feedback_store)
     in_window = (labelled["timestamps"] >= since) & (labelled["timestamps"] < until)
+    served_by_version = {}  # the statistics of each version's rows; the whole window's when one version served it
     for version, model in known.items():
         mine = rows.select(rows.versions == version)
-        served_stats = checks.statistics(mine.images, schema)
+        served_stats = served_by_version[version] = checks.statistics(mine.images, schema)
         judged = [
             checks.schema_anomalies(served_stats, schema),
             checks.pixel_skew(served_stats, model.train_statistics, schema, configs.PIXEL_DRIFT_JSD),
@@ -146,9 +147,10 @@ def run_check(
     known_rows = rows.select(np.isin(rows.versions, list(known)))
     if len(known_rows):
         previous_stats = checks.statistics(previous.images, schema) if len(previous) else None
-        drift = checks.pixel_drift(
-            checks.statistics(known_rows.images, schema), previous_stats, schema, configs.PIXEL_DRIFT_JSD
+        window_stats = (
+            served_by_version[next(iter(known))] if len(known) == 1 else checks.statistics(known_rows.images, schema)
         )
+        drift = checks.pixel_drift(window_stats, previous_stats, schema, configs.PIXEL_DRIFT_JSD)
         if previous_stats is not None and min(len(previous), len(known_rows)) < configs.MONITOR_MIN_ROWS:
             drift.flagged = False
             drift.detail += f" (not judged: fewer than {configs.MONITOR_MIN_ROWS} rows on a side)"

@@ -84,6 +84,15 @@ def configs_from_proto(config: model_server_config_pb2.ModelServerConfig, config
     return models
 
 
+def _label_refused(model: str, version: int, why: str) -> ServingError:
+    """TF Serving's refusal of a label on a version that is not available, with the reason appended."""
+    return ServingError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"Request to assign label to version {version} of model {model}, which is not currently "
+        f"available for inference{why}",
+    )
+
+
 class ModelRepository:
     def __init__(
         self,
@@ -150,10 +159,8 @@ class ModelRepository:
                     continue
                 new_label = label not in self._labels.get(m.name, {})
                 if not (self.allow_labels_for_unavailable and new_label):
-                    raise ServingError(
-                        grpc.StatusCode.FAILED_PRECONDITION,
-                        f"Request to assign label to version {version} of model {m.name}, which is not currently "
-                        "available for inference. Version labels can only be assigned to available versions.",
+                    raise _label_refused(
+                        m.name, version, ". Version labels can only be assigned to available versions."
                     )
             labels[m.name] = dict(m.labels)
         return labels
@@ -171,11 +178,10 @@ class ModelRepository:
                 wanted = self._wanted(m)
                 for label, version in m.labels:
                     if version not in wanted and not self.allow_labels_for_unavailable:
-                        raise ServingError(
-                            grpc.StatusCode.FAILED_PRECONDITION,
-                            f"Request to assign label to version {version} of model {m.name}, which is not "
-                            "currently available for inference (its version policy does not serve it); "
-                            "nothing of this configuration was applied.",
+                        raise _label_refused(
+                            m.name,
+                            version,
+                            " (its version policy does not serve it); nothing of this configuration was applied.",
                         )
             self._apply(models)
             self.poll_once()
