@@ -31,7 +31,7 @@ def load_splits(span_dir: str = SPAN):
     """{train, eval, test: (images uint8 [n, 28, 28], labels)}; train/eval by ExampleGen's rule."""
     images, labels = idx.read_span_pair(span_dir, "train")
     boundaries = bucket_boundaries([TRAIN_BUCKETS, EVAL_BUCKETS])  # IdxExampleGen's defaults
-    in_eval = np.array([split_of(serialize(img, lab), 2, boundaries) == 1 for img, lab in zip(images, labels)])
+    in_eval = np.array([split_of(serialize(img, lab, "train"), 2, boundaries) == 1 for img, lab in zip(images, labels)])
     test = idx.read_span_pair(span_dir, "t10k")
     return {"train": (images[~in_eval], labels[~in_eval]), "eval": (images[in_eval], labels[in_eval]), "test": test}
 

@@ -1,5 +1,6 @@
 """Serving latency and throughput: REST and gRPC through serving.server, next to the in-process
-SavedModel call on the same inputs; batch 1 and 32, 1 and 8 concurrent clients; each API also
+SavedModel call on the same inputs (every path once per round, 5 rounds in turn, each row the
+rounds' median); batch 1 and 32, 1 and 8 concurrent clients; each API also
 against a second server with Prometheus metrics on and every request logged (rows "+metrics+log"),
 for their overhead; and REST through the request-log proxy (serving/log_proxy.py, logging every
 request) in front of the first server, for the proxy's added latency on deployments of the real
@@ -79,7 +80,22 @@ def measure(call, batches, concurrency: int, requests_per_client: int) -> dict:
     }
 
 
-def run(model_dir: str, requests_per_client: int) -> dict:
+def median_row(rounds: list) -> dict:
+    """One path's rounds in one cell: the median of each figure, and every round's requests/s."""
+    row = {
+        key: float(np.median([r[key] for r in rounds]))
+        for key in ("p50_ms", "p99_ms", "requests_per_s", "images_per_s")
+    }
+    row = {key: round(value, 2 if key.endswith("_ms") else 1) for key, value in row.items()}
+    row.update(
+        requests=sum(r["requests"] for r in rounds),
+        errors=sum(r["errors"] for r in rounds),
+        rounds_requests_per_s=[r["requests_per_s"] for r in rounds],
+    )
+    return row
+
+
+def run(model_dir: str, requests_per_client: int, rounds_per_cell: int) -> dict:
     span = os.path.join(DATA_ROOT, "span-1")
     images, _ = idx.read_span_pair(span, "t10k")
     signature = tf.saved_model.load(model_dir).signatures[signatures.IMAGES_SIGNATURE]
@@ -123,13 +139,14 @@ def run(model_dir: str, requests_per_client: int) -> dict:
             for batch in BATCHES:
                 batches = [images[i : i + batch] for i in range(0, 64 * batch, batch)]
                 for concurrency in CONCURRENCY:
-                    for name, call in calls.items():
-                        row = {
-                            "path": name,
-                            "batch": batch,
-                            "clients": concurrency,
-                            **measure(call, batches, concurrency, requests_per_client),
-                        }
+                    # Every path once per round, rounds in turn: a drift in the machine's speed
+                    # (tens of percent here) then falls on all paths alike instead of on one.
+                    rounds = {name: [] for name in calls}
+                    for _ in range(rounds_per_cell):
+                        for name, call in calls.items():
+                            rounds[name].append(measure(call, batches, concurrency, requests_per_client))
+                    for name, measured in rounds.items():
+                        row = {"path": name, "batch": batch, "clients": concurrency, **median_row(measured)}
                         print(row, flush=True)
                         results.append(row)
             for name in ("grpc", "grpc+metrics+log", "grpc+batching"):
@@ -140,6 +157,7 @@ def run(model_dir: str, requests_per_client: int) -> dict:
     return {
         "model_dir": os.path.abspath(model_dir),
         "requests_per_client": requests_per_client,
+        "rounds_per_cell": rounds_per_cell,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
         "results": results,
     }
@@ -161,10 +179,11 @@ def table(report: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", help="an exported version directory (default: newest pushed)")
-    p.add_argument("--requests", type=int, default=200, help="requests per client per configuration")
+    p.add_argument("--requests", type=int, default=100, help="requests per client per path per round")
+    p.add_argument("--rounds", type=int, default=5, help="rounds per cell; each row is the rounds' median")
     p.add_argument("--output", default=os.path.join(PROJECT, "benchmarks", "results", "serving_bench.json"))
     args = p.parse_args(argv)
-    report = run(args.model_dir or newest_version_dir(), args.requests)
+    report = run(args.model_dir or newest_version_dir(), args.requests, args.rounds)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(report, f, indent=2)

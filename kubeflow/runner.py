@@ -83,8 +83,11 @@ def trainer_config_json(hparams: hparams_lib.HParams) -> str:
     return json.dumps(hparams_lib.custom_config(hparams.to_dict(), code_version.fingerprint()))
 
 
-def eval_config_json(min_accuracy: float) -> str:
-    return json_format.MessageToJson(eval_config(min_accuracy, configs.MAX_ACCURACY_DROP))
+def eval_config_json(min_accuracy: float, fresh_window: bool = False) -> str:
+    """fresh_window: runs on spans made from production feedback (python -m monitoring.span), which
+    bless a model only if it beats the served one on the span's held-out fresh rows; a run whose
+    span has none must not have it (pipeline/blessing.py)."""
+    return json_format.MessageToJson(eval_config(min_accuracy, configs.MAX_ACCURACY_DROP, fresh_window))
 
 
 def runtime_defaults(args: argparse.Namespace) -> dict:

@@ -35,13 +35,13 @@ def check_cron(expression: str) -> str:
     return expression
 
 
-def run_parameters(epochs: Optional[int], min_accuracy: float) -> Dict[str, Any]:
+def run_parameters(epochs: Optional[int], min_accuracy: float, fresh_window: bool = False) -> Dict[str, Any]:
     """The runtime parameters of the runs: Trainer's custom_config (epochs if given) and the
     Evaluator's EvalConfig with this accuracy bound."""
     hparams = HParams() if epochs is None else HParams(epochs=epochs)
     return {
         TRAINER_CONFIG_PARAMETER: trainer_config_json(hparams),
-        EVAL_CONFIG_PARAMETER: eval_config_json(min_accuracy),
+        EVAL_CONFIG_PARAMETER: eval_config_json(min_accuracy, fresh_window),
     }
 
 
@@ -56,7 +56,7 @@ def plan(args: argparse.Namespace) -> Dict[str, Any]:
         "cron": check_cron(args.cron),
         "max_concurrency": 1,
         "no_catchup": True,
-        "parameters": run_parameters(args.epochs, args.min_accuracy),
+        "parameters": run_parameters(args.epochs, args.min_accuracy, args.fresh_window),
     }
 
 
@@ -161,6 +161,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=float,
         default=configs.MIN_ACCURACY,
         help=f"test accuracy a model needs to be blessed and pushed (default {configs.MIN_ACCURACY})",
+    )
+    p.add_argument(
+        "--fresh-window",
+        action="store_true",
+        help="the runs train on spans made from production feedback: bless only a model that beats the "
+        "served one on each span's held-out fresh rows (every run's span must hold them)",
     )
     p.add_argument("--dry-run", action="store_true", help="print what would be done; contact nothing")
     return p.parse_args(argv)

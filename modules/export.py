@@ -59,7 +59,7 @@ def build_signatures(model, tf_transform_output) -> tuple:
     module.model = float32_copy(model)
     module.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
-    serving_spec = {k: v for k, v in raw_spec.items() if k != features.LABEL_KEY}
+    serving_spec = {k: v for k, v in raw_spec.items() if k not in features.NOT_SERVED_KEYS}
     image_key = features.transformed_name(features.IMAGE_KEY)
     examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
     images_spec = tf.TensorSpec([None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], tf.uint8, name=IMAGES_INPUT)

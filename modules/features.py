@@ -2,6 +2,10 @@
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
+# The IDX pair an example was read from (its file name before the images/labels marker: "train",
+# "t10k", "t10k-fresh"): the Evaluator slices the test split by it. Like the label, never served.
+SOURCE_KEY = "source"
+NOT_SERVED_KEYS = (LABEL_KEY, SOURCE_KEY)
 
 IMAGE_HEIGHT = 28
 IMAGE_WIDTH = 28
@@ -16,7 +20,8 @@ def transformed_name(key: str) -> str:
 
 
 # The splits IdxExampleGen writes: train and eval from MNIST's training file (by hash), test from
-# its test file. Trainer reads train/eval; only the Evaluator and the release read test.
+# its test file (and, in a span made from production feedback, the held-out fresh rows). Trainer
+# reads train/eval; only the Evaluator and the release read test.
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"

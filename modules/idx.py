@@ -59,16 +59,34 @@ def latest_span(data_root: str) -> Tuple[int, str]:
 
 # A span folder holds two pairs, named as MNIST ships them: its training file (ExampleGen's train
 # and eval splits) and its test file (the test split).
-PAIRS = {"train": _pair("train"), "t10k": _pair("t10k")}
-# A span made from production feedback (monitoring/span.py) holds a third, which ExampleGen does not
-# read: the held-out part of the fresh labelled window, on which a new model must beat the served one.
-FRESH_PAIR = "fresh"
+TRAIN_PAIR, TEST_PAIR = "train", "t10k"
+PAIRS = {TRAIN_PAIR: _pair(TRAIN_PAIR), TEST_PAIR: _pair(TEST_PAIR)}
+# A span made from production feedback (monitoring/span.py) holds a third: the held-out part of the
+# fresh labelled window. Its name starts like the test pair's, so the test split's pattern reads it
+# too; the Evaluator tells the two apart by each example's source (features.SOURCE_KEY) and blesses a
+# model only if it beats the served one on these rows (pipeline/blessing.py).
+FRESH_PAIR = "t10k-fresh"
 _ALL_PAIRS = {**PAIRS, FRESH_PAIR: _pair(FRESH_PAIR)}
 
 
 def pair_glob(pair: str) -> str:
-    """A glob matching both files of PAIRS[pair] (what ExampleGen's split patterns use)."""
+    """A glob matching both files of PAIRS[pair], and of every pair whose name starts with
+    `{pair}-` (what ExampleGen's split patterns use: "t10k" matches FRESH_PAIR as well)."""
     return f"{pair}-*-ubyte.gz"
+
+
+def pair_name(path: str) -> str:
+    """The pair a file belongs to: its name before the images/labels marker ("t10k-fresh")."""
+    name = os.path.basename(path)
+    for marker in (IMAGES_MARKER, LABELS_MARKER):
+        if f"-{marker}" in name:
+            return name[: name.index(f"-{marker}")]
+    raise IdxFormatError(f"{path}: the name has neither '-{IMAGES_MARKER}' nor '-{LABELS_MARKER}'")
+
+
+def has_fresh_pair(span_dir: str) -> bool:
+    """Whether a span folder holds the held-out rows of a fresh labelled window."""
+    return _exists(pair_paths(span_dir, FRESH_PAIR)[0])
 
 
 def pair_paths(span_dir: str, pair: str) -> Tuple[str, str]:

@@ -6,9 +6,10 @@ Writes span-<N+1>/ next to the latest span-N/, in the same IDX layout ExampleGen
   train pair  span-N's training records, then the new labelled rows' training part: the next model
               learns the fresh traffic without forgetting MNIST;
   t10k pair   span-N's test records, unchanged: "not worse on the MNIST test split" stays comparable;
-  fresh pair  the held-out part of the new labelled rows (a hash of request id and row decides, so
-              a row's side never changes), which ExampleGen does not read: the release pushes a new
-              model only if it beats the served one there (components/release/fresh_window.py);
+  t10k-fresh  the held-out part of the new labelled rows (a hash of request id and row decides, so
+              a row's side never changes); ExampleGen adds it to the test split with its own source,
+              and the Evaluator blesses a new model only if it beats the served one there
+              (pipeline/blessing.py);
   feedback_rows.json  which labelled rows the span took, so none is used twice.
 The folder appears complete or not at all (written under a hidden name, then renamed).
 """

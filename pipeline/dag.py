@@ -137,7 +137,6 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         push_base_dir=serving_model_dir,
         model_name=model_name,
-        data_root=data_root,
     ).with_id("Pusher")
     components = [
         example_gen,

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+from modules import idx
 from modules.hparams import HParams, custom_config
 from pipeline import configs, console
 
@@ -150,7 +151,10 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
         trainer_custom_config=custom_config(hparams.to_dict(), fingerprint),
-        eval_config=eval_config(min_accuracy, args.max_accuracy_drop),
+        # A span made from production feedback: bless only a model that beats the served one on its fresh rows.
+        eval_config=eval_config(
+            min_accuracy, args.max_accuracy_drop, fresh_window=idx.has_fresh_pair(idx.latest_span(data_root)[1])
+        ),
         label_drift_threshold=configs.LABEL_DRIFT_LINF,
         pixel_drift_threshold=configs.PIXEL_DRIFT_JSD,
         schema_file=None if args.infer_schema else configs.SCHEMA_FILE,

@@ -51,12 +51,18 @@ def transform_dir(tmp_path_factory, few_images, beam_pipeline_args) -> str:
 
     images, labels = few_images
     rows = [
-        {features.IMAGE_KEY: img.reshape(-1).astype(np.int64), features.LABEL_KEY: np.array([lab], np.int64)}
+        {
+            features.IMAGE_KEY: img.reshape(-1).astype(np.int64),
+            features.LABEL_KEY: np.array([lab], np.int64),
+            features.SOURCE_KEY: np.array([b"train"]),
+        }
         for img, lab in zip(images, labels)
     ]
+    # The raw features as the schema has them: the exported signatures must parse the served one only.
     raw_spec = {
         features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
         features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+        features.SOURCE_KEY: tf.io.FixedLenFeature([1], tf.string),
     }
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
     out_dir = str(tmp_path_factory.mktemp("transform_output"))

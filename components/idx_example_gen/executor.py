@@ -9,7 +9,7 @@ import bisect
 import hashlib
 import itertools
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -22,54 +22,59 @@ from modules import features, idx
 from modules.idx import IMAGES_MARKER, LABELS_MARKER
 
 
-def find_idx_pair(pattern: str):
-    """Returns (images_path, labels_path) for a glob pattern that must match exactly one of each."""
+def find_idx_pairs(pattern: str) -> List[Tuple[str, str]]:
+    """(images_path, labels_path) of every IDX pair a glob pattern matches: each images file with
+    the labels file of the same pair name (modules.idx.pair_name). At least one pair; a file
+    without its partner is an error naming it."""
     matches = sorted(tf.io.gfile.glob(pattern))
-    images = [m for m in matches if IMAGES_MARKER in os.path.basename(m)]
-    labels = [m for m in matches if LABELS_MARKER in os.path.basename(m)]
-    if len(images) != 1 or len(labels) != 1:
+    images = {idx.pair_name(m): m for m in matches if IMAGES_MARKER in os.path.basename(m)}
+    labels = {idx.pair_name(m): m for m in matches if LABELS_MARKER in os.path.basename(m)}
+    if not images or set(images) != set(labels):
         raise idx.IdxFormatError(
-            f"{pattern}: expected exactly one '*{IMAGES_MARKER}*' and one '*{LABELS_MARKER}*' file, "
-            f"found images={images} labels={labels}"
+            f"{pattern}: expected '*{IMAGES_MARKER}*' and '*{LABELS_MARKER}*' files in pairs of the same "
+            f"name, found images={sorted(images.values())} labels={sorted(labels.values())}"
         )
-    return images[0], labels[0]
+    return [(images[name], labels[name]) for name in sorted(images)]
 
 
-def to_example(image, label) -> tf.train.Example:
-    """One record: 784 int64 pixels (row-major) and an int64 label; see README.md for why int64."""
+def to_example(image, label, source: str) -> tf.train.Example:
+    """One record: 784 int64 pixels (row-major), an int64 label (see README.md for why int64) and
+    the pair it came from (features.SOURCE_KEY)."""
     return tf.train.Example(
         features=tf.train.Features(
             feature={
                 features.IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1).tolist())),
                 features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+                features.SOURCE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode()])),
             }
         )
     )
 
 
-def serialize(image, label) -> bytes:
+def serialize(image, label, source: str) -> bytes:
     """The record's bytes, the same in every process: without deterministic=True the order of the
     feature map's entries follows Python's per-process hash seed, and so would the sha256 split
     (measured: one image gave two different digests under PYTHONHASHSEED=1 and 2)."""
-    return to_example(image, label).SerializeToString(deterministic=True)
+    return to_example(image, label, source).SerializeToString(deterministic=True)
 
 
 def _serialized_examples(pair):
+    source = idx.pair_name(pair[0])
     images, labels = idx.read_pair(*pair)
     for image, label in zip(images, labels):
-        yield serialize(image, label)
+        yield serialize(image, label, source)
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(bytes)
 def IdxToSerializedExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str):
-    """Reads the IDX image/label pair matching split_pattern under input_base."""
+    """Reads every IDX image/label pair matching split_pattern under input_base."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    pair = find_idx_pair(os.path.join(input_base, split_pattern))
+    pairs = find_idx_pairs(os.path.join(input_base, split_pattern))
     return (
         pipeline
-        | "IdxFiles" >> beam.Create([pair])
+        | "IdxFiles" >> beam.Create(pairs)
         | "ToExamples" >> beam.FlatMap(_serialized_examples)
         # Spreads the records of one file pair over workers for the stages after this one.
         | "Reshuffle" >> beam.Reshuffle()

@@ -1,8 +1,9 @@
 """Release, a Python function component in the Pusher's place: a blessed model goes to TF Serving's
 push directory complete or not at all, with its TFLite twin, model card and models.config.
 
-Only a model the Evaluator blessed is released, and, when its span was made from production
-feedback, only if it beats the served model on the span's held-out fresh rows (fresh_window.py).
+Only a model the Evaluator blessed is released (for a span made from production feedback the
+blessing includes beating the latest blessed model on the span's held-out fresh rows:
+pipeline/blessing.py).
 The version directory holds the SavedModel, `model.tflite` (quantized, evaluated on the test
 split), `model_card.md` and `release.json`, and appears under its integer name in one rename
 (safe_push); the layout is modules/push_layout.py. `models.config` for TF Serving is written beside the model's folder.
@@ -28,17 +29,14 @@ from tfx.types.standard_artifacts import (
 )
 
 from components import tfx_files
-from components.release import fresh_window, record, safe_push
-from modules import idx, push_layout
+from components.release import record, safe_push
+from modules import push_layout
 
 log = logging.getLogger(__name__)
 
 
-def release(
-    model, evaluation, model_blessing, examples, statistics, schema, push_base_dir: str, model_name: str, window
-):
-    """Converts, evaluates and describes the model, then pushes it; returns (version, directory).
-    window: the fresh-window gate's result (None: the span has no fresh rows)."""
+def release(model, evaluation, model_blessing, examples, statistics, schema, push_base_dir: str, model_name: str):
+    """Converts, evaluates and describes the model, then pushes it; returns (version, directory)."""
     saved_model = tfx_files.serving_model_path(model.uri)
     version = safe_push.next_version(push_base_dir)
     with tempfile.TemporaryDirectory() as scratch:
@@ -56,7 +54,6 @@ def release(
             splits=artifact_utils.decode_split_names(statistics.split_names),
             schema_uri=schema.uri,
             tflite_record=record.tflite_result(saved_model, examples.uri, tflite_path),
-            fresh_window=window,
         )
         extra_files = {push_layout.TFLITE_FILE: tflite_path, **record.card_files(released, scratch)}
         destination = safe_push.push(saved_model, push_base_dir, version=version, extra_files=extra_files)
@@ -75,7 +72,6 @@ def Release(
     pushed_model: tfx.dsl.components.OutputArtifact[PushedModel],
     push_base_dir: tfx.dsl.components.Parameter[str],
     model_name: tfx.dsl.components.Parameter[str],
-    data_root: tfx.dsl.components.Parameter[str],
 ) -> None:
     if not model_blessing.get_int_custom_property("blessed"):
         pushed_model.set_int_custom_property("pushed", 0)
@@ -86,16 +82,8 @@ def Release(
         version, destination = existing
         log.info("model %s is already served as version %s: nothing copied", model.uri, version)
     else:
-        span_folder = idx.span_dir(data_root, examples.get_int_custom_property("span"))
-        window = fresh_window.judge(span_folder, tfx_files.serving_model_path(model.uri), push_base_dir)
-        if window is not None:
-            log.info("fresh-window gate: %s", window["reason"])
-            if not window["passed"]:
-                pushed_model.set_int_custom_property("pushed", 0)
-                pushed_model.set_string_custom_property("not_pushed_reason", window["reason"])
-                return
         version, destination = release(
-            model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name, window
+            model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name
         )
     config_path = push_layout.models_config_path(push_base_dir)
     previous = tf.io.gfile.GFile(config_path).read() if tf.io.gfile.exists(config_path) else None

@@ -11,21 +11,25 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components import tfx_files
-from modules import features
+from modules import features, idx
 
 
-def test_split(examples_uri: str) -> Tuple[np.ndarray, np.ndarray]:
-    """The test split's raw images (uint8 [n, 28, 28]) and labels, as ExampleGen wrote them."""
+def test_split(examples_uri: str, source: str = idx.TEST_PAIR) -> Tuple[np.ndarray, np.ndarray]:
+    """The test split's raw images (uint8 [n, 28, 28]) and labels from one source (by default
+    MNIST's test file, not the fresh rows a span made from feedback adds), as ExampleGen wrote
+    them. Records without a source (written before ExampleGen set one) count as MNIST's."""
     files = glob.glob(os.path.join(tfx_files.split_dir(examples_uri, features.TEST_SPLIT), "*"))
     spec = {
         features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
         features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+        features.SOURCE_KEY: tf.io.FixedLenFeature([1], tf.string, default_value=[idx.TEST_PAIR.encode()]),
     }
     images, labels = [], []
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1000):
         parsed = tf.io.parse_example(batch, spec)
-        images.append(parsed[features.IMAGE_KEY].numpy().reshape(-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH))
-        labels.append(parsed[features.LABEL_KEY].numpy()[:, 0])
+        keep = parsed[features.SOURCE_KEY].numpy()[:, 0] == source.encode()
+        images.append(parsed[features.IMAGE_KEY].numpy()[keep].reshape(-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH))
+        labels.append(parsed[features.LABEL_KEY].numpy()[keep, 0])
     return np.concatenate(images).astype(np.uint8), np.concatenate(labels)
 
 

@@ -52,6 +52,23 @@ def _training(card: Dict[str, Any]) -> List[str]:
     ]
 
 
+def _fresh(card: Dict[str, Any]) -> List[str]:
+    """The line on the held-out fresh rows of a span made from production feedback (none otherwise)."""
+    fresh = card["metrics"].get("fresh")
+    if not fresh or not fresh.get("candidate"):
+        return []
+    candidate, baseline = fresh["candidate"], fresh.get("baseline") or {}
+    against = (
+        f"the latest blessed model {_fmt(baseline.get(ACCURACY))}; blessing needed strictly better"
+        if baseline
+        else "no earlier blessed model to beat"
+    )
+    return [
+        f"- Accuracy **{_fmt(candidate.get(ACCURACY))}** on {int(candidate.get('example_count', 0)):,} held-out "
+        f"rows of the fresh labelled window (production feedback); {against}."
+    ]
+
+
 def _evaluation(card: Dict[str, Any]) -> List[str]:
     candidate, baseline = card["metrics"]["candidate"], card["metrics"].get("baseline")
     overall, thresholds = candidate["overall"], card["thresholds"]
@@ -64,8 +81,9 @@ def _evaluation(card: Dict[str, Any]) -> List[str]:
         comparison = "; no earlier blessed model existed, so the change threshold did not apply."
     lines = [
         "## Evaluation (test split)",
-        f"- Accuracy **{_fmt(overall.get(ACCURACY))}** on {int(overall.get('example_count', 0)):,} examples; "
-        f"blessing needed >= {thresholds['min_accuracy']}" + comparison,
+        f"- Accuracy **{_fmt(overall.get(ACCURACY))}** on {int(overall.get('example_count', 0)):,} MNIST test "
+        f"examples; blessing needed >= {thresholds['min_accuracy']}" + comparison,
+        *_fresh(card),
         "",
         "| class | examples | accuracy (recall) | precision | baseline accuracy |",
         "|---|---|---|---|---|",

@@ -34,7 +34,6 @@ def build(
     splits: Iterable[str],
     schema_uri: str,
     tflite_record: Dict[str, Any],
-    fresh_window: Optional[Dict[str, Any]] = None,
     now: Optional[float] = None,
 ) -> Dict[str, Any]:
     training = export.read_training_record(saved_model_dir)
@@ -49,7 +48,6 @@ def build(
         "tflite": tflite_record,
         "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),
         "thresholds": metrics.thresholds(evaluation_uri),
-        "fresh_window": fresh_window,  # null unless the span was made from production feedback
         "lineage": {"model": model_uri, "evaluation": evaluation_uri, "blessing": blessing_uri},
     }
 

@@ -11,7 +11,7 @@ from tensorflow_model_analysis.proto import config_pb2
 
 from kubeflow import runner
 from modules.hparams import HParams, from_custom_config
-from pipeline import code_version, configs
+from pipeline import blessing, code_version, configs
 from tests.kubeflow.conftest import IMAGE
 from tests.pipeline.test_pipeline import UPSTREAM
 
@@ -59,9 +59,9 @@ def _eval_thresholds(eval_config_json: str):
     """(lower bound, allowed drop) as the Evaluator reads them: the JSON parsed into an EvalConfig."""
     eval_config = json_format.Parse(eval_config_json, config_pb2.EvalConfig())
     [accuracy] = [m for spec in eval_config.metrics_specs for m in spec.metrics if m.per_slice_thresholds]
-    [overall] = accuracy.per_slice_thresholds
-    assert list(overall.slicing_specs) == [config_pb2.SlicingSpec()]  # the overall slice only
-    return overall.threshold.value_threshold.lower_bound.value, -overall.threshold.change_threshold.absolute.value
+    [mnist] = accuracy.per_slice_thresholds  # no fresh-window threshold by default
+    assert list(mnist.slicing_specs) == [blessing.MNIST_TEST_SLICE]  # MNIST's test rows only
+    return mnist.threshold.value_threshold.lower_bound.value, -mnist.threshold.change_threshold.absolute.value
 
 
 def test_training_and_blessing_knobs_are_runtime_parameters(compiled):

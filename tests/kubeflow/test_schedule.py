@@ -42,6 +42,22 @@ def test_second_schedule_adds_a_version_and_uses_it(compiled):
     assert experiment_posts == 1  # the experiment is reused
 
 
+def test_a_schedule_of_feedback_spans_blesses_only_a_model_better_on_the_fresh_rows(compiled, capsys):
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2
+
+    from pipeline import blessing
+
+    def thresholds(*extra):
+        assert _schedule("http://127.0.0.1:9", compiled, "--dry-run", *extra) == 0
+        parameters = json.loads(capsys.readouterr().out)["parameters"]
+        config = json_format.Parse(parameters[runner.EVAL_CONFIG_PARAMETER], config_pb2.EvalConfig())
+        return [list(t.slicing_specs) for m in config.metrics_specs[0].metrics for t in m.per_slice_thresholds]
+
+    assert thresholds() == [[blessing.MNIST_TEST_SLICE]]
+    assert thresholds("--fresh-window") == [[blessing.MNIST_TEST_SLICE], [blessing.FRESH_SLICE]]
+
+
 def test_dry_run_contacts_nothing(compiled, capsys):
     with FakeKfp() as fake:
         assert _schedule(fake.host, compiled, "--dry-run") == 0

@@ -35,7 +35,7 @@ def exported(tmp_path_factory, transform_output, few_images):
     path = str(tmp_path_factory.mktemp("export"))
     export.export_serving_model(model, transform_output, path)
     images, labels = few_images
-    serialized = [to_example(img, lab).SerializeToString() for img, lab in zip(images[:4], labels[:4])]
+    serialized = [to_example(img, lab, "t10k").SerializeToString() for img, lab in zip(images[:4], labels[:4])]
     result = subprocess.run(
         [
             sys.executable,

@@ -11,7 +11,9 @@ def _schema():
 
 
 def test_feature_names_match_the_keys_module():
-    assert sorted(f.name for f in _schema().feature) == sorted([features.IMAGE_KEY, features.LABEL_KEY])
+    assert sorted(f.name for f in _schema().feature) == sorted(
+        [features.IMAGE_KEY, features.LABEL_KEY, features.SOURCE_KEY]
+    )
 
 
 def test_image_constraints():
@@ -28,3 +30,10 @@ def test_label_constraints_and_serving_environment():
     assert label.presence.min_fraction == 1.0
     assert list(label.not_in_environment) == ["SERVING"]
     assert set(schema.default_environment) == {"TRAINING", "SERVING"}
+
+
+def test_only_the_image_is_served():
+    schema = _schema()
+    served = [f.name for f in schema.feature if "SERVING" not in f.not_in_environment]
+    assert served == [features.IMAGE_KEY]
+    assert sorted(f.name for f in schema.feature if f.name != features.IMAGE_KEY) == sorted(features.NOT_SERVED_KEYS)

@@ -77,7 +77,7 @@ def test_rest_row_format_gives_one_prediction_per_instance(server, batch, in_pro
 
 
 def test_serialized_examples_with_b64_give_the_same_probabilities(clients, batch, in_process):
-    serialized = [to_example(img, lab).SerializeToString() for img, lab in zip(*batch)]
+    serialized = [to_example(img, lab, "t10k").SerializeToString() for img, lab in zip(*batch)]
     for client in clients:
         np.testing.assert_allclose(client.predict_examples(serialized), in_process, rtol=0, atol=1e-6)
     rows = {"instances": [{"b64": base64.b64encode(s).decode()} for s in serialized[:2]]}

@@ -14,6 +14,7 @@ def _stats(images, labels):
         {
             features.IMAGE_KEY: list(images.reshape(len(images), -1).astype(np.int64)),
             features.LABEL_KEY: [np.array([lab], np.int64) for lab in labels],
+            features.SOURCE_KEY: [np.array([b"train"]) for _ in labels],
         }
     )
     return tfdv.generate_statistics_from_dataframe(frame, tfdv.StatsOptions(schema=_schema()))

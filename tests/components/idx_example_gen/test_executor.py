@@ -67,13 +67,28 @@ def test_records_hold_784_int_pixels_and_the_label(generated, small_data_root):
         pixels = example.features.feature[features.IMAGE_KEY].int64_list.value
         label = example.features.feature[features.LABEL_KEY].int64_list.value
         assert len(pixels) == features.NUM_PIXELS and len(label) == 1
+        assert example.features.feature[features.SOURCE_KEY].bytes_list.value == [b"t10k"]
         assert by_pixels[np.array(pixels, np.uint8).tobytes()] == label[0]
 
 
 def test_missing_labels_file_is_named(tmp_path):
     (tmp_path / idx.PAIRS["train"][0]).write_bytes(b"")
-    with pytest.raises(ValueError, match="expected exactly one"):
-        executor.find_idx_pair(str(tmp_path / idx.pair_glob("train")))
+    with pytest.raises(ValueError, match="in pairs of the same name.*train-images-idx3"):
+        executor.find_idx_pairs(str(tmp_path / idx.pair_glob("train")))
+
+
+def test_the_test_pattern_takes_the_fresh_pair_too_each_with_its_partner(tmp_path):
+    for pair in ("t10k", idx.FRESH_PAIR):
+        for path in idx.pair_paths(str(tmp_path), pair):
+            open(path, "wb").close()
+    found = executor.find_idx_pairs(str(tmp_path / idx.pair_glob("t10k")))
+    assert [tuple(os.path.basename(p) for p in pair) for pair in found] == [
+        idx.PAIRS["t10k"],
+        tuple(os.path.basename(p) for p in idx.pair_paths(str(tmp_path), idx.FRESH_PAIR)),
+    ]
+    os.remove(idx.pair_paths(str(tmp_path), idx.FRESH_PAIR)[1])
+    with pytest.raises(ValueError, match="t10k-fresh-images"):
+        executor.find_idx_pairs(str(tmp_path / idx.pair_glob("t10k")))
 
 
 def test_record_bytes_and_split_do_not_depend_on_the_process_hash_seed(few_images):
@@ -86,7 +101,7 @@ def test_record_bytes_and_split_do_not_depend_on_the_process_hash_seed(few_image
     code = (
         "import hashlib, sys, numpy as np; from components.idx_example_gen.executor import serialize;"
         f"images = np.array({images[:8].tolist()}, dtype=np.uint8); labels = {labels[:8].tolist()};"
-        "print(hashlib.sha256(b''.join(serialize(i, l) for i, l in zip(images, labels))).hexdigest())"
+        "print(hashlib.sha256(b''.join(serialize(i, l, 'train') for i, l in zip(images, labels))).hexdigest())"
     )
     project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     # Seeds 1 and 2 put the feature map in different orders here (measured); both processes at once.

@@ -36,7 +36,7 @@ def test_first_version_card_names_data_training_metrics_and_limits():
         "span **3**",
         "train 55,000, eval 5,000, test 10,000",
         "`epochs=20`",
-        "Accuracy **0.9912** on 1,045 examples",
+        "Accuracy **0.9912** on 1,045 MNIST test examples",
         "change threshold did not apply",
         "| 9 | 109 | 0.9810 | 0.9800 | - |",
         "0.48 MB, test accuracy 0.9911 (SavedModel 0.9912)",
@@ -65,3 +65,17 @@ def test_precision_and_recall_come_from_the_confusion_matrix():
     assert result["precision_class_0"] == 8 / 9 and result["recall_class_0"] == 8 / 10
     assert result["precision_class_1"] == 9 / 11 and result["recall_class_1"] == 9 / 10
     assert result["precision_class_2"] is None and result["recall_class_2"] is None
+
+
+def test_a_span_made_from_feedback_shows_the_fresh_rows_and_a_plain_span_does_not():
+    card = _card(baseline={"overall": {"sparse_categorical_accuracy": 0.99}, "per_class": {}})
+    assert "fresh labelled window" not in model_card.render(card)
+    card["metrics"]["fresh"] = {
+        "candidate": {"sparse_categorical_accuracy": 0.9733, "example_count": 150.0},
+        "baseline": {"sparse_categorical_accuracy": 0.9400},
+    }
+    text = model_card.render(card)
+    assert (
+        "Accuracy **0.9733** on 150 held-out rows of the fresh labelled window (production feedback); "
+        "the latest blessed model 0.9400; blessing needed strictly better."
+    ) in text
