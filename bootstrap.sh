@@ -5,8 +5,9 @@
 #      1.21 wheels need them). On Debian 12 they come from Debian trixie, pinned at
 #      priority 100 so nothing else is upgraded; elsewhere we stop with a clear message.
 #   2. A virtualenv in .venv with this project installed (editable) with its test extras.
-#   3. With --browser (make test): Debian's chromium and chromedriver (the web page test) and
-#      prometheus with promtool (the metrics scrape test).
+#   3. With --browser (make test): Debian's chromium and chromedriver (the web page test),
+#      prometheus with promtool (the metrics scrape test) and mariadb-server (ML Metadata on a
+#      MySQL-compatible server); no service is started or enabled.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -105,21 +106,27 @@ ensure_venv() {
 
 ensure_test_tools() {
   if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v prometheus >/dev/null \
-      && command -v promtool >/dev/null; then
-    step "chromium, chromedriver, prometheus and promtool present: nothing to install"
+      && command -v promtool >/dev/null && PATH="$PATH:/usr/sbin" command -v mariadbd >/dev/null; then
+    step "chromium, chromedriver, prometheus, promtool and mariadbd present: nothing to install"
     return
   fi
   if ! command -v apt-get >/dev/null; then
-    echo "ERROR: the tests need chromium, chromedriver, prometheus and promtool on PATH; install them" >&2
+    echo "ERROR: the tests need chromium, chromedriver, prometheus, promtool and mariadbd on PATH; install them" >&2
     exit 1
   fi
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  step "apt-get install chromium chromium-driver prometheus (web page test, metrics scrape test; ~1 min; output in $LOG)"
+  step "apt-get install chromium chromium-driver prometheus mariadb-server (web page, metrics scrape and ML Metadata tests; ~1 min; output in $LOG)"
   quietly $sudo apt-get update -qq
-  # No service is started: the tests start their own Prometheus on 127.0.0.1 and stop it.
+  # No service is started: the tests start their own Prometheus and MariaDB on 127.0.0.1 and stop
+  # them (policy-rc.d 101 keeps the packages' scripts from starting them at install time).
+  local policy=/usr/sbin/policy-rc.d created_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && created_policy=1
+  fi
   quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver prometheus
+    chromium chromium-driver prometheus mariadb-server
+  [ -z "$created_policy" ] || $sudo rm -f "$policy"
 }
 
 ensure_glibc

@@ -3,6 +3,8 @@
     python pipeline/local_runner.py                # full MNIST, strong model, ~minutes on 2 cores
     python pipeline/local_runner.py --quick        # a slice of the data and short training
     python pipeline/local_runner.py --verbose      # every library's log on the terminal too
+    python pipeline/local_runner.py --metadata-mysql 127.0.0.1:3306/mlmd   # ML Metadata on a MySQL-
+                                                   # compatible server (pipeline/metadata.py)
 
 The terminal shows one line per component, the Trainer's epochs and the summary; the rest goes
 to <output root>/run.log (pipeline/console.py).
@@ -18,7 +20,7 @@ import time
 
 from modules import idx
 from modules.hparams import HParams, custom_config
-from pipeline import configs, console
+from pipeline import configs, console, metadata
 
 LOG_FILE = "run.log"
 SUMMARY_FILE = "summary.json"
@@ -77,6 +79,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help=f"add a Tuner ({configs.TUNING_TRIALS} trials); its best values override the defaults",
     )
+    p.add_argument(
+        "--metadata-mysql",
+        metavar="HOST:PORT/DB",
+        help="ML Metadata on a MySQL-compatible server instead of <output-root>/metadata.sqlite; user and "
+        f"password from ${metadata.USER_ENV} and ${metadata.PASSWORD_ENV}, never from the command line",
+    )
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
     return p.parse_args(argv)
@@ -121,7 +129,14 @@ def settings(args: argparse.Namespace):
     return hparams, min_accuracy
 
 
-def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
+def metadata_config(args: argparse.Namespace, output_root: str):
+    """ML Metadata's ConnectionConfig: the server --metadata-mysql names, or sqlite in output_root."""
+    if args.metadata_mysql:
+        return metadata.mysql_config(args.metadata_mysql)
+    return metadata.sqlite_config(os.path.join(output_root, configs.METADATA_FILE))
+
+
+def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_connection) -> dict:
     # Imported here, after console.start(): TensorFlow, TFX and Beam print as they load.
     from tfx import v1 as tfx
 
@@ -141,7 +156,6 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
             configs.QUICK_TEST_RECORDS,
         )
     fingerprint = code_version.fingerprint()
-    metadata_path = os.path.join(output_root, configs.METADATA_FILE)
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=os.path.join(output_root, "pipeline_root"),
@@ -162,7 +176,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
         tuner_fn=configs.TUNER_FN if args.tune else None,
         tuning_trials=configs.TUNING_TRIALS if args.tune else None,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+        metadata_connection_config=metadata_connection,
         enable_cache=not args.no_cache,
     )
     started = time.time()
@@ -172,7 +186,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str) -> dict:
     except Exception as e:  # a component failed: the summary says which one and why
         logging.getLogger("tfx").exception("pipeline run failed")  # the traceback goes to the log file
         error = f"{type(e).__name__}: {e}"
-    summary = run_summary.summarize(metadata_path, configs.PIPELINE_NAME)
+    summary = run_summary.summarize(metadata_connection, configs.PIPELINE_NAME)
     summary.update(
         error=error,
         wall_seconds=round(time.time() - started, 1),
@@ -210,10 +224,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     output_root, serving_dir = default_paths(args)
     os.makedirs(output_root, exist_ok=True)
+    try:  # before anything runs: a database that is down or refuses the credentials, in plain words
+        metadata_connection = metadata_config(args, output_root)
+        where = metadata.check(metadata_connection)
+    except (ValueError, metadata.MetadataUnavailable) as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 2
     log_path = os.path.join(output_root, LOG_FILE)
     out = console.start(log_path, verbose=args.verbose)
     log.info("pipeline %s: data %s, outputs %s, log %s", configs.PIPELINE_NAME, args.data_root, output_root, log_path)
-    summary = run(args, output_root, serving_dir)
+    log.info("ML Metadata: %s", where)
+    summary = run(args, output_root, serving_dir, metadata_connection)
     print(format_summary(summary, log_path), file=out, flush=True)
     return 0 if summary["blessed"] else 1
 

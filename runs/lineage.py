@@ -2,6 +2,7 @@
 
     python -m runs.lineage --version 1795329869            # reads outputs/metadata.sqlite
     python -m runs.lineage --version N --metadata PATH --json
+    python -m runs.lineage --version N --metadata-mysql HOST:PORT/DB   # credentials: pipeline/metadata.py
 
 Walks the events upstream from the PushedModel whose pushed_version is N: each producing
 execution (component, state, parameters) and each artifact it read (type, URI, and what matters
@@ -17,7 +18,7 @@ from typing import Any, Dict, List
 from ml_metadata.proto import metadata_store_pb2
 
 from components.release import metrics
-from pipeline import configs
+from pipeline import configs, metadata
 from runs import summary
 
 _SHOWN_PROPERTIES = ("span", "version", "split_names", "blessed", "pushed", "pushed_version", "pushed_destination")
@@ -143,12 +144,21 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", type=int, required=True, help="the pushed version (its directory name)")
     p.add_argument("--metadata", default=os.path.join(configs.OUTPUT_ROOT, configs.METADATA_FILE))
+    p.add_argument(
+        "--metadata-mysql",
+        metavar="HOST:PORT/DB",
+        help=f"ML Metadata on a MySQL-compatible server (credentials: ${metadata.USER_ENV}, ${metadata.PASSWORD_ENV})",
+    )
     p.add_argument("--json", action="store_true", help="print the chain as JSON")
     args = p.parse_args(argv)
     try:
-        store = summary.read_only_store(args.metadata)
+        store = summary.read_only_store(
+            metadata.mysql_config(args.metadata_mysql) if args.metadata_mysql else args.metadata
+        )
     except FileNotFoundError as e:
         raise SystemExit(f"{e} or pass --metadata") from e
+    except (ValueError, metadata.MetadataUnavailable) as e:
+        raise SystemExit(str(e)) from e
     try:
         chain = lineage(store, args.version)
     except LookupError as e:

@@ -9,18 +9,19 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.release import metrics
+from pipeline import metadata as metadata_lib
 
 STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
-def read_only_store(metadata_path: str) -> metadata_store.MetadataStore:
-    """The sqlite ML Metadata store of a local run, opened read-only."""
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no ML Metadata at {metadata_path}: run the pipeline first")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+def read_only_store(metadata) -> metadata_store.MetadataStore:
+    """The ML Metadata store of a run: a sqlite file (opened read-only) or a ConnectionConfig
+    (a MySQL-compatible server, pipeline/metadata.py)."""
+    if isinstance(metadata, metadata_store_pb2.ConnectionConfig):
+        return metadata_lib.open_store(metadata)
+    if not os.path.exists(metadata):
+        raise FileNotFoundError(f"no ML Metadata at {metadata}: run the pipeline first")
+    return metadata_store.MetadataStore(metadata_lib.sqlite_config(metadata, read_only=True))
 
 
 def node_id(store, execution_id: int) -> str:
@@ -63,8 +64,8 @@ def state_name(execution) -> str:
     return STATE_NAMES.get(execution.last_known_state, "UNKNOWN")
 
 
-def summarize(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
-    store = read_only_store(metadata_path)
+def summarize(metadata, pipeline_name: str) -> Dict[str, Any]:
+    store = read_only_store(metadata)
     run = latest_run_context(store, pipeline_name)
     components: Dict[str, Dict[str, Any]] = {}
     summary: Dict[str, Any] = {

@@ -344,3 +344,99 @@ def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     # The killed execution is kept unchanged beside the new, complete one.
     after = _trainer_executions(output_root)
     assert after[0] == (killed_id, "RUNNING") and [state for _, state in after[1:]] == ["COMPLETE"]
+
+
+# ML Metadata on a real MariaDB server (Debian's mariadb-server, which bootstrap.sh --browser installs):
+# the same two quick runs against it, read back the same way.
+
+
+@pytest.fixture(scope="module")
+def mariadb(tmp_path_factory):
+    from tests import mariadb
+
+    if mariadb.binaries() is None:
+        pytest.skip("mariadb-server is not installed (bootstrap.sh --browser installs it)")
+    with mariadb.server(str(tmp_path_factory.mktemp("mariadb"))) as (address, port):
+        yield (
+            address,
+            port,
+            {**os.environ, "MNIST_TFX_MYSQL_USER": mariadb.USER, "MNIST_TFX_MYSQL_PASSWORD": mariadb.PASSWORD},
+        )
+
+
+@pytest.fixture(scope="module")
+def mariadb_runs(mariadb, tmp_path_factory):
+    address, _, env = mariadb
+    root = tmp_path_factory.mktemp("e2e_mariadb")
+    output_root, serving_dir = root / "out", root / "serving" / configs.MODEL_NAME
+    summaries = []
+    for _ in range(2):
+        proc = subprocess.run(
+            _quick_run(output_root, serving_dir, "--metadata-mysql", address),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        with open(os.path.join(output_root, "summary.json")) as f:
+            summaries.append(json.load(f))
+    return summaries, output_root, sorted(os.listdir(serving_dir))
+
+
+def _lineage(version, *where, env=None):
+    out = subprocess.run(
+        [sys.executable, "-m", "runs.lineage", "--version", version, *where, "--json"],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    return [
+        (e["component"], sorted(a["type"] for a in e["inputs"]), sorted(a["type"] for a in e["outputs"]))
+        for e in json.loads(out)
+    ]
+
+
+def test_mariadb_runs_cache_as_sqlite_runs_do_and_lineage_reads_the_same_chain(runs, mariadb, mariadb_runs):
+    (first, second), output_root, versions = mariadb_runs
+    assert not os.path.exists(os.path.join(output_root, configs.METADATA_FILE))  # nothing went to sqlite
+    assert first["blessed"] and first["pushed"] and versions == [str(first["pushed_version"])]
+    states = {name: c["state"] for name, c in second["components"].items()}
+    sqlite_states = {name: c["state"] for name, c in runs[1]["components"].items()}
+    assert {states[n] for n in CACHED_ON_RERUN} == {"CACHED"} and states == sqlite_states
+    assert second["pushed_version"] == first["pushed_version"]  # the same model: not copied again
+    address, _, env = mariadb
+    from_mariadb = _lineage(versions[0], "--metadata-mysql", address, env=env)
+    from_sqlite = _lineage(runs[4][0], "--metadata", os.path.join(runs[2], configs.METADATA_FILE))
+    assert from_mariadb == from_sqlite and len(from_mariadb) >= 7
+
+
+def test_a_database_that_is_down_or_refuses_the_credentials_stops_the_run_before_it_starts(mariadb, tmp_path):
+    from tests.mariadb import free_port
+
+    address, _, env = mariadb
+    cases = {
+        "refused": (address, {**env, "MNIST_TFX_MYSQL_PASSWORD": "wrong-secret-123"}, "the server refused user 'mlmd'"),
+        "down": (f"127.0.0.1:{free_port()}/mlmd", env, "is the server running?"),
+        "no user": (
+            address,
+            {k: v for k, v in env.items() if not k.startswith("MNIST_TFX_MYSQL")},
+            "set MNIST_TFX_MYSQL_USER",
+        ),
+    }
+    for name, (where, case_env, reason) in cases.items():
+        output_root = tmp_path / name
+        proc = subprocess.run(
+            _quick_run(output_root, tmp_path / "serving", "--metadata-mysql", where),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            env=case_env,
+        )
+        assert proc.returncode == 2, (name, proc.stderr[-2000:])
+        [line] = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+        assert where in line and reason in line, line
+        assert "wrong-secret-123" not in proc.stderr + proc.stdout
+        assert not os.path.exists(output_root / "pipeline_root")  # no component ran

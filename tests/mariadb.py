@@ -1,0 +1,81 @@
+"""A real MariaDB server (Debian's mariadb-server, installed by bootstrap.sh --browser) on 127.0.0.1,
+with its data directory in a temporary folder: started for a test module and stopped after it."""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+USER, PASSWORD, DATABASE = "mlmd", "mlmd-test-secret", "mlmd"
+
+
+def binaries():
+    """(server, installer, client) paths, or None when mariadb-server is not installed."""
+    found = [
+        shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin")
+        for name in ("mariadbd", "mariadb-install-db", "mariadb")
+    ]
+    return found if all(found) else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(folder: str):
+    """Yields "127.0.0.1:PORT/DB" of a fresh server whose user USER (password PASSWORD) may create
+    and use DB; the server's log is folder/mariadb.log."""
+    mariadbd, install_db, client = binaries()
+    data, sock, log = (os.path.join(folder, n) for n in ("data", "mariadb.sock", "mariadb.log"))
+    user = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root unless told
+    subprocess.run(
+        [
+            install_db,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            *user,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            mariadbd,
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--socket={sock}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--pid-file={os.path.join(folder, 'mariadb.pid')}",
+            f"--log-error={log}",
+            "--skip-log-bin",
+            *user,
+        ]
+    )
+    try:
+        deadline = time.time() + 60
+        while subprocess.run([client, f"--socket={sock}", "-uroot", "-e", "SELECT 1"], capture_output=True).returncode:
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"mariadbd did not start; its log: {open(log).read()[-2000:]}")
+            time.sleep(0.3)
+        statements = (
+            f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';"
+            f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1';"
+        )
+        subprocess.run([client, f"--socket={sock}", "-uroot", "-e", statements], check=True, capture_output=True)
+        yield f"127.0.0.1:{port}/{DATABASE}", port
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
