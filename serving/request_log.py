@@ -43,6 +43,7 @@ REQUEST_ID_HEADER = "X-Request-Id"  # REST: a response header; gRPC: trailing me
 REQUEST_ID_METADATA = REQUEST_ID_HEADER.lower()
 _SEQUENCE = itertools.count(1)  # file numbers, shared by every logger of the process
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+WRITE_PAUSE_SECONDS = 0.05  # the writer thread's rest between bunches of records
 
 
 def request_id(client_id: Optional[str] = None) -> str:
@@ -144,19 +145,31 @@ class RequestLogger:
             except queue.Empty:
                 self._flush_or_rotate()
                 continue
-            if record is None:
+            while record is not None:  # what is queued now, in one go
+                self._write_record(record)
+                try:
+                    record = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            else:  # None: close() asked to stop
                 break
-            try:
-                self._write(_prediction_log(record).SerializeToString())
-                self.written += 1
-                self.metrics.request_log_written(self.model_name)
-            except Exception as e:  # noqa: BLE001  the disk refused: drop, count, reopen next time
-                self._drop("write_error")
-                log.warning("request log of model %s: a record was dropped (%s)", self.model_name, e)
-                self._close()
-            if self._queue.empty():
-                self._flush_or_rotate()
+            self._flush_or_rotate()
+            # A pause before the next wait: under load records arrive in bunches, so the writer
+            # wakes WRITE_PAUSE_SECONDS apart instead of once per request, taking the interpreter
+            # lock from the request threads less often (measured: 0.88 of plain throughput with
+            # 8 gRPC clients and every request logged, waking per record).
+            time.sleep(WRITE_PAUSE_SECONDS)
         self._close()
+
+    def _write_record(self, record: _Record) -> None:
+        try:
+            self._write(_prediction_log(record).SerializeToString())
+            self.written += 1
+            self.metrics.request_log_written(self.model_name)
+        except Exception as e:  # noqa: BLE001  the disk refused: drop, count, reopen next time
+            self._drop("write_error")
+            log.warning("request log of model %s: a record was dropped (%s)", self.model_name, e)
+            self._close()
 
     def _write(self, serialized: bytes) -> None:
         import tensorflow as tf
