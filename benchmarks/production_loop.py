@@ -265,7 +265,6 @@ def _run_numbers(summary: dict) -> dict:
             "blessed",
             "pushed",
             "pushed_version",
-            "not_pushed_reason",
             "validation_failures",
             "wall_seconds",
             "exit_status",

@@ -213,7 +213,7 @@ def format_summary(summary: dict, log_path: str) -> str:
         if summary["blessed"] and summary["pushed"]:
             lines.append(f"BLESSED; pushed to {summary['pushed_model_dir']}")
         elif summary["blessed"]:
-            lines.append(f"BLESSED but not pushed: {summary.get('not_pushed_reason') or 'see the log'}")
+            lines.append("BLESSED but not pushed: see the log")
         else:
             lines.append("NOT BLESSED; nothing pushed. " + "; ".join(summary.get("validation_failures") or []))
     lines.append(f"report: {summary['report']}\nlog:    {log_path}")

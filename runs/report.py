@@ -120,7 +120,7 @@ def decision(summary: dict) -> str:
         failed = [n for n, c in summary["components"].items() if c["state"] == "FAILED"]
         return f"RUN STOPPED at {', '.join(failed) or 'start-up'}: nothing pushed. {summary['error']}"
     if summary.get("blessed") and not summary.get("pushed"):
-        return f"BLESSED but not pushed: {summary.get('not_pushed_reason') or 'see the log'}"
+        return "BLESSED but not pushed: see the log"
     if summary.get("blessed"):
         return (
             f"BLESSED: test accuracy {_fmt(summary.get('test_accuracy'))} met the bound "

@@ -106,6 +106,4 @@ def summarize(metadata, pipeline_name: str) -> Dict[str, Any]:
                 if summary["pushed"]:
                     summary["pushed_model_dir"] = _custom(artifact, "pushed_destination")
                     summary["pushed_version"] = _custom(artifact, "pushed_version")
-                else:
-                    summary["not_pushed_reason"] = _custom(artifact, "not_pushed_reason")
     return summary
