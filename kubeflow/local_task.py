@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
@@ -53,7 +53,8 @@ def executor_input(
         outputs[name] = {
             "artifacts": [
                 {
-                    "name": f"{task}-{name}",
+                    # Unique as KFP's metadata names are: a downstream blessing refers to it by name.
+                    "name": os.path.join(task_root, task, name),
                     "type": definition["artifactType"],
                     "uri": os.path.join(task_root, task, name),
                     "metadata": {},
@@ -81,15 +82,15 @@ def _run(command, args, invocation: Dict[str, Any], env=None) -> Dict[str, Any]:
         return json.load(f)
 
 
-def run_task(
+def prepare(
     spec,
     task: str,
     task_root: str,
     inputs: Optional[Dict[str, dict]] = None,
     overrides: Optional[Dict[str, Any]] = None,
     env=None,
-) -> Dict[str, Any]:
-    """Runs the task's driver (if any) and executor; returns the executor's ExecutorOutput."""
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(container, ExecutorInput) for task, after its driver (if the spec has one) ran."""
     executor_label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]["executorLabel"]
     container = spec["deploymentSpec"]["executors"][executor_label]["container"]
     invocation = executor_input(spec, task, task_root, inputs, overrides)
@@ -100,6 +101,11 @@ def run_task(
         invocation["inputs"]["parameterValues"].update(driven.get("parameterValues", {}))
         for name, value in driven.get("artifacts", {}).items():
             invocation["outputs"]["artifacts"][name]["artifacts"][0].update(value["artifacts"][0])
+    return container, invocation
+
+
+def execute(container: Dict[str, Any], invocation: Dict[str, Any], env=None) -> Dict[str, Any]:
+    """Runs the executor's own command; returns its output artifacts (name -> runtime artifact)."""
     output = _run(container["command"], container["args"], invocation, env)
     # The executor reports only what changed; the artifact is the one it was given, plus that.
     result = {}
@@ -109,6 +115,18 @@ def run_task(
         artifact["metadata"] = {**artifact.get("metadata", {}), **reported.get("metadata", {})}
         result[name] = artifact
     return result
+
+
+def run_task(
+    spec,
+    task: str,
+    task_root: str,
+    inputs: Optional[Dict[str, dict]] = None,
+    overrides: Optional[Dict[str, Any]] = None,
+    env=None,
+) -> Dict[str, Any]:
+    """Runs the task's driver (if any) and executor; returns its output artifacts."""
+    return execute(*prepare(spec, task, task_root, inputs, overrides, env), env)
 
 
 def main(argv=None) -> int:

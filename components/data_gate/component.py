@@ -78,6 +78,8 @@ def DataGate(
             + "\n  - ".join(problems)
         )
 
+    # Local orchestration creates output folders; the Kubeflow entrypoint does not (found running it).
+    tf.io.gfile.makedirs(validated_statistics.uri)
     tfdv.write_anomalies_text(drift, os.path.join(validated_statistics.uri, DRIFT_FILE))
     validated_statistics.split_names = statistics.split_names
     for split in artifact_utils.decode_split_names(statistics.split_names):
