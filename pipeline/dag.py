@@ -1,7 +1,7 @@
 """create_pipeline: which TFX components exist and how they connect. Reads no globals."""
 
 import os
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from tfx import v1 as tfx
 
@@ -46,6 +46,7 @@ def create_pipeline(
     label_drift_threshold: float,
     pixel_drift_threshold: float,
     beam_pipeline_args: Sequence[str],
+    component_beam_args: Optional[Mapping[str, Sequence[str]]] = None,
     schema_file: Optional[str] = None,
     code_version: str = "",
     tuner_fn: Optional[str] = None,
@@ -57,6 +58,8 @@ def create_pipeline(
     and code version), or a RuntimeParameter holding its JSON (Kubeflow: a run can change it).
     eval_config: the Evaluator's tfma.EvalConfig (pipeline.blessing.eval_config: metrics and the
     blessing thresholds), or a RuntimeParameter holding its JSON.
+    component_beam_args: Beam args added for one component (by id) after the pipeline's, which
+    they override: for example each Beam stage on its own worker pool or Dataflow machine type.
     schema_file: the curated schema; None infers one with SchemaGen (to regenerate the file).
     code_version: a fingerprint of modules/ (pipeline.code_version); a change re-runs Transform
     instead of reusing its cached output (Trainer's is inside trainer_custom_config).
@@ -151,10 +154,16 @@ def create_pipeline(
         evaluator,
         pusher,
     ]
+    components = [c for c in components if c is not None]
+    beam_components = {c.id: c for c in components if hasattr(c, "with_beam_pipeline_args")}
+    for component_id, args in (component_beam_args or {}).items():
+        if component_id not in beam_components:
+            raise ValueError(f"no Beam component {component_id!r} in the pipeline; there are {sorted(beam_components)}")
+        beam_components[component_id].with_beam_pipeline_args(list(args))
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[c for c in components if c is not None],
+        components=components,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

@@ -70,6 +70,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help=f"a Beam pipeline arg, repeatable (default: {' '.join(configs.BEAM_PIPELINE_ARGS)})",
     )
     p.add_argument(
+        "--component-beam-arg",
+        action="append",
+        default=[],
+        metavar="COMPONENT=ARG",
+        help="a Beam arg for one component only, after the pipeline's (e.g. "
+        "StatisticsGen=--environment_config=localhost:50001), repeatable",
+    )
+    p.add_argument(
         "--infer-schema",
         action="store_true",
         help="infer the schema with SchemaGen instead of importing pipeline/schema/schema.pbtxt",
@@ -88,6 +96,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
     return p.parse_args(argv)
+
+
+def component_beam_args(pairs) -> dict:
+    """COMPONENT=ARG strings -> {component id: [args]}."""
+    by_component = {}
+    for pair in pairs:
+        component, sep, arg = pair.partition("=")
+        if not sep or not arg.startswith("--"):
+            raise SystemExit(f"--component-beam-arg {pair}: expected COMPONENT=--flag[=value]")
+        by_component.setdefault(component, []).append(arg)
+    return by_component
 
 
 def parse_hparams(pairs) -> dict:
@@ -176,6 +195,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_c
         tuner_fn=configs.TUNER_FN if args.tune else None,
         tuning_trials=configs.TUNING_TRIALS if args.tune else None,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
+        component_beam_args=component_beam_args(args.component_beam_arg),
         metadata_connection_config=metadata_connection,
         enable_cache=not args.no_cache,
     )

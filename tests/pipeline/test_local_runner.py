@@ -46,3 +46,11 @@ def test_hparam_flags_are_typed_and_checked():
     }
     with pytest.raises(SystemExit, match="unknown field 'epoch'"):
         local_runner.parse_hparams(["epoch=3"])
+
+
+def test_component_beam_args_group_by_component():
+    assert local_runner.component_beam_args(
+        ["Evaluator=--environment_config=h:1", "Transform=--a=1", "Evaluator=--b"]
+    ) == {"Evaluator": ["--environment_config=h:1", "--b"], "Transform": ["--a=1"]}
+    with pytest.raises(SystemExit, match="expected COMPONENT=--flag"):
+        local_runner.component_beam_args(["Evaluator"])

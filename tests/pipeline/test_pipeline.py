@@ -113,3 +113,15 @@ def test_tuner_feeds_trainer_when_enabled():
 def test_a_tuner_without_trials_is_refused():
     with pytest.raises(ValueError, match="tuning_trials"):
         _pipeline(tuner_fn=configs.TUNER_FN)
+
+
+def test_a_component_gets_its_own_beam_args_and_an_unknown_or_non_beam_one_is_refused():
+    pipeline = _pipeline(component_beam_args={"StatisticsGen": ["--environment_config=127.0.0.1:50001"]})
+    nodes = {c.id: c for c in pipeline.components}
+    # After the pipeline's own args, so a flag given in both takes the component's value.
+    own = ["--environment_config=127.0.0.1:50001"]
+    assert nodes["StatisticsGen"].executor_spec.beam_pipeline_args == [*configs.BEAM_PIPELINE_ARGS, *own]
+    assert nodes["Evaluator"].executor_spec.beam_pipeline_args == list(configs.BEAM_PIPELINE_ARGS)
+    for wrong in ("StatsGen", "Trainer"):
+        with pytest.raises(ValueError, match=f"no Beam component '{wrong}'"):
+            _pipeline(component_beam_args={wrong: ["--environment_config=x"]})

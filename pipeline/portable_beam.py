@@ -1,0 +1,141 @@
+"""Beam's portable path on one machine: Beam's own Python job service and EXTERNAL SDK worker
+pools, each a separate process on 127.0.0.1, the way Flink, Spark or Dataflow run the same jobs
+(a job endpoint that plans the job, workers in pools that run the bundles).
+
+    python -m pipeline.portable_beam --pools 2     # prints the local_runner flags, runs until Ctrl-C
+
+Both services ship inside the apache-beam wheel (`local_job_service_main`, `worker_pool_main`);
+nothing is downloaded (no Prism, no job-server jar). A pool starts one SDK worker process per
+job it is asked for, with `python` from PATH: the pool's PATH and PYTHONPATH must reach this
+project's interpreter and code, as they would inside the image on a cluster.
+"""
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Sequence
+
+from serving.process import free_port
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Which pool each Beam stage uses when there are several: the stages alternate over the pools.
+BEAM_STAGES = ("IdxExampleGen", "StatisticsGen", "Transform", "Evaluator")
+
+
+@dataclass
+class Services:
+    job_endpoint: str
+    pools: List[str]  # host:port of each worker pool
+    logs: Dict[str, str]  # service name -> its log file
+
+    def pipeline_args(self) -> List[str]:
+        """The pipeline-wide Beam args: the portable runner, EXTERNAL workers from the first pool."""
+        return [
+            "--runner=PortableRunner",
+            f"--job_endpoint={self.job_endpoint}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config={self.pools[0]}",
+        ]
+
+    def component_args(self) -> Dict[str, List[str]]:
+        """Per stage: its pool, round robin over the pools (every pool gets at least one stage)."""
+        return {
+            stage: [f"--environment_config={self.pools[i % len(self.pools)]}"] for i, stage in enumerate(BEAM_STAGES)
+        }
+
+    def local_runner_flags(self) -> List[str]:
+        flags = [f"--beam-arg={a}" for a in self.pipeline_args()]
+        for stage, args in self.component_args().items():
+            flags += [f"--component-beam-arg={stage}={a}" for a in args]
+        return flags
+
+
+def _wait_listening(port: int, process: subprocess.Popen, log: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            with open(log) as f:
+                raise RuntimeError(f"{process.args[2]} exited with {process.returncode}:\n{f.read()[-3000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s; see {log}")
+
+
+def _environment() -> Dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")  # `python` = this one
+    env["PYTHONPATH"] = PROJECT_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@contextlib.contextmanager
+def services(folder: str, pools: int = 2) -> Iterator[Services]:
+    """Starts a job service and `pools` worker pools (logs in folder); stops them all on exit."""
+    os.makedirs(folder, exist_ok=True)
+    env, started, logs = _environment(), [], {}
+
+    def start(name: str, module: str, port: int, *flags: str) -> None:
+        logs[name] = os.path.join(folder, f"{name}.log")
+        with open(logs[name], "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, *flags], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder
+            )
+        started.append(process)
+        _wait_listening(port, process, logs[name])
+
+    try:
+        job_port = free_port()
+        start("job_service", "apache_beam.runners.portability.local_job_service_main", job_port, f"--port={job_port}")
+        addresses = []
+        for i in range(pools):
+            port = free_port()
+            start(f"worker_pool_{i}", "apache_beam.runners.worker.worker_pool_main", port, f"--service_port={port}")
+            addresses.append(f"127.0.0.1:{port}")
+        yield Services(f"127.0.0.1:{job_port}", addresses, logs)
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def workers_started(log_path: str) -> int:
+    """SDK worker processes a pool started, from its log."""
+    with open(log_path) as f:
+        return sum("Starting worker with command" in line for line in f)
+
+
+def jobs_done(log_path: str) -> int:
+    """Jobs the job service finished with state DONE, from its log."""
+    with open(log_path) as f:
+        return sum("with state DONE" in line for line in f)
+
+
+def main(argv: Sequence[str] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pools", type=int, default=2)
+    p.add_argument("--logs", default=os.path.join(PROJECT_ROOT, "outputs", "portable_beam"))
+    args = p.parse_args(argv)
+    with services(args.logs, args.pools) as running:
+        print("job service and worker pools up; logs in", args.logs)
+        print("python pipeline/local_runner.py " + " ".join(running.local_runner_flags()))
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
