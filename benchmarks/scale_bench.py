@@ -2,11 +2,20 @@
 
     python benchmarks/scale_bench.py                        # factors 1, 4, 16: 70k, 280k, 1.12M
     python benchmarks/scale_bench.py --factors 1 4 --model-dir serving_model/mnist/<version>
+    python benchmarks/scale_bench.py --runner portable --factors 1 --output benchmarks/results/scale_portable.json
+    python benchmarks/scale_bench.py --runner portable --workers 2 --factors 16 --shards 1 8 \
+        --output benchmarks/results/scale_shards.json
 
 For each size: a span from benchmarks/scale_data.py (factor 1 is data/mnist itself), then a
 pipeline of the data stages (IdxExampleGen, ImportSchemaGen, StatisticsGen, Transform) and the
 Evaluator on the test split with an already trained model (Importer), in its own process so
 its peak RSS is its own. Wall time per component from ML Metadata; writes results/scale.json.
+
+--runner portable runs the Beam stages on Beam's Python job service with EXTERNAL worker pools
+(pipeline/portable_beam.py; --pools of them, the stages spread over them, --workers SDK worker
+processes per stage); peak RSS is then the pipeline process's only (the work is in the pools'
+workers). --shards N writes each size's pairs as N shard pairs, which IdxExampleGen reads as
+separate elements.
 
 A component's wall time is a fixed start-up (building the Beam graph, TFDV/TFT/TFMA set-up,
 loading the model, writing its artifacts) plus the work per example. A first run on a probe
@@ -17,6 +26,7 @@ is shared by more examples.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -26,6 +36,7 @@ import sys
 import tempfile
 import time
 
+from pipeline import configs, portable_beam
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
 
@@ -42,15 +53,16 @@ STAGE_EXAMPLES = {  # which examples each stage reads, in multiples of (train fi
 }
 
 
-def build(data_root: str, output_root: str, model_dir: str):
-    """The scale pipeline: the data stages of pipeline.create_pipeline, plus the Evaluator."""
+def build(data_root: str, output_root: str, model_dir: str, beam: dict):
+    """The scale pipeline: the data stages of pipeline.create_pipeline, plus the Evaluator.
+    beam: {"pipeline": Beam args, "components": {component id: its own Beam args}}."""
     from tfx import v1 as tfx
 
     from components.idx_example_gen import component as idx_example_gen
     from modules.features import TEST_SPLIT
     from pipeline import configs
     from pipeline.blessing import eval_config
-    from pipeline.dag import transform_component
+    from pipeline.dag import add_component_beam_args, transform_component
 
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     schema_gen = tfx.components.ImportSchemaGen(schema_file=configs.SCHEMA_FILE).with_id("ImportSchemaGen")
@@ -70,23 +82,25 @@ def build(data_root: str, output_root: str, model_dir: str):
     return tfx.dsl.Pipeline(
         pipeline_name="mnist_tfx_scale",
         pipeline_root=os.path.join(output_root, "pipeline_root"),
-        components=[example_gen, schema_gen, statistics_gen, transform, model, evaluator],
+        components=add_component_beam_args(
+            [example_gen, schema_gen, statistics_gen, transform, model, evaluator], beam["components"]
+        ),
         enable_cache=False,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             os.path.join(output_root, "metadata.sqlite")
         ),
-        beam_pipeline_args=list(configs.BEAM_PIPELINE_ARGS),
+        beam_pipeline_args=beam["pipeline"],
     )
 
 
-def run_one(data_root: str, output_root: str, model_dir: str) -> None:
+def run_one(data_root: str, output_root: str, model_dir: str, beam_json: str) -> None:
     """In the child process: run the scale pipeline once."""
     from tfx import v1 as tfx
 
-    tfx.orchestration.LocalDagRunner().run(build(data_root, output_root, model_dir))
+    tfx.orchestration.LocalDagRunner().run(build(data_root, output_root, model_dir, json.loads(beam_json)))
 
 
-def span_for(factor: int, work: str):
+def span_for(factor: int, work: str, shards: int = 1):
     """(data root, record counts) of a size: factor 0 is the probe, 1 is data/mnist, more are generated."""
     from benchmarks import scale_data
     from pipeline import data_slice
@@ -95,21 +109,21 @@ def span_for(factor: int, work: str):
         return data_slice.write_slice(DATA_ROOT, os.path.join(work, "data_probe"), PROBE["train"], PROBE["t10k"]), dict(
             PROBE
         )
-    if factor == 1:
+    if factor == 1 and shards == 1:
         return DATA_ROOT, {"train": 60000, "t10k": 10000}
-    data_root = os.path.join(work, f"data_x{factor}")
+    data_root = os.path.join(work, f"data_x{factor}_{shards}")
     started = time.time()
-    counts = scale_data.write_span(factor, data_root)
+    counts = scale_data.write_span(factor, data_root, shards=shards)
     print(f"x{factor}: generated {counts} in {time.time() - started:.0f} s", flush=True)
     return data_root, counts
 
 
-def measure(factor: int, model_dir: str, work: str, repeats: int = 1) -> dict:
+def measure(factor: int, model_dir: str, work: str, beam: dict, repeats: int = 1, shards: int = 1) -> dict:
     """Runs one size `repeats` times, each in a fresh process; per stage the fastest run counts
     (this machine's speed drifts: the minimum is the least disturbed measurement)."""
     from runs import summary as run_summary
 
-    data_root, counts = span_for(factor, work)
+    data_root, counts = span_for(factor, work, shards)
     output_root = os.path.join(work, f"run_x{factor}")
     walls, stage_seconds = [], {name: [] for name in STAGE_EXAMPLES}
     for _ in range(repeats):
@@ -117,7 +131,7 @@ def measure(factor: int, model_dir: str, work: str, repeats: int = 1) -> dict:
         os.makedirs(output_root)
         started = time.time()
         subprocess.run(
-            [sys.executable, __file__, "--child", data_root, output_root, model_dir],
+            [sys.executable, __file__, "--child", data_root, output_root, model_dir, json.dumps(beam)],
             cwd=PROJECT,
             check=True,
             stdout=subprocess.DEVNULL,
@@ -144,6 +158,7 @@ def measure(factor: int, model_dir: str, work: str, repeats: int = 1) -> dict:
         shutil.rmtree(data_root, ignore_errors=True)
     return {
         "factor": factor,
+        "shards": shards if factor else 1,
         "examples": counts["train"] + counts["t10k"],
         "wall_seconds": round(min(walls), 1),
         "peak_rss_mb": round(peak_mb),
@@ -209,7 +224,7 @@ def add_ratios(rows: list, probe: dict) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        run_one(*argv[1:4])
+        run_one(*argv[1:5])
         return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--factors", type=int, nargs="+", default=[1, 4, 16])
@@ -217,6 +232,10 @@ def main(argv=None) -> int:
     p.add_argument("--model-dir", help="an exported SavedModel (default: newest in serving_model/mnist)")
     p.add_argument("--work", default=tempfile.gettempdir(), help="where spans and runs are written (deleted after)")
     p.add_argument("--output", default=os.path.join(RESULTS, "scale.json"))
+    p.add_argument("--runner", choices=("in-memory", "portable"), default="in-memory")
+    p.add_argument("--pools", type=int, default=2, help="portable: worker pools (separate processes)")
+    p.add_argument("--workers", type=int, default=1, help="portable: SDK worker processes per stage")
+    p.add_argument("--shards", type=int, nargs="+", default=[1], help="shard pairs per pair; each size runs with each")
     args = p.parse_args(argv)
     from benchmarks.serving_bench import newest_version_dir
 
@@ -227,16 +246,32 @@ def main(argv=None) -> int:
     model_uri = os.path.join(args.work, "scale_model")
     shutil.rmtree(model_uri, ignore_errors=True)
     shutil.copytree(source, tfx_files.serving_model_path(model_uri))
-    probe = measure(0, model_uri, args.work, args.repeats)
-    print(json.dumps(probe), flush=True)
-    rows = []
-    for factor in sorted(f for f in args.factors if f > 0):
-        rows.append(measure(factor, model_uri, args.work, args.repeats))
-        print(json.dumps(rows[-1]), flush=True)
-    meets = add_ratios(rows, probe)
+    with contextlib.ExitStack() as stack:
+        beam = {"pipeline": list(configs.BEAM_PIPELINE_ARGS), "components": {}}
+        if args.runner == "portable":
+            services = stack.enter_context(portable_beam.services(os.path.join(args.work, "beam_services"), args.pools))
+            beam = {
+                "pipeline": services.pipeline_args() + [f"--direct_num_workers={args.workers}"],
+                "components": services.component_args(),
+            }
+        probe = measure(0, model_uri, args.work, beam, args.repeats)
+        print(json.dumps(probe), flush=True)
+        rows = []
+        for factor in sorted(f for f in args.factors if f > 0):
+            for shards in args.shards:
+                rows.append(measure(factor, model_uri, args.work, beam, args.repeats, shards))
+                print(json.dumps(rows[-1]), flush=True)
+    meets = add_ratios(rows, probe) if len(args.shards) == 1 else None  # sizes compare only at one shard count
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    runner = {"runner": args.runner, "beam_args": beam}
+    if args.runner == "portable":
+        runner.update(pools=args.pools, workers_per_stage=args.workers)
     with open(args.output, "w") as f:
-        json.dump({"model": source, "repeats": args.repeats, "probe": probe, "runs": rows, "meets": meets}, f, indent=2)
+        json.dump(
+            {"model": source, "repeats": args.repeats, **runner, "probe": probe, "runs": rows, "meets": meets},
+            f,
+            indent=2,
+        )
     print(json.dumps({"runs": rows, "meets": meets}, indent=2))
     return 0
 

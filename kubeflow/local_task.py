@@ -117,18 +117,6 @@ def execute(container: Dict[str, Any], invocation: Dict[str, Any], env=None) -> 
     return result
 
 
-def run_task(
-    spec,
-    task: str,
-    task_root: str,
-    inputs: Optional[Dict[str, dict]] = None,
-    overrides: Optional[Dict[str, Any]] = None,
-    env=None,
-) -> Dict[str, Any]:
-    """Runs the task's driver (if any) and executor; returns its output artifacts."""
-    return execute(*prepare(spec, task, task_root, inputs, overrides, env), env)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec")
@@ -148,7 +136,7 @@ def main(argv=None) -> int:
         name, path = kv.split("=", 1)
         with open(path) as f:
             inputs[name] = json.load(f)
-    print(json.dumps(run_task(load_spec(args.spec), args.task, args.root, inputs, overrides), indent=2))
+    print(json.dumps(execute(*prepare(load_spec(args.spec), args.task, args.root, inputs, overrides)), indent=2))
     return 0
 
 

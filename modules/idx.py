@@ -76,12 +76,47 @@ def pair_glob(pair: str) -> str:
 
 
 def pair_name(path: str) -> str:
-    """The pair a file belongs to: its name before the images/labels marker ("t10k-fresh")."""
+    """The file pair a file belongs to: its name before the images/labels marker ("t10k-fresh",
+    "train-00003-of-00008")."""
     name = os.path.basename(path)
     for marker in (IMAGES_MARKER, LABELS_MARKER):
         if f"-{marker}" in name:
             return name[: name.index(f"-{marker}")]
     raise IdxFormatError(f"{path}: the name has neither '-{IMAGES_MARKER}' nor '-{LABELS_MARKER}'")
+
+
+# A large span may hold a pair as shards, each its own pair of files, so that ExampleGen reads them
+# on several workers: train-00000-of-00008-images-idx3-ubyte.gz with train-00000-of-00008-labels-...
+_SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
+
+
+def shard_prefix(pair: str, shard: int, shards: int) -> str:
+    return f"{pair}-{shard:05d}-of-{shards:05d}"
+
+
+def shard_paths(span_dir: str, pair: str, shard: int, shards: int) -> Tuple[str, str]:
+    """(images path, labels path) of one shard of a pair."""
+    return tuple(os.path.join(span_dir, name) for name in _pair(shard_prefix(pair, shard, shards)))
+
+
+def write_shards(span_dir: str, pair: str, images: np.ndarray, labels: np.ndarray, shards: int) -> None:
+    """Writes a pair as `shards` shard pairs of nearly equal size (shards=1: the plain pair)."""
+    if shards == 1:
+        write_images(os.path.join(span_dir, _pair(pair)[0]), images)
+        write_labels(os.path.join(span_dir, _pair(pair)[1]), labels)
+        return
+    for shard, (part_images, part_labels) in enumerate(
+        zip(np.array_split(images, shards), np.array_split(labels, shards))
+    ):
+        images_path, labels_path = shard_paths(span_dir, pair, shard, shards)
+        write_images(images_path, part_images)
+        write_labels(labels_path, part_labels)
+
+
+def source_name(path: str) -> str:
+    """The pair a file's records come from, shard or not ("train" for every shard of train): each
+    example's source (features.SOURCE_KEY)."""
+    return _SHARD_SUFFIX.sub("", pair_name(path))
 
 
 def has_fresh_pair(span_dir: str) -> bool:

@@ -32,6 +32,16 @@ def transform_component(examples, schema, preprocessing_fn: str, code_version: s
     ).with_id("Transform")
 
 
+def add_component_beam_args(components: list, component_beam_args: Optional[Mapping[str, Sequence[str]]]) -> list:
+    """Adds each component's own Beam args (by id) after the pipeline's; returns components."""
+    beam_components = {c.id: c for c in components if hasattr(c, "with_beam_pipeline_args")}
+    for component_id, args in (component_beam_args or {}).items():
+        if component_id not in beam_components:
+            raise ValueError(f"no Beam component {component_id!r} in the pipeline; there are {sorted(beam_components)}")
+        beam_components[component_id].with_beam_pipeline_args(list(args))
+    return components
+
+
 def create_pipeline(
     *,
     pipeline_name: str,
@@ -154,12 +164,7 @@ def create_pipeline(
         evaluator,
         pusher,
     ]
-    components = [c for c in components if c is not None]
-    beam_components = {c.id: c for c in components if hasattr(c, "with_beam_pipeline_args")}
-    for component_id, args in (component_beam_args or {}).items():
-        if component_id not in beam_components:
-            raise ValueError(f"no Beam component {component_id!r} in the pipeline; there are {sorted(beam_components)}")
-        beam_components[component_id].with_beam_pipeline_args(list(args))
+    components = add_component_beam_args([c for c in components if c is not None], component_beam_args)
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -59,7 +59,7 @@ def serialize(image, label, source: str) -> bytes:
 
 
 def _serialized_examples(pair):
-    source = idx.pair_name(pair[0])
+    source = idx.source_name(pair[0])
     images, labels = idx.read_pair(*pair)
     for image, label in zip(images, labels):
         yield serialize(image, label, source)
@@ -69,7 +69,8 @@ def _serialized_examples(pair):
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(bytes)
 def IdxToSerializedExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str):
-    """Reads every IDX image/label pair matching split_pattern under input_base."""
+    """Reads every IDX image/label pair matching split_pattern under input_base, one pair (or shard)
+    per element, so that a runner with several workers reads several at once."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     pairs = find_idx_pairs(os.path.join(input_base, split_pattern))
     return (

@@ -27,3 +27,14 @@ def test_copies_are_deterministic_distorted_and_keep_labels(tmp_path, small_data
             copy = images[k * n : (k + 1) * n].astype(float)
             assert not np.array_equal(copy, original)
             assert 0.8 < copy.sum() / original.astype(float).sum() < 1.2
+
+
+def test_shards_hold_the_same_records_in_order(tmp_path, small_data_root):
+    source = os.path.join(small_data_root, "span-1")
+    scale_data.write_span(2, str(tmp_path / "one"), source=source)
+    scale_data.write_span(2, str(tmp_path / "three"), source=source, shards=3)
+    for pair in idx.PAIRS:
+        whole = idx.read_span_pair(str(tmp_path / "one" / "span-1"), pair)
+        parts = [idx.read_pair(*idx.shard_paths(str(tmp_path / "three" / "span-1"), pair, s, 3)) for s in range(3)]
+        assert np.array_equal(np.concatenate([p[0] for p in parts]), whole[0])
+        assert np.array_equal(np.concatenate([p[1] for p in parts]), whole[1])

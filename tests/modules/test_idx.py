@@ -90,3 +90,9 @@ def test_image_and_label_counts_must_match(tmp_path):
     idx.write_labels(str(tmp_path / "l.gz"), np.zeros(2, np.uint8))
     with pytest.raises(idx.IdxFormatError, match="holds 3 images but .* holds 2 labels"):
         idx.read_pair(str(tmp_path / "i.gz"), str(tmp_path / "l.gz"))
+
+
+def test_a_shard_pairs_by_its_own_name_and_keeps_its_pair_as_source():
+    shard = "/d/span-1/train-00003-of-00008-images-idx3-ubyte.gz"
+    assert idx.pair_name(shard) == "train-00003-of-00008" and idx.source_name(shard) == "train"
+    assert idx.source_name("/d/span-2/t10k-fresh-labels-idx1-ubyte.gz") == "t10k-fresh"

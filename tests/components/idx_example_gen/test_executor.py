@@ -19,9 +19,8 @@ def _read_split(examples, split):
     return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
-@pytest.fixture(scope="module")
-def generated(small_data_root, tmp_path_factory, beam_pipeline_args):
-    gen = component.create_idx_example_gen(small_data_root)
+def _generate(data_root, out_dir, beam_pipeline_args):
+    gen = component.create_idx_example_gen(data_root)
     exec_properties = {k: v for k, v in gen.exec_properties.items()}
     for key in (
         standard_component_specs.INPUT_CONFIG_KEY,
@@ -37,10 +36,15 @@ def generated(small_data_root, tmp_path_factory, beam_pipeline_args):
         split.pattern = split.pattern.replace("{SPAN}", "1")
     exec_properties[standard_component_specs.INPUT_CONFIG_KEY] = proto_utils.proto_to_json(input_config)
     examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path_factory.mktemp("examples"))
+    examples.uri = out_dir
     ex = executor.Executor(executor.Executor.Context(beam_pipeline_args=beam_pipeline_args))
     ex.Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, exec_properties)
     return examples
+
+
+@pytest.fixture(scope="module")
+def generated(small_data_root, tmp_path_factory, beam_pipeline_args):
+    return _generate(small_data_root, str(tmp_path_factory.mktemp("examples")), beam_pipeline_args)
 
 
 def test_split_names(generated):
@@ -118,3 +122,19 @@ def test_record_bytes_and_split_do_not_depend_on_the_process_hash_seed(few_image
     digests = {proc.communicate(timeout=120)[0].strip() for proc in procs}
     assert all(proc.returncode == 0 for proc in procs)
     assert len(digests) == 1 and len(next(iter(digests))) == 64
+
+
+def test_a_span_in_shards_gives_the_same_records_and_splits(generated, small_data_root, tmp_path, beam_pipeline_args):
+    """Three training shards (documented naming) and the plain test pair: every record has the same
+    bytes, source included, and so lands in the same split as when the span is one file pair."""
+    span = idx.span_dir(str(tmp_path / "data"), 1)
+    os.makedirs(span)
+    idx.write_shards(span, idx.TRAIN_PAIR, *idx.read_span_pair(idx.span_dir(small_data_root, 1), idx.TRAIN_PAIR), 3)
+    idx.write_shards(span, idx.TEST_PAIR, *idx.read_span_pair(idx.span_dir(small_data_root, 1), idx.TEST_PAIR), 1)
+    assert len(executor.find_idx_pairs(os.path.join(span, idx.pair_glob(idx.TRAIN_PAIR)))) == 3
+    assert os.path.basename(idx.shard_paths(span, "train", 2, 3)[0]) == "train-00002-of-00003-images-idx3-ubyte.gz"
+    sharded = _generate(str(tmp_path / "data"), str(tmp_path / "examples"), beam_pipeline_args)
+    for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT):
+        want = sorted(e.SerializeToString(deterministic=True) for e in _read_split(generated, split))
+        got = sorted(e.SerializeToString(deterministic=True) for e in _read_split(sharded, split))
+        assert got == want and len(got) > 0, split
