@@ -55,6 +55,8 @@ MAX_ACCURACY_DROP = 0.002
 # FnApiRunner: Beam 2.77's default DirectRunner tries to download a Prism binary for every job.
 # in_memory: multi_processing measured 1.35-2.7x slower on this 2-core machine.
 BEAM_PIPELINE_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory")
+# The components that run Beam jobs (ids in pipeline/dag.py): the ones --component-beam-arg may name.
+BEAM_COMPONENTS = ("IdxExampleGen", "StatisticsGen", "Transform", "Evaluator")
 
 # Quick mode: a slice of the data and short training, for tests and smoke runs. 44 steps are too
 # few for BatchNorm's default moving-average momentum (0.99) to settle, hence 0.9.

@@ -105,6 +105,11 @@ def component_beam_args(pairs) -> dict:
         component, sep, arg = pair.partition("=")
         if not sep or not arg.startswith("--"):
             raise SystemExit(f"--component-beam-arg {pair}: expected COMPONENT=--flag[=value]")
+        if component not in configs.BEAM_COMPONENTS:
+            raise SystemExit(
+                f"--component-beam-arg {pair}: {component!r} runs no Beam job; those that do: "
+                f"{', '.join(configs.BEAM_COMPONENTS)}"
+            )
         by_component.setdefault(component, []).append(arg)
     return by_component
 

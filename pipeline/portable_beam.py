@@ -20,11 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Sequence
 
+from pipeline import configs
 from serving.process import free_port
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Which pool each Beam stage uses when there are several: the stages alternate over the pools.
-BEAM_STAGES = ("IdxExampleGen", "StatisticsGen", "Transform", "Evaluator")
 
 
 @dataclass
@@ -45,7 +44,8 @@ class Services:
     def component_args(self) -> Dict[str, List[str]]:
         """Per stage: its pool, round robin over the pools (every pool gets at least one stage)."""
         return {
-            stage: [f"--environment_config={self.pools[i % len(self.pools)]}"] for i, stage in enumerate(BEAM_STAGES)
+            stage: [f"--environment_config={self.pools[i % len(self.pools)]}"]
+            for i, stage in enumerate(configs.BEAM_COMPONENTS)
         }
 
     def local_runner_flags(self) -> List[str]:

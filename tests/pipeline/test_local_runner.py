@@ -54,3 +54,5 @@ def test_component_beam_args_group_by_component():
     ) == {"Evaluator": ["--environment_config=h:1", "--b"], "Transform": ["--a=1"]}
     with pytest.raises(SystemExit, match="expected COMPONENT=--flag"):
         local_runner.component_beam_args(["Evaluator"])
+    with pytest.raises(SystemExit, match="'Trainer' runs no Beam job"):
+        local_runner.component_beam_args(["Trainer=--a"])

@@ -122,6 +122,9 @@ def test_a_component_gets_its_own_beam_args_and_an_unknown_or_non_beam_one_is_re
     own = ["--environment_config=127.0.0.1:50001"]
     assert nodes["StatisticsGen"].executor_spec.beam_pipeline_args == [*configs.BEAM_PIPELINE_ARGS, *own]
     assert nodes["Evaluator"].executor_spec.beam_pipeline_args == list(configs.BEAM_PIPELINE_ARGS)
+    assert sorted(c.id for c in pipeline.components if hasattr(c, "with_beam_pipeline_args")) == sorted(
+        configs.BEAM_COMPONENTS
+    )
     for wrong in ("StatsGen", "Trainer"):
         with pytest.raises(ValueError, match=f"no Beam component '{wrong}'"):
             _pipeline(component_beam_args={wrong: ["--environment_config=x"]})

@@ -58,7 +58,7 @@ def _statistics(output_root):
 def test_every_beam_stage_ran_as_a_job_on_the_worker_pools(runs):
     _, portable, services = runs
     # IdxExampleGen, StatisticsGen, Transform and Evaluator: one job each, all finished.
-    assert portable_beam.jobs_done(services.logs["job_service"]) == len(portable_beam.BEAM_STAGES)
+    assert portable_beam.jobs_done(services.logs["job_service"]) == len(configs.BEAM_COMPONENTS)
     # Each pool started SDK worker processes for its stages (two of the four each).
     assert [portable_beam.workers_started(services.logs[f"worker_pool_{i}"]) for i in range(2)] == [2, 2]
     with open(os.path.join(portable, "run.log")) as f:
