@@ -19,37 +19,24 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from modules import distortions, idx, signatures
+from components.release import confidence
+from modules import distortions, idx
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
-from serving.metrics import DEFAULT_LOW_CONFIDENCE_BOUND as LOW_CONFIDENCE_BOUND  # the served metric's bound
 
 RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 CLEAN_TARGET, FAMILY_TARGET = 0.997, 0.97
-ECE_BINS = 15
 
 Predict = Callable[[np.ndarray], np.ndarray]  # uint8 images [n, 28, 28] -> probabilities [n, 10]
 
 
-def calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: the rows-weighted mean |accuracy - confidence| over bins of the
-    top probability."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    error = 0.0
-    for b in range(bins):
-        rows = which == b
-        if rows.any():
-            error += rows.mean() * abs(correct[rows].mean() - confidence[rows].mean())
-    return float(error)
-
-
 def score(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+    """Accuracy, expected calibration error and low-confidence rate (as the release reports them)."""
+    scored = confidence.result(probabilities, labels)
     return {
         "accuracy": round(float(np.mean(probabilities.argmax(axis=1) == labels)), 5),
-        "ece": round(calibration_error(probabilities, labels), 5),
-        "low_confidence_rate": round(float(np.mean(probabilities.max(axis=1) < LOW_CONFIDENCE_BOUND)), 5),
+        "ece": scored["ece"],
+        "low_confidence_rate": scored["low_confidence_rate"],
     }
 
 
@@ -75,24 +62,6 @@ def evaluate(predict: Predict, images: np.ndarray, labels: np.ndarray, seed: int
     return result
 
 
-def saved_model_predict(model_dir: str, batch: int = 1000) -> Predict:
-    import tensorflow as tf
-
-    signature = tf.saved_model.load(model_dir).signatures[signatures.IMAGES_SIGNATURE]
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        return np.concatenate(
-            [
-                signature(**{signatures.IMAGES_INPUT: tf.constant(images[i : i + batch])})[
-                    signatures.PROBABILITIES_OUTPUT
-                ].numpy()
-                for i in range(0, len(images), batch)
-            ]
-        )
-
-    return predict
-
-
 def run(model_dir: str, baseline_dir: Optional[str], rows: int, seed: int = 0) -> dict:
     images, labels = idx.read_span_pair(idx.span_dir(DATA_ROOT, 1), idx.TEST_PAIR)
     images, labels = images[:rows], labels[:rows]
@@ -102,7 +71,7 @@ def run(model_dir: str, baseline_dir: Optional[str], rows: int, seed: int = 0) -
     for role, directory in (("model", model_dir), ("baseline", baseline_dir)):
         if directory:
             started = time.time()
-            report[role] = {"dir": directory, **evaluate(saved_model_predict(directory), images, labels, seed)}
+            report[role] = {"dir": directory, **evaluate(confidence.images_predictor(directory), images, labels, seed)}
             report[role]["seconds"] = round(time.time() - started, 1)
     return report
 

@@ -53,10 +53,12 @@ def float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def build_signatures(model, tf_transform_output) -> tuple:
-    """Returns (module to save, {signature name: concrete function})."""
+def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tuple:
+    """Returns (module to save, {signature name: concrete function}). temperature: every signature's
+    probabilities are softmax(log p / temperature) (modules/calibration.py); 1 leaves them as is."""
     module = tf.Module()
     module.model = float32_copy(model)
+    module.temperature = tf.Variable(float(temperature), trainable=False, dtype=tf.float32, name="temperature")
     module.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = {k: v for k, v in raw_spec.items() if k not in features.NOT_SERVED_KEYS}
@@ -67,7 +69,8 @@ def build_signatures(model, tf_transform_output) -> tuple:
     def predict_raw(raw_features):
         """Raw features (as tf.Example parsing gives them) -> probabilities, via the Transform graph."""
         transformed = module.tft_layer(raw_features)
-        return module.model({image_key: transformed[image_key]}, training=False)
+        probabilities = module.model({image_key: transformed[image_key]}, training=False)
+        return tf.nn.softmax(tf.math.log(tf.maximum(probabilities, 1e-30)) / module.temperature, axis=-1)
 
     @tf.function(input_signature=[examples_spec])
     def serve_examples(examples):
@@ -105,8 +108,8 @@ def build_signatures(model, tf_transform_output) -> tuple:
     }
 
 
-def export_serving_model(model, tf_transform_output, export_dir: str) -> None:
-    module, signatures = build_signatures(model, tf_transform_output)
+def export_serving_model(model, tf_transform_output, export_dir: str, temperature: float = 1.0) -> None:
+    module, signatures = build_signatures(model, tf_transform_output, temperature)
     tf.saved_model.save(module, export_dir, signatures=signatures)
     set_method_name(export_dir, CLASSIFY_SIGNATURE, CLASSIFY_METHOD)
 
@@ -139,17 +142,22 @@ def read_training_record(export_dir: str) -> dict:
 
 
 def export_on_chief(
-    model, tf_transform_output, export_dir: str, chief: bool, training_record: Optional[dict] = None
+    model,
+    tf_transform_output,
+    export_dir: str,
+    chief: bool,
+    training_record: Optional[dict] = None,
+    temperature: float = 1.0,
 ) -> None:
     """Under multi-worker training every worker must save (saving runs collective ops), but only
     the chief's copy is kept: the others write to a temporary directory and delete it."""
     if chief:
-        export_serving_model(model, tf_transform_output, export_dir)
+        export_serving_model(model, tf_transform_output, export_dir, temperature)
         if training_record is not None:
             write_training_record(export_dir, training_record)
         return
     scratch = tempfile.mkdtemp(prefix="worker_export_")
     try:
-        export_serving_model(model, tf_transform_output, scratch)
+        export_serving_model(model, tf_transform_output, scratch, temperature)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

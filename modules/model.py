@@ -19,13 +19,21 @@ def run_fn(fn_args) -> None:
     )
     started = time.time()
     model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)
+    fit_seconds = round(time.time() - started, 1)
+    temperature, calibrated = training.calibrate(model, eval_ds)
     record = {
         "hparams": hparams.to_dict(),
         "train_examples": train_examples,
         "strategy": type(dist).__name__,
-        "fit_seconds": round(time.time() - started, 1),
+        "fit_seconds": fit_seconds,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
+        "calibration": calibrated,
     }
     export.export_on_chief(
-        model, tf_transform_output, fn_args.serving_model_dir, strategy.is_chief(os.environ.get("TF_CONFIG")), record
+        model,
+        tf_transform_output,
+        fn_args.serving_model_dir,
+        strategy.is_chief(os.environ.get("TF_CONFIG")),
+        record,
+        temperature=temperature,
     )

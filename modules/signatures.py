@@ -8,6 +8,9 @@ TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Example -> transform
 EXAMPLES_INPUT = "examples"
 IMAGES_INPUT = "images"
 PROBABILITIES_OUTPUT = "probabilities"
+# A prediction whose top probability is below this is low-confidence: counted by the server's
+# metrics and the monitor, and reported per model in release.json and the model card.
+DEFAULT_LOW_CONFIDENCE_BOUND = 0.5
 CLASSES_OUTPUT = "classes"
 
 # TF Serving's Classify API: a signature of method `tensorflow/serving/classify` taking serialized

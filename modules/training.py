@@ -6,9 +6,10 @@ import time
 from typing import List, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from modules import cnn, custom_loop
+from modules import calibration, cnn, custom_loop
 from modules import strategy as strategies
 from modules.hparams import HParams
 
@@ -77,3 +78,27 @@ def train(
         train_dataset, validation_data=eval_dataset, epochs=hparams.epochs, callbacks=callbacks, verbose=0
     )
     return model, {**history.history, "epoch_seconds": timer.seconds}
+
+
+def predict_with_labels(model, dataset: tf.data.Dataset):
+    """(probabilities [n, 10] float64, labels [n] int) over one pass of a (features, label) dataset."""
+    probabilities, labels = [], []
+    for x, y in dataset:
+        probabilities.append(np.asarray(model(x, training=False), np.float64))
+        labels.append(np.reshape(y.numpy(), -1))
+    return np.concatenate(probabilities), np.concatenate(labels).astype(int)
+
+
+def calibrate(model, eval_ds):
+    """(temperature, its record): temperature scaling fitted on the eval split, with the expected
+    calibration error there before and after (modules/calibration.py)."""
+    probabilities, labels = predict_with_labels(model, eval_ds)
+    temperature = calibration.fit_temperature(probabilities, labels)
+    return temperature, {
+        "temperature": round(temperature, 4),
+        "fitted_on": f"eval ({len(labels)} examples)",
+        "eval_ece_before": round(calibration.expected_calibration_error(probabilities, labels), 5),
+        "eval_ece_after": round(
+            calibration.expected_calibration_error(calibration.with_temperature(probabilities, temperature), labels), 5
+        ),
+    }

@@ -30,9 +30,9 @@ from typing import Dict
 
 import numpy as np
 
+from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
 from monitoring.console import route_library_output
 from pipeline import configs
-from serving.metrics import DEFAULT_LOW_CONFIDENCE_BOUND
 
 CHECK_FILE = "check.json"
 HISTORY_FILE = "history.jsonl"

@@ -25,9 +25,10 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.metrics_core import Metric
 
+from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_PATH = "/monitoring/prometheus/metrics"  # TF Serving's path when the config names none
-DEFAULT_LOW_CONFIDENCE_BOUND = 0.5  # top probability below this: a low-confidence prediction
 LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))  # monitoring::Buckets::Exponential(10, 1.8, 33)
 RUNTIME = "TF2"  # the runtime label: this server runs SavedModels with TensorFlow 2's runtime
 PROJECT_PREFIX = "mnist_tfx"

@@ -21,7 +21,7 @@ import tempfile
 import threading
 from typing import Optional
 
-from serving.metrics import DEFAULT_LOW_CONFIDENCE_BOUND
+from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
 
 log = logging.getLogger("serving.server")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest REST body / gRPC message accepted

@@ -29,7 +29,7 @@ from tfx.types.standard_artifacts import (
 )
 
 from components import tfx_files
-from components.release import record, safe_push
+from components.release import confidence, inputs, record, safe_push
 from modules import push_layout
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     """Converts, evaluates and describes the model, then pushes it; returns (version, directory)."""
     saved_model = tfx_files.serving_model_path(model.uri)
     version = safe_push.next_version(push_base_dir)
+    images, labels = inputs.test_split(examples.uri)
+    probabilities = confidence.images_predictor(saved_model)(images)
     with tempfile.TemporaryDirectory() as scratch:
         tflite_path = os.path.join(scratch, push_layout.TFLITE_FILE)
         released = record.build(
@@ -53,7 +55,8 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             statistics_uri=statistics.uri,
             splits=artifact_utils.decode_split_names(statistics.split_names),
             schema_uri=schema.uri,
-            tflite_record=record.tflite_result(saved_model, examples.uri, tflite_path),
+            tflite_record=record.tflite_result(saved_model, images, labels, tflite_path),
+            confidence_record=confidence.result(probabilities, labels),
         )
         extra_files = {push_layout.TFLITE_FILE: tflite_path, **record.card_files(released, scratch)}
         destination = safe_push.push(saved_model, push_base_dir, version=version, extra_files=extra_files)

@@ -111,10 +111,33 @@ def _files(card: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _confidence(card: Dict[str, Any]) -> List[str]:
+    """How far the probabilities can be trusted, and how many digits to route to a person."""
+    confidence = card.get("confidence")
+    if not confidence:
+        return []
+    lines = [
+        "## Confidence",
+        f"- On MNIST's {confidence['examples']:,} test images: expected calibration error "
+        f"{confidence['ece']:.4f} (15 bins of the top probability); "
+        f"**{confidence['low_confidence_rate']:.2%}** of predictions have a top probability below "
+        f"{confidence['low_confidence_bound']} (low-confidence: send these to a person).",
+    ]
+    calibrated = confidence.get("calibration")
+    if calibrated:
+        lines.append(
+            f"- Probabilities are temperature-scaled inside the model (T = {calibrated['temperature']}, fitted on "
+            f"{calibrated['fitted_on']}): calibration error there {calibrated['eval_ece_before']:.4f} before, "
+            f"{calibrated['eval_ece_after']:.4f} after."
+        )
+    return lines
+
+
 def render(card: Dict[str, Any]) -> str:
     """card: model_name, version, pushed_at, data {span, uri, split_counts}, schema {feature: text},
     training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
-    tflite {size_bytes, accuracy}, saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}
+    tflite {size_bytes, accuracy}, confidence (components.release.confidence.result, or None),
+    saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}
     (components.release.record.build makes it)."""
     header = [
         f"# Model card: {card['model_name']}, version {card['version']}",
@@ -129,6 +152,7 @@ def render(card: Dict[str, Any]) -> str:
         _schema(card),
         _training(card),
         _evaluation(card),
+        _confidence(card),
         _files(card),
     ]
-    return "\n\n".join("\n".join(section) for section in sections) + "\n"
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"

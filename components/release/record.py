@@ -13,10 +13,9 @@ from modules import export
 from modules.push_layout import CARD_FILE, RELEASE_FILE
 
 
-def tflite_result(saved_model_dir: str, examples_uri: str, tflite_path: str) -> Dict[str, Any]:
-    """Converts the model to TFLite at tflite_path and scores it on the whole test split."""
+def tflite_result(saved_model_dir: str, images, labels, tflite_path: str) -> Dict[str, Any]:
+    """Converts the model to TFLite at tflite_path and scores it on the test split's images."""
     size = tflite.convert(saved_model_dir, tflite_path)
-    images, labels = inputs.test_split(examples_uri)
     return {"size_bytes": size, "accuracy": tflite.accuracy(tflite_path, images, labels), "examples": int(len(labels))}
 
 
@@ -34,6 +33,7 @@ def build(
     splits: Iterable[str],
     schema_uri: str,
     tflite_record: Dict[str, Any],
+    confidence_record: Optional[Dict[str, Any]] = None,
     now: Optional[float] = None,
 ) -> Dict[str, Any]:
     training = export.read_training_record(saved_model_dir)
@@ -46,6 +46,8 @@ def build(
         "training": {**training, "epochs_run": len(training.get("history", {}).get("loss", [])) or "?"},
         "metrics": metrics.read(evaluation_uri),
         "tflite": tflite_record,
+        # With the temperature the Trainer fitted, and the eval split's error before and after it.
+        "confidence": {**confidence_record, "calibration": training.get("calibration")} if confidence_record else None,
         "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),
         "thresholds": metrics.thresholds(evaluation_uri),
         "lineage": {"model": model_uri, "evaluation": evaluation_uri, "blessing": blessing_uri},

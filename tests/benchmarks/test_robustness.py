@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks import robustness
+from components.release import confidence
 from modules import distortions, idx
 from pipeline import configs
 
@@ -42,18 +43,9 @@ def test_shift_moves_the_ink_by_its_pixels(test_digits):
     assert np.median(step) == pytest.approx(3, abs=0.3)
 
 
-def test_calibration_error_of_known_cases():
-    labels = np.array([0, 0, 1, 1])
-    sure_and_right = np.eye(10)[labels]
-    assert robustness.calibration_error(sure_and_right, labels) == 0.0
-    half_right = np.full((4, 10), 0.0)
-    half_right[:, 0] = 0.9  # 90% sure of class 0, right on half the rows
-    assert robustness.calibration_error(half_right, labels) == pytest.approx(0.4)
-
-
 def test_a_real_model_scored_on_every_family(exported_model, test_digits):
     images, labels = test_digits
-    predict = robustness.saved_model_predict(exported_model, batch=128)
+    predict = confidence.images_predictor(exported_model, batch=128)
     report = robustness.evaluate(predict, images, labels)
     probabilities = predict(images)
     assert report["clean"]["accuracy"] == round(float(np.mean(probabilities.argmax(1) == labels)), 5)

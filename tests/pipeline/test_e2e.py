@@ -216,8 +216,13 @@ def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs):
     # apart here once, 0.0 on the full make run), so the slice gets 1 point (10 of 1,000 images).
     assert abs(tflite_accuracy - saved_model_accuracy) <= 0.01
     assert os.path.getsize(os.path.join(version_dir, "model.tflite")) == release["tflite"]["size_bytes"]
+    # Calibrated by the Trainer on eval; the release scores confidence on MNIST's test rows.
+    confidence = release["confidence"]
+    assert confidence["examples"] == configs.QUICK_TEST_RECORDS and 0 <= confidence["low_confidence_rate"] <= 1
+    assert 0.05 <= confidence["calibration"]["temperature"] <= 20
+    assert confidence["calibration"]["fitted_on"] == f"eval ({release['data']['split_counts']['eval']} examples)"
     card = open(os.path.join(version_dir, "model_card.md")).read()
-    assert f"version {versions[0]}" in card and "span **1**" in card
+    assert f"version {versions[0]}" in card and "span **1**" in card and "## Confidence" in card
     assert f"Accuracy **{saved_model_accuracy:.4f}**" in card and "| 9 |" in card
     with open(os.path.join(os.path.dirname(serving_dir), "models.config")) as f:
         assert f'base_path: "{serving_dir}"' in f.read()

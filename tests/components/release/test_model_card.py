@@ -79,3 +79,26 @@ def test_a_span_made_from_feedback_shows_the_fresh_rows_and_a_plain_span_does_no
         "Accuracy **0.9733** on 150 held-out rows of the fresh labelled window (production feedback); "
         "the latest blessed model 0.9400; blessing needed strictly better."
     ) in text
+
+
+def test_confidence_section_gives_the_low_confidence_share_and_the_calibration():
+    card = _card()
+    assert "## Confidence" not in model_card.render(card)  # a version pushed before calibration existed
+    card["confidence"] = {
+        "examples": 10000,
+        "ece": 0.0042,
+        "low_confidence_bound": 0.5,
+        "low_confidence_rate": 0.0031,
+        "calibration": {
+            "temperature": 1.31,
+            "fitted_on": "eval (5031 examples)",
+            "eval_ece_before": 0.012,
+            "eval_ece_after": 0.004,
+        },
+    }
+    text = model_card.render(card)
+    assert (
+        "expected calibration error 0.0042" in text
+        and "**0.31%** of predictions have a top probability below 0.5" in text
+    )
+    assert "T = 1.31, fitted on eval (5031 examples)): calibration error there 0.0120 before, 0.0040 after" in text
