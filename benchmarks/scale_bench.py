@@ -3,7 +3,7 @@
     python benchmarks/scale_bench.py                        # factors 1, 4, 16: 70k, 280k, 1.12M
     python benchmarks/scale_bench.py --factors 1 4 --model-dir serving_model/mnist/<version>
     python benchmarks/scale_bench.py --runner portable --factors 1 --output benchmarks/results/scale_portable.json
-    python benchmarks/scale_bench.py --runner portable --workers 2 --factors 16 --shards 1 8 \
+    python benchmarks/scale_bench.py --runner multi-processing --workers 2 --factors 16 --shards 1 8 \
         --output benchmarks/results/scale_shards.json
 
 For each size: a span from benchmarks/scale_data.py (factor 1 is data/mnist itself), then a
@@ -12,10 +12,11 @@ Evaluator on the test split with an already trained model (Importer), in its own
 its peak RSS is its own. Wall time per component from ML Metadata; writes results/scale.json.
 
 --runner portable runs the Beam stages on Beam's Python job service with EXTERNAL worker pools
-(pipeline/portable_beam.py; --pools of them, the stages spread over them, --workers SDK worker
-processes per stage); peak RSS is then the pipeline process's only (the work is in the pools'
-workers). --shards N writes each size's pairs as N shard pairs, which IdxExampleGen reads as
-separate elements.
+(pipeline/portable_beam.py; --pools of them, the stages spread over them; the job service runs one
+SDK worker per job); --runner multi-processing runs FnApiRunner with --workers SDK worker
+processes per stage, which split each stage's bundles. Peak RSS is then the pipeline process's
+only (the work is in the workers). --shards N writes each size's pairs as N shard pairs, which
+IdxExampleGen reads as separate elements.
 
 A component's wall time is a fixed start-up (building the Beam graph, TFDV/TFT/TFMA set-up,
 loading the model, writing its artifacts) plus the work per example. A first run on a probe
@@ -112,13 +113,21 @@ def span_for(factor: int, work: str, shards: int = 1):
     if factor == 1 and shards == 1:
         return DATA_ROOT, {"train": 60000, "t10k": 10000}
     data_root = os.path.join(work, f"data_x{factor}_{shards}")
+    kept = os.path.join(data_root, "counts.json")  # a span kept by an earlier --keep-spans run
+    if os.path.exists(kept):
+        with open(kept) as f:
+            return data_root, json.load(f)
     started = time.time()
     counts = scale_data.write_span(factor, data_root, shards=shards)
+    with open(kept, "w") as f:
+        json.dump(counts, f)
     print(f"x{factor}: generated {counts} in {time.time() - started:.0f} s", flush=True)
     return data_root, counts
 
 
-def measure(factor: int, model_dir: str, work: str, beam: dict, repeats: int = 1, shards: int = 1) -> dict:
+def measure(
+    factor: int, model_dir: str, work: str, beam: dict, repeats: int = 1, shards: int = 1, keep_span: bool = False
+) -> dict:
     """Runs one size `repeats` times, each in a fresh process; per stage the fastest run counts
     (this machine's speed drifts: the minimum is the least disturbed measurement)."""
     from runs import summary as run_summary
@@ -154,7 +163,7 @@ def measure(factor: int, model_dir: str, work: str, beam: dict, repeats: int = 1
             "microseconds_per_example": round(seconds / examples * 1e6, 1),
         }
     shutil.rmtree(output_root, ignore_errors=True)
-    if data_root != DATA_ROOT:
+    if data_root != DATA_ROOT and not keep_span:
         shutil.rmtree(data_root, ignore_errors=True)
     return {
         "factor": factor,
@@ -232,10 +241,17 @@ def main(argv=None) -> int:
     p.add_argument("--model-dir", help="an exported SavedModel (default: newest in serving_model/mnist)")
     p.add_argument("--work", default=tempfile.gettempdir(), help="where spans and runs are written (deleted after)")
     p.add_argument("--output", default=os.path.join(RESULTS, "scale.json"))
-    p.add_argument("--runner", choices=("in-memory", "portable"), default="in-memory")
+    p.add_argument("--runner", choices=("in-memory", "multi-processing", "portable"), default="in-memory")
     p.add_argument("--pools", type=int, default=2, help="portable: worker pools (separate processes)")
-    p.add_argument("--workers", type=int, default=1, help="portable: SDK worker processes per stage")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="multi-processing: SDK worker processes per stage (Beam's Python job service, behind "
+        "--runner portable, always runs one per job: FnApiRunner.run_via_runner_api ignores direct_num_workers)",
+    )
     p.add_argument("--shards", type=int, nargs="+", default=[1], help="shard pairs per pair; each size runs with each")
+    p.add_argument("--keep-spans", action="store_true", help="keep generated spans in --work for the next run")
     args = p.parse_args(argv)
     from benchmarks.serving_bench import newest_version_dir
 
@@ -248,10 +264,16 @@ def main(argv=None) -> int:
     shutil.copytree(source, tfx_files.serving_model_path(model_uri))
     with contextlib.ExitStack() as stack:
         beam = {"pipeline": list(configs.BEAM_PIPELINE_ARGS), "components": {}}
+        if args.runner == "multi-processing":
+            beam["pipeline"] = [
+                "--runner=FnApiRunner",
+                "--direct_running_mode=multi_processing",
+                f"--direct_num_workers={args.workers}",
+            ]
         if args.runner == "portable":
             services = stack.enter_context(portable_beam.services(os.path.join(args.work, "beam_services"), args.pools))
             beam = {
-                "pipeline": services.pipeline_args() + [f"--direct_num_workers={args.workers}"],
+                "pipeline": services.pipeline_args(),
                 "components": services.component_args(),
             }
         probe = measure(0, model_uri, args.work, beam, args.repeats)
@@ -259,13 +281,15 @@ def main(argv=None) -> int:
         rows = []
         for factor in sorted(f for f in args.factors if f > 0):
             for shards in args.shards:
-                rows.append(measure(factor, model_uri, args.work, beam, args.repeats, shards))
+                rows.append(measure(factor, model_uri, args.work, beam, args.repeats, shards, args.keep_spans))
                 print(json.dumps(rows[-1]), flush=True)
     meets = add_ratios(rows, probe) if len(args.shards) == 1 else None  # sizes compare only at one shard count
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     runner = {"runner": args.runner, "beam_args": beam}
     if args.runner == "portable":
-        runner.update(pools=args.pools, workers_per_stage=args.workers)
+        runner.update(pools=args.pools, workers_per_stage=1)
+    if args.runner == "multi-processing":
+        runner.update(workers_per_stage=args.workers)
     with open(args.output, "w") as f:
         json.dump(
             {"model": source, "repeats": args.repeats, **runner, "probe": probe, "runs": rows, "meets": meets},
