@@ -4,7 +4,8 @@ pools, each a separate process on 127.0.0.1, the way Flink, Spark or Dataflow ru
 
     python -m pipeline.portable_beam --pools 2     # prints the local_runner flags, runs until Ctrl-C
 
-Both services ship inside the apache-beam wheel (`local_job_service_main`, `worker_pool_main`);
+Both services ship inside the apache-beam wheel (`local_job_service_main`, and `worker_pool_main`'s
+servicer, served here on 127.0.0.1 only: `worker_pool_main` itself binds every interface);
 nothing is downloaded (no Prism, no job-server jar). A pool starts one SDK worker process per
 job it is asked for, with `python` from PATH: the pool's PATH and PYTHONPATH must reach this
 project's interpreter and code, as they would inside the image on a cluster.
@@ -12,6 +13,7 @@ project's interpreter and code, as they would inside the image on a cluster.
 
 import argparse
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -96,7 +98,7 @@ def services(folder: str, pools: int = 2) -> Iterator[Services]:
         addresses = []
         for i in range(pools):
             port = free_port()
-            start(f"worker_pool_{i}", "apache_beam.runners.worker.worker_pool_main", port, f"--service_port={port}")
+            start(f"worker_pool_{i}", "pipeline.portable_beam", port, f"--serve-pool={port}")
             addresses.append(f"127.0.0.1:{port}")
         yield Services(f"127.0.0.1:{job_port}", addresses, logs)
     finally:
@@ -121,11 +123,33 @@ def jobs_done(log_path: str) -> int:
         return sum("with state DONE" in line for line in f)
 
 
+def serve_pool(port: int) -> None:
+    """What `python -m apache_beam.runners.worker.worker_pool_main --service_port=PORT` does (its
+    servicer, SDK workers as processes), bound to 127.0.0.1; runs until terminated."""
+    import grpc
+    from apache_beam.portability.api import beam_fn_api_pb2_grpc
+    from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
+    from apache_beam.utils import thread_pool_executor
+
+    logging.basicConfig(level=logging.INFO)  # the servicer logs each worker it starts
+    server = grpc.server(thread_pool_executor.shared_unbounded_instance())
+    servicer = BeamFnExternalWorkerPoolServicer(use_process=True, data_buffer_time_limit_ms=-1)
+    beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    logging.info("worker pool listening on 127.0.0.1:%d", port)
+    server.wait_for_termination()
+
+
 def main(argv: Sequence[str] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pools", type=int, default=2)
     p.add_argument("--logs", default=os.path.join(PROJECT_ROOT, "outputs", "portable_beam"))
+    p.add_argument("--serve-pool", type=int, metavar="PORT", help="be one worker pool (what services() starts)")
     args = p.parse_args(argv)
+    if args.serve_pool:
+        serve_pool(args.serve_pool)
+        return 0
     with services(args.logs, args.pools) as running:
         print("job service and worker pools up; logs in", args.logs)
         print("python pipeline/local_runner.py " + " ".join(running.local_runner_flags()))
