@@ -14,8 +14,9 @@ its peak RSS is its own. Wall time per component from ML Metadata; writes result
 --runner portable runs the Beam stages on Beam's Python job service with EXTERNAL worker pools
 (pipeline/portable_beam.py; --pools of them, the stages spread over them; the job service runs one
 SDK worker per job); --runner multi-processing runs FnApiRunner with --workers SDK worker
-processes per stage, which split each stage's bundles. Peak RSS is then the pipeline process's
-only (the work is in the workers). --shards N writes each size's pairs as N shard pairs, which
+processes per stage, which split each stage's bundles. Peak RSS is the largest single process
+among the pipeline process and what it started (with --runner portable the job service and the
+pools' workers, which hold the data, are not counted). --shards N writes each size's pairs as N shard pairs, which
 IdxExampleGen reads as separate elements.
 
 A component's wall time is a fixed start-up (building the Beam graph, TFDV/TFT/TFMA set-up,

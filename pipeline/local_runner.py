@@ -95,7 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.component_beam_args = component_beam_args(args.component_beam_arg)  # checked before anything runs
+    return args
 
 
 def component_beam_args(pairs) -> dict:
@@ -200,7 +202,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_c
         tuner_fn=configs.TUNER_FN if args.tune else None,
         tuning_trials=configs.TUNING_TRIALS if args.tune else None,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
-        component_beam_args=component_beam_args(args.component_beam_arg),
+        component_beam_args=args.component_beam_args,
         metadata_connection_config=metadata_connection,
         enable_cache=not args.no_cache,
     )
