@@ -12,18 +12,18 @@ from scipy import optimize
 
 ECE_BINS = 15
 TEMPERATURE_RANGE = (0.05, 20.0)
-_TINY = 1e-30  # log(0) guard: a float32 softmax can underflow to exactly 0
+TINY = 1e-30  # log(0) guard: a float32 softmax can underflow to exactly 0 (export.py uses it too)
 
 
 def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    scaled = np.log(np.maximum(probabilities.astype(np.float64), _TINY)) / temperature
+    scaled = np.log(np.maximum(probabilities.astype(np.float64), TINY)) / temperature
     scaled -= scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=1, keepdims=True)
 
 
 def _nll(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(labels)), labels], _TINY))))
+    return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(labels)), labels], TINY))))
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -51,3 +51,9 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
         if rows.any():
             error += rows.mean() * abs(correct[rows].mean() - confidence[rows].mean())
     return float(error)
+
+
+def low_confidence_rate(probabilities: np.ndarray, bound: float) -> float:
+    """The share of rows whose top probability is below bound (0 for no rows)."""
+    probabilities = np.asarray(probabilities)
+    return float(np.mean(probabilities.max(axis=1) < bound)) if len(probabilities) else 0.0

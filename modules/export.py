@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from modules import features
+from modules import calibration, features
 from modules.signatures import (
     CLASSES_OUTPUT,
     CLASSIFY_CLASSES,
@@ -70,7 +70,7 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
         """Raw features (as tf.Example parsing gives them) -> probabilities, via the Transform graph."""
         transformed = module.tft_layer(raw_features)
         probabilities = module.model({image_key: transformed[image_key]}, training=False)
-        return tf.nn.softmax(tf.math.log(tf.maximum(probabilities, 1e-30)) / module.temperature, axis=-1)
+        return tf.nn.softmax(tf.math.log(tf.maximum(probabilities, calibration.TINY)) / module.temperature, axis=-1)
 
     @tf.function(input_signature=[examples_spec])
     def serve_examples(examples):

@@ -101,16 +101,13 @@ def shard_paths(span_dir: str, pair: str, shard: int, shards: int) -> Tuple[str,
 
 def write_shards(span_dir: str, pair: str, images: np.ndarray, labels: np.ndarray, shards: int) -> None:
     """Writes a pair as `shards` shard pairs of nearly equal size (shards=1: the plain pair)."""
-    if shards == 1:
-        write_images(os.path.join(span_dir, _pair(pair)[0]), images)
-        write_labels(os.path.join(span_dir, _pair(pair)[1]), labels)
-        return
-    for shard, (part_images, part_labels) in enumerate(
-        zip(np.array_split(images, shards), np.array_split(labels, shards))
+    prefixes = [pair] if shards == 1 else [shard_prefix(pair, shard, shards) for shard in range(shards)]
+    for prefix, part_images, part_labels in zip(
+        prefixes, np.array_split(images, shards), np.array_split(labels, shards)
     ):
-        images_path, labels_path = shard_paths(span_dir, pair, shard, shards)
-        write_images(images_path, part_images)
-        write_labels(labels_path, part_labels)
+        images_name, labels_name = _pair(prefix)
+        write_images(os.path.join(span_dir, images_name), part_images)
+        write_labels(os.path.join(span_dir, labels_name), part_labels)
 
 
 def source_name(path: str) -> str:

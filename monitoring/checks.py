@@ -14,7 +14,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from modules import features
+from modules import calibration, features
 
 SERVING_ENVIRONMENT = "SERVING"  # the schema's environment without the label
 _WILSON_Z = 1.645  # one-sided 95%
@@ -110,7 +110,7 @@ def class_mix_shift(probabilities: np.ndarray, test_mix: np.ndarray, threshold: 
 
 
 def low_confidence(probabilities: np.ndarray, bound: float, max_rate: float) -> Check:
-    rate = float(np.mean(np.asarray(probabilities).max(axis=1) < bound)) if len(probabilities) else 0.0
+    rate = calibration.low_confidence_rate(probabilities, bound)
     return Check(
         "low_confidence", rate, max_rate, rate > max_rate, f"share of predictions with top probability under {bound}"
     )

@@ -36,6 +36,6 @@ def result(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:
         "ece": round(calibration.expected_calibration_error(probabilities, labels), 5),
         "low_confidence_bound": signatures.DEFAULT_LOW_CONFIDENCE_BOUND,
         "low_confidence_rate": round(
-            float(np.mean(probabilities.max(axis=1) < signatures.DEFAULT_LOW_CONFIDENCE_BOUND)), 5
+            calibration.low_confidence_rate(probabilities, signatures.DEFAULT_LOW_CONFIDENCE_BOUND), 5
         ),
     }

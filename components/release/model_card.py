@@ -3,7 +3,7 @@
 from typing import Any, Dict, List
 
 from components.release.metrics import ACCURACY
-from modules import features
+from modules import calibration, features
 from modules.push_layout import TFLITE_FILE
 
 INTENDED_USE = [
@@ -119,7 +119,7 @@ def _confidence(card: Dict[str, Any]) -> List[str]:
     lines = [
         "## Confidence",
         f"- On MNIST's {confidence['examples']:,} test images: expected calibration error "
-        f"{confidence['ece']:.4f} (15 bins of the top probability); "
+        f"{confidence['ece']:.4f} ({calibration.ECE_BINS} bins of the top probability); "
         f"**{confidence['low_confidence_rate']:.2%}** of predictions have a top probability below "
         f"{confidence['low_confidence_bound']} (low-confidence: send these to a person).",
     ]
