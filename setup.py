@@ -24,6 +24,8 @@ setup(
         "matplotlib",
         "pillow",
         "requests",
+        # The release's robustness suite (modules/distortions.py); TFMA installs it too.
+        "scipy",
         # The model server's Prometheus metrics (serving/metrics.py).
         "prometheus-client",
     ],

@@ -1,6 +1,6 @@
 """The pipeline against the plain Keras script, side by side in one run, plus a roofline figure.
 
-    python benchmarks/compare.py                     # default configuration (20 epochs): ~35 min here
+    python benchmarks/compare.py                     # default configuration (HParams; 20 epochs took ~35 min here)
     python benchmarks/compare.py -- --epochs 2       # arguments after -- go to both (only --epochs)
 
 Writes benchmarks/results/compare.json: wall-time ratio, Trainer vs script training images/s,

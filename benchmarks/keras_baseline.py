@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from components.idx_example_gen.component import EVAL_BUCKETS, TRAIN_BUCKETS
 from components.idx_example_gen.executor import bucket_boundaries, serialize, split_of
-from modules import data, features, idx, preprocessing, strategy, training
+from modules import augment, features, idx, preprocessing, strategy, training
 from modules.hparams import HParams
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
@@ -41,18 +41,18 @@ def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
     x = preprocessing.scale_pixels(images.reshape(len(images), features.NUM_PIXELS))
     ds = tf.data.Dataset.from_tensor_slices(({key: x}, labels.astype(np.int64).reshape(-1, 1)))
     if train:
-        ds = ds.shuffle(hparams.shuffle_buffer, reshuffle_each_iteration=True)
+        ds = ds.shuffle(hparams.shuffle_buffer, seed=hparams.seed, reshuffle_each_iteration=True)
     ds = ds.batch(hparams.batch_size)
     if train:
-        ds = ds.map(
-            data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        settings = augment.settings(hparams)
+        ds = augment.seeded(ds, hparams.seed).map(augment.augmenter(settings), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def run(hparams: HParams) -> dict:
+def fit(hparams: HParams, splits=None):
+    """(model, result): the Trainer's training on the MNIST files, test accuracy on t10k."""
     started = time.time()
-    splits = load_splits()
+    splits = splits or load_splits()
     dist = strategy.choose_strategy(hparams.strategy, hparams.tpu)
     train_ds = dataset(*splits["train"], hparams, train=True)
     eval_ds = dataset(*splits["eval"], hparams, train=False)
@@ -63,7 +63,7 @@ def run(hparams: HParams) -> dict:
     test_images, test_labels = splits["test"]
     _, accuracy = model.evaluate(dataset(test_images, test_labels, hparams, train=False), verbose=0)
     epochs_run = len(history["loss"])
-    return {
+    return model, {
         "wall_seconds": round(time.time() - started, 1),
         "fit_seconds": round(fit_seconds, 1),
         "epochs_run": epochs_run,
@@ -74,6 +74,10 @@ def run(hparams: HParams) -> dict:
         "test_accuracy": round(float(accuracy), 5),
         "hparams": hparams.to_dict(),
     }
+
+
+def run(hparams: HParams) -> dict:
+    return fit(hparams)[1]
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from modules import cnn, data, features, idx
+from modules import augment, cnn, features, idx
 from modules.hparams import HParams
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
@@ -30,9 +30,11 @@ def dataset(hparams: HParams) -> tf.data.Dataset:
     x = (images[:RECORDS].reshape(-1, features.NUM_PIXELS) / 255.0).astype(np.float32)
     y = labels[:RECORDS].astype(np.int64).reshape(-1, 1)
     key = features.transformed_name(features.IMAGE_KEY)
-    augment = data.augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom)
+    distort = augment.augmenter(augment.settings(hparams))
     # Augment once, up front: the timed epochs then measure the model, not the input pipeline.
-    batches = list(tf.data.Dataset.from_tensor_slices(({key: x}, y)).batch(hparams.batch_size).map(augment))
+    batches = list(
+        augment.seeded(tf.data.Dataset.from_tensor_slices(({key: x}, y)).batch(hparams.batch_size), 0).map(distort)
+    )
     x_aug = tf.concat([b[0][key] for b in batches], axis=0)
     return tf.data.Dataset.from_tensor_slices(({key: x_aug}, y)).batch(hparams.batch_size).prefetch(2)
 

@@ -15,11 +15,12 @@ import json
 import os
 import sys
 import time
-from typing import Callable, Dict, Optional
+from typing import Optional
 
 import numpy as np
 
 from components.release import confidence
+from components.release import robustness as scoring
 from modules import distortions, idx
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
@@ -27,31 +28,11 @@ from pipeline.configs import PROJECT_ROOT as PROJECT
 RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 CLEAN_TARGET, FAMILY_TARGET = 0.997, 0.97
 
-Predict = Callable[[np.ndarray], np.ndarray]  # uint8 images [n, 28, 28] -> probabilities [n, 10]
 
-
-def score(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
-    """Accuracy, expected calibration error and low-confidence rate (as the release reports them)."""
-    scored = confidence.result(probabilities, labels)
-    return {
-        "accuracy": round(float(np.mean(probabilities.argmax(axis=1) == labels)), 5),
-        "ece": scored["ece"],
-        "low_confidence_rate": scored["low_confidence_rate"],
-    }
-
-
-def evaluate(predict: Predict, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+def evaluate(predict: scoring.Predict, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
     """{"clean": scores, "families": {family: {strength: scores}}, "meets": {...}}."""
-    result = {"rows": len(labels), "clean": score(predict(images), labels), "families": {}}
-    for name, family in distortions.FAMILIES.items():
-        result["families"][name] = {
-            str(strength): score(predict(distortions.apply(name, strength, images, seed)), labels)
-            for strength in family.strengths
-        }
-    middle = {
-        name: result["families"][name][str(family.strengths[distortions.MIDDLE])]["accuracy"]
-        for name, family in distortions.FAMILIES.items()
-    }
+    result = scoring.evaluate(predict, images, labels, seed=seed)
+    middle = scoring.middle(result)
     result["meets"] = {
         "clean_accuracy_target": CLEAN_TARGET,
         "family_middle_accuracy_target": FAMILY_TARGET,

@@ -5,16 +5,26 @@ import math
 import keras
 
 from modules import features
+from modules.fused_batch_norm import FusedBatchNorm
 from modules.hparams import HParams
 
 
-def build_model(hparams: HParams, steps_per_epoch: int, dtype_policy: str = "float32") -> keras.Model:
+def build_model(
+    hparams: HParams, steps_per_epoch: int, dtype_policy: str = "float32", fused_batch_norm: bool = True
+) -> keras.Model:
     """32C3-BN-32C3-BN-MP-64C3-BN-64C3-BN-MP-Dense128-BN-Dropout-Dense10, 'same' padding.
 
     Input is Transform's output: a flat [784] float image under its transformed name.
-    Augmentation happens in the input pipeline (modules/data.py), so the exported graph holds
-    no random state.
+    Augmentation happens in the input pipeline (modules/augment.py), so the exported graph holds
+    no random state. fused_batch_norm=False uses Keras's own layer (slower here: see
+    modules/fused_batch_norm.py).
     """
+
+    def batch_norm():
+        if fused_batch_norm:
+            return FusedBatchNorm(momentum=hparams.bn_momentum, dtype=dtype_policy)
+        return keras.layers.BatchNormalization(momentum=hparams.bn_momentum, dtype=dtype_policy)
+
     image_key = features.transformed_name(features.IMAGE_KEY)
     inputs = keras.Input(shape=(features.NUM_PIXELS,), name=image_key)
     x = keras.layers.Reshape((features.IMAGE_HEIGHT, features.IMAGE_WIDTH, 1))(inputs)
@@ -23,20 +33,27 @@ def build_model(hparams: HParams, steps_per_epoch: int, dtype_policy: str = "flo
             x = keras.layers.MaxPooling2D(dtype=dtype_policy)(x)
             continue
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, dtype=dtype_policy)(x)
-        x = keras.layers.BatchNormalization(momentum=hparams.bn_momentum, dtype=dtype_policy)(x)
+        x = batch_norm()(x)
         x = keras.layers.Activation("relu", dtype=dtype_policy)(x)
     x = keras.layers.Flatten(dtype=dtype_policy)(x)
     x = keras.layers.Dense(128, use_bias=False, dtype=dtype_policy)(x)
-    x = keras.layers.BatchNormalization(momentum=hparams.bn_momentum, dtype=dtype_policy)(x)
+    x = batch_norm()(x)
     x = keras.layers.Activation("relu", dtype=dtype_policy)(x)
     x = keras.layers.Dropout(hparams.dropout, dtype=dtype_policy)(x)
     # float32 probabilities whatever the compute dtype, so serving outputs stay stable.
     outputs = keras.layers.Dense(features.NUM_CLASSES, activation="softmax", dtype="float32")(x)
     model = keras.Model(inputs={image_key: inputs}, outputs=outputs)
+    return compile_model(model, hparams, steps_per_epoch)
+
+
+def compile_model(model: keras.Model, hparams: HParams, steps_per_epoch: int, **options) -> keras.Model:
+    """Adam on the warm-up-cosine schedule, cross-entropy, accuracy; options go to model.compile
+    (benchmarks/trainer_profile.py measures jit_compile and steps_per_execution with it)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(hparams, steps_per_epoch)),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        **options,
     )
     return model
 

@@ -1,13 +1,12 @@
 """tf.data input pipeline over Transform's output (gzipped TFRecords of transformed tf.Examples)."""
 
 import math
-from typing import Callable, List, Optional
+from typing import List, Optional
 
-import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from modules import features
+from modules import augment, features
 from modules.hparams import HParams
 
 
@@ -22,21 +21,6 @@ def count_records(file_patterns: List[str]) -> int:
     """Number of records (a pass over the bytes without parsing: about a second for 55k)."""
     dataset = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-
-
-def augmenter(translate: float, rotate_degrees: float, zoom: float):
-    """Random shifts (fraction of the side), rotations and zooms of [b, 784] images in [0, 1]."""
-    shift = keras.layers.RandomTranslation(translate, translate, fill_mode="constant")
-    rotate = keras.layers.RandomRotation(rotate_degrees / 360.0, fill_mode="constant")
-    scale = keras.layers.RandomZoom(zoom, zoom, fill_mode="constant")
-    image_key = features.transformed_name(features.IMAGE_KEY)
-
-    def augment(batch, label):
-        images = tf.reshape(batch[image_key], [-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH, 1])
-        images = scale(rotate(shift(images, training=True), training=True), training=True)
-        return {**batch, image_key: tf.reshape(images, [-1, features.NUM_PIXELS])}, label
-
-    return augment
 
 
 # Parsed examples are kept in memory when they take less than this: MNIST's 55k train images
@@ -55,12 +39,14 @@ def input_fn(
     transformed_feature_spec,
     batch_size: int,
     shuffle_buffer: int = 0,
-    augment: Optional[Callable] = None,
+    augmentation: Optional[augment.Settings] = None,
     cache: bool = False,
     records: Optional[int] = None,
+    seed: int = 0,
 ) -> tf.data.Dataset:
     """Batches of ({transformed image: [b, 784]}, label [b, 1]); shuffle_buffer=0 keeps file order;
-    augment (see augmenter) is applied to each batch; cache keeps the parsed examples in memory
+    augmentation (modules/augment.py) distorts each batch; seed fixes the shuffling order and the
+    distortions; cache keeps the parsed examples in memory
     after the first pass (see fits_in_cache); records (see count_records), when given, makes the
     number of batches known to Keras (see with_known_batches)."""
     files = _files(file_patterns)
@@ -75,12 +61,14 @@ def input_fn(
     if cache:  # parse once, in large batches, then work on parsed examples as from arrays
         dataset = dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
     if shuffle_buffer:
-        dataset = dataset.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if not cache:
         dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-    if augment is not None:
-        dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    if augmentation is not None:
+        dataset = augment.seeded(dataset, seed).map(
+            augment.augmenter(augmentation), num_parallel_calls=tf.data.AUTOTUNE
+        )
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return dataset if records is None else with_known_batches(dataset, records, batch_size)
 
@@ -104,9 +92,10 @@ def datasets(train_files: List[str], eval_files: List[str], hparams: HParams, re
         transformed_feature_spec,
         global_batch,
         hparams.shuffle_buffer,
-        augment=augmenter(hparams.translate, hparams.rotate_degrees, hparams.zoom),
+        augmentation=augment.settings(hparams),
         cache=cache,
         records=train_examples,
+        seed=hparams.seed,
     )
     eval_ds = input_fn(
         eval_files, transformed_feature_spec, global_batch, cache=cache, records=count_records(eval_files)

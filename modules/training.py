@@ -59,6 +59,7 @@ def train(
     stops early when eval loss stalls and keeps the best epoch's weights (model.fit path; the
     multi-worker loop runs all epochs). The history also holds each epoch's wall seconds."""
     steps_per_epoch, policy = model_settings(hparams, strategy, train_examples)
+    keras.utils.set_random_seed(hparams.seed)  # weights and dropout; data.datasets seeds the input
     with strategy.scope():
         model = cnn.build_model(hparams, steps_per_epoch, policy)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

@@ -17,8 +17,9 @@ import tensorflow_data_validation as tfdv
 from matplotlib.figure import Figure  # drawn straight to PNG files: no pyplot, no display backend
 
 from components import tfx_files
-from components.release import metrics
+from components.release import metrics, model_card
 from modules import export, features
+from modules.push_layout import RELEASE_FILE
 
 REPORT_FILE = "run_report.html"
 PLOTS_DIR = "run_report"
@@ -176,6 +177,20 @@ def write(summary: dict, output_root: str) -> str:
             "<img src='run_report/per_class_accuracy.png' alt='per-class accuracy'>"
             + table(["class", "accuracy", "baseline accuracy", "precision", "recall"], per_class_rows)
         )
+
+    release_path = os.path.join(summary.get("pushed_model_dir") or "", RELEASE_FILE)
+    if summary.get("pushed_model_dir") and os.path.isfile(release_path):
+        with open(release_path) as f:
+            robust = json.load(f).get("robustness")
+        if robust:
+            replaced = f"version {robust['baseline']}" if robust.get("baseline") else "replaced version"
+            sections.append(
+                f"<h2>Robustness ({robust['examples']} test images, each family at its middle strength)</h2>"
+                + table(
+                    ["family", "strength", "accuracy", "ECE", "low-confidence", replaced],
+                    model_card.robustness_rows(robust),
+                )
+            )
 
     statistics_uri = _artifact(summary, "StatisticsGen", "ExampleStatistics")
     if statistics_uri:

@@ -29,10 +29,22 @@ from tfx.types.standard_artifacts import (
 )
 
 from components import tfx_files
-from components.release import confidence, inputs, record, safe_push
+from components.release import confidence, inputs, record, robustness, safe_push
 from modules import push_layout
 
 log = logging.getLogger(__name__)
+
+
+def _baseline_predictor(version_dir):
+    """The replaced version's predictor; None when there is none or it cannot be scored (a version
+    pushed by something else, without the predict_images signature): the release goes on."""
+    if not version_dir:
+        return None
+    try:
+        return confidence.images_predictor(version_dir)
+    except (KeyError, OSError, ValueError) as error:
+        log.warning("robustness: the previous version %s is not scored: %s", version_dir, error)
+        return None
 
 
 def release(model, evaluation, model_blessing, examples, statistics, schema, push_base_dir: str, model_name: str):
@@ -40,7 +52,12 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     saved_model = tfx_files.serving_model_path(model.uri)
     version = safe_push.next_version(push_base_dir)
     images, labels = inputs.test_split(examples.uri)
-    probabilities = confidence.images_predictor(saved_model)(images)
+    predict = confidence.images_predictor(saved_model)
+    probabilities = predict(images)
+    served = push_layout.version_dirs(push_base_dir)
+    previous = served[max(served)] if served else None
+    baseline = _baseline_predictor(previous)
+    robust = robustness.release_record(images, labels, predict, baseline, previous if baseline else None)
     with tempfile.TemporaryDirectory() as scratch:
         tflite_path = os.path.join(scratch, push_layout.TFLITE_FILE)
         released = record.build(
@@ -57,6 +74,7 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             schema_uri=schema.uri,
             tflite_record=record.tflite_result(saved_model, images, labels, tflite_path),
             confidence_record=confidence.result(probabilities, labels),
+            robustness_record=robust,
         )
         extra_files = {push_layout.TFLITE_FILE: tflite_path, **record.card_files(released, scratch)}
         destination = safe_push.push(saved_model, push_base_dir, version=version, extra_files=extra_files)

@@ -133,10 +133,48 @@ def _confidence(card: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def robustness_rows(robust: Dict[str, Any]) -> List[List[str]]:
+    """[family, strength, accuracy, ECE, low-confidence, replaced version's accuracy] per family,
+    with the clean test images first (the model card's and the run report's table)."""
+    baseline = robust.get("baseline_clean_accuracy")
+    rows = [["clean", "-", _fmt(robust["clean_accuracy"]), "", "", _fmt(baseline) if baseline else "-"]]
+    for name, f in robust["families"].items():
+        rows.append(
+            [
+                name.replace("_", " "),
+                f"{f['strength']} {f['unit']}",
+                _fmt(f["accuracy"]),
+                _fmt(f["ece"]),
+                f"{f['low_confidence_rate']:.2%}",
+                _fmt(f["baseline_accuracy"]) if f["baseline_accuracy"] is not None else "-",
+            ]
+        )
+    return rows
+
+
+def _robustness(card: Dict[str, Any]) -> List[str]:
+    """Accuracy where handwriting differs from MNIST's, next to the version this one replaces."""
+    robust = card.get("robustness")
+    if not robust:
+        return []
+    replaced = f"version {robust['baseline']}" if robust.get("baseline") else "replaced version"
+    lines = [
+        "## Robustness",
+        f"The {robust['examples']:,} test images under each way real handwriting and scans differ from",
+        "MNIST's (`modules/distortions.py`), at the middle of three strengths; `benchmarks/robustness.py`",
+        "scores all three. Expect the accuracy here, not the clean one, on such inputs.",
+        "",
+        f"| family | strength | accuracy | ECE | low-confidence | {replaced} |",
+        "|---|---|---|---|---|---|",
+    ]
+    return lines + ["| " + " | ".join(row) + " |" for row in robustness_rows(robust)]
+
+
 def render(card: Dict[str, Any]) -> str:
     """card: model_name, version, pushed_at, data {span, uri, split_counts}, schema {feature: text},
     training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
     tflite {size_bytes, accuracy}, confidence (components.release.confidence.result, or None),
+    robustness (components.release.robustness.release_record, or None),
     saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}
     (components.release.record.build makes it)."""
     header = [
@@ -153,6 +191,7 @@ def render(card: Dict[str, Any]) -> str:
         _training(card),
         _evaluation(card),
         _confidence(card),
+        _robustness(card),
         _files(card),
     ]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"

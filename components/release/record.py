@@ -34,6 +34,7 @@ def build(
     schema_uri: str,
     tflite_record: Dict[str, Any],
     confidence_record: Optional[Dict[str, Any]] = None,
+    robustness_record: Optional[Dict[str, Any]] = None,
     now: Optional[float] = None,
 ) -> Dict[str, Any]:
     training = export.read_training_record(saved_model_dir)
@@ -48,6 +49,8 @@ def build(
         "tflite": tflite_record,
         # With the temperature the Trainer fitted, and the eval split's error before and after it.
         "confidence": {**confidence_record, "calibration": training.get("calibration")} if confidence_record else None,
+        # Each handwriting family at its middle strength, with the replaced version's accuracy.
+        "robustness": robustness_record,
         "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),
         "thresholds": metrics.thresholds(evaluation_uri),
         "lineage": {"model": model_uri, "evaluation": evaluation_uri, "blessing": blessing_uri},

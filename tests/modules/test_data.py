@@ -1,35 +1,10 @@
-"""The input pipeline over real Transform output format, and the training augmentation."""
+"""The input pipeline over real Transform output format."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from modules import data, features
-
-
-def _batch(images):
-    key = features.transformed_name(features.IMAGE_KEY)
-    return {key: tf.constant(images.reshape(len(images), -1) / 255.0, tf.float32)}, tf.zeros([len(images), 1], tf.int64)
-
-
-def test_augmentation_moves_pixels_but_keeps_shape_range_and_labels(few_images):
-    images, _ = few_images
-    batch, labels = _batch(images[:32])
-    key = features.transformed_name(features.IMAGE_KEY)
-    out, out_labels = data.augmenter(0.1, 10.0, 0.1)(batch, labels)
-    moved = out[key].numpy()
-    assert moved.shape == (32, features.NUM_PIXELS)
-    assert moved.min() >= 0.0 and moved.max() <= 1.0 + 1e-6
-    assert np.abs(moved - batch[key].numpy()).mean() > 0.01  # the digits really moved
-    np.testing.assert_array_equal(out_labels.numpy(), labels.numpy())
-
-
-def test_zero_augmentation_is_identity(few_images):
-    images, _ = few_images
-    batch, labels = _batch(images[:8])
-    key = features.transformed_name(features.IMAGE_KEY)
-    out, _ = data.augmenter(0.0, 0.0, 0.0)(batch, labels)
-    np.testing.assert_allclose(out[key].numpy(), batch[key].numpy(), atol=1e-6)
 
 
 def _write_transformed(tmp_path, images, labels):

@@ -221,8 +221,14 @@ def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs):
     assert confidence["examples"] == configs.QUICK_TEST_RECORDS and 0 <= confidence["low_confidence_rate"] <= 1
     assert 0.05 <= confidence["calibration"]["temperature"] <= 20
     assert confidence["calibration"]["fitted_on"] == f"eval ({release['data']['split_counts']['eval']} examples)"
+    # Every handwriting family at its middle strength; the first push replaces no version.
+    robust = release["robustness"]
+    assert robust["examples"] == configs.QUICK_TEST_RECORDS and robust["baseline"] is None
+    assert robust["clean_accuracy"] == pytest.approx(saved_model_accuracy, abs=0.002)
+    assert len(robust["families"]) == 9 and all(0 <= f["accuracy"] <= 1 for f in robust["families"].values())
     card = open(os.path.join(version_dir, "model_card.md")).read()
     assert f"version {versions[0]}" in card and "span **1**" in card and "## Confidence" in card
+    assert "## Robustness" in card and "| thicker | 3 px square dilation |" in card
     assert f"Accuracy **{saved_model_accuracy:.4f}**" in card and "| 9 |" in card
     with open(os.path.join(os.path.dirname(serving_dir), "models.config")) as f:
         assert f'base_path: "{serving_dir}"' in f.read()
@@ -235,6 +241,7 @@ def test_run_report_has_curves_confusion_matrix_and_decision(runs):
     output_root = runs[2]
     page = open(os.path.join(output_root, "run_report.html")).read()
     assert "BLESSED" in page and "Evaluation (test split)" in page and "Data (span 1)" in page
+    assert "each family at its middle strength" in page and "<td>low resolution</td>" in page
     for png in ("training_curves.png", "confusion_matrix.png", "per_class_accuracy.png"):
         assert f"run_report/{png}" in page
         with open(os.path.join(output_root, "run_report", png), "rb") as f:

@@ -102,3 +102,28 @@ def test_confidence_section_gives_the_low_confidence_share_and_the_calibration()
         and "**0.31%** of predictions have a top probability below 0.5" in text
     )
     assert "T = 1.31, fitted on eval (5031 examples)): calibration error there 0.0120 before, 0.0040 after" in text
+
+
+def test_robustness_section_lists_each_family_next_to_the_replaced_version():
+    card = _card()
+    assert "## Robustness" not in model_card.render(card)  # a version pushed before the suite existed
+    card["robustness"] = {
+        "examples": 10000,
+        "clean_accuracy": 0.9968,
+        "baseline": "3",
+        "baseline_clean_accuracy": 0.9961,
+        "families": {
+            "low_resolution": {
+                "strength": 11,
+                "unit": "px scan",
+                "accuracy": 0.9907,
+                "ece": 0.0021,
+                "low_confidence_rate": 0.0042,
+                "baseline_accuracy": 0.3887,
+            },
+        },
+    }
+    text = model_card.render(card)
+    assert "## Robustness" in text and "| family | strength | accuracy | ECE | low-confidence | version 3 |" in text
+    assert "| clean | - | 0.9968 |  |  | 0.9961 |" in text
+    assert "| low resolution | 11 px scan | 0.9907 | 0.0021 | 0.42% | 0.3887 |" in text
