@@ -15,7 +15,7 @@ from benchmarks import production_loop
 from components.release.metrics import ACCURACY
 from modules import idx
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~170 s: `make test-all`
 
 
 @pytest.fixture(scope="module")

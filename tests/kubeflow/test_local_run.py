@@ -13,7 +13,7 @@ from kubeflow import local_run, runner
 from modules import features, hparams, idx, push_layout
 from pipeline import configs, data_slice
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~160 s: `make test-all`
 
 CONTAINER_TASKS = {
     "ImportSchemaGen",

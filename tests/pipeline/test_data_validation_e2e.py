@@ -112,13 +112,31 @@ def _skewed_labels(kind, images, labels, images_path, labels_path):
     _write_ok(kind, images[keep], labels[keep], images_path, labels_path)
 
 
+# The four marked slow run in `make test-all` only: their file-level checks are unit-tested in
+# tests/modules/test_idx.py, and all_black is the same DataGate path as skewed_labels.
 CASES = [
     ("truncated_gzip", _truncated, "IdxExampleGen", f"{idx.PAIRS['train'][0]}: not a complete gzip file"),
-    ("wrong_magic", _wrong_magic, "IdxExampleGen", "magic number 0x00000803, expected 0x00000801"),
-    ("images_27x27", _small_images, "IdxExampleGen", "images are 27x27, expected 28x28"),
+    pytest.param(
+        "wrong_magic",
+        _wrong_magic,
+        "IdxExampleGen",
+        "magic number 0x00000803, expected 0x00000801",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        "images_27x27", _small_images, "IdxExampleGen", "images are 27x27, expected 28x28", marks=pytest.mark.slow
+    ),
     ("label_10", _label_ten, "IdxExampleGen", "1 labels outside 0-9 (first at record 5: 10)"),
-    ("count_mismatch", _count_mismatch, "IdxExampleGen", f"holds {TRAIN} images but"),
-    ("all_black", _all_black, "DataGate", "feature 'image': High approximate Jensen-Shannon divergence"),
+    pytest.param(
+        "count_mismatch", _count_mismatch, "IdxExampleGen", f"holds {TRAIN} images but", marks=pytest.mark.slow
+    ),
+    pytest.param(
+        "all_black",
+        _all_black,
+        "DataGate",
+        "feature 'image': High approximate Jensen-Shannon divergence",
+        marks=pytest.mark.slow,
+    ),
     ("skewed_labels", _skewed_labels, "DataGate", "feature 'label': High Linfty distance"),
 ]
 
@@ -134,7 +152,7 @@ def baseline(tmp_path_factory):
     return data_root, output_root, serving_dir
 
 
-@pytest.mark.parametrize("name,make,stops_at,message", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name,make,stops_at,message", CASES, ids=[getattr(c, "values", c)[0] for c in CASES])
 def test_bad_span_stops_before_trainer(baseline, tmp_path, name, make, stops_at, message):
     base_data, output_root, serving_dir = baseline
     data_root = tmp_path / "data"

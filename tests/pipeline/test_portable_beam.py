@@ -15,7 +15,7 @@ from components import tfx_files
 from modules import features
 from pipeline import configs, portable_beam
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~100 s: `make test-all`
 
 SPLITS = (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
 
