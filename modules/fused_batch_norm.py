@@ -36,29 +36,20 @@ class FusedBatchNorm(keras.layers.Layer):
         flat = len(inputs.shape) == 2
         x = tf.reshape(inputs, [-1, 1, 1, inputs.shape[-1]]) if flat else inputs
         x = tf.cast(x, self.compute_dtype)
-        if training:
-            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                x,
-                self.gamma,
-                self.beta,
-                mean=self.moving_mean,
-                variance=self.moving_variance,
-                epsilon=self.epsilon,
-                is_training=True,
-                exponential_avg_factor=1.0 - self.momentum,
-            )
+        training = bool(training)
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x,
+            self.gamma,
+            self.beta,
+            mean=self.moving_mean,
+            variance=self.moving_variance,
+            epsilon=self.epsilon,
+            is_training=training,
+            exponential_avg_factor=1.0 - self.momentum if training else 1.0,
+        )
+        if training:  # the kernel returns the updated moving statistics
             self.moving_mean.assign(mean)
             self.moving_variance.assign(variance)
-        else:
-            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                x,
-                self.gamma,
-                self.beta,
-                mean=self.moving_mean,
-                variance=self.moving_variance,
-                epsilon=self.epsilon,
-                is_training=False,
-            )
         return tf.reshape(y, [-1, inputs.shape[-1]]) if flat else y
 
     def compute_output_shape(self, input_shape):
