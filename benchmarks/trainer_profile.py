@@ -44,7 +44,6 @@ class Variant:
     name: str
     hparams: HParams
     augmentation: str = "keras"  # keras: the earlier two Keras layers; fused: modules/augment.py; none
-    distort: float = 0.0  # fused only: share of images with a pen/scan distortion
     fused_batch_norm: bool = False  # modules/fused_batch_norm.py instead of Keras's layer
     precision: str = "mixed_bfloat16"
     jit_compile: bool = False
@@ -75,8 +74,8 @@ def make_dataset(images, labels, variant: Variant, seed: int = 0) -> tf.data.Dat
     if variant.augmentation == "keras":
         ds = ds.map(keras_augmenter(h.translate, h.rotate_degrees, h.zoom), num_parallel_calls=tf.data.AUTOTUNE)
     elif variant.augmentation == "fused":
-        settings = augment.Settings(h.translate, h.rotate_degrees, h.zoom, variant.distort)
-        ds = augment.seeded(ds, seed).map(augment.augmenter(settings), num_parallel_calls=tf.data.AUTOTUNE)
+        # hparams.distort: the share of images with a pen/scan distortion
+        ds = augment.seeded(ds, seed).map(augment.augmenter(augment.settings(h)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.repeat().prefetch(tf.data.AUTOTUNE)
 
 
@@ -190,14 +189,11 @@ def op_profile(model, dataset, steps: int) -> dict:
     with open(glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
         space.ParseFromString(f.read())
     by_layer, by_pass, by_op = collections.Counter(), collections.Counter(), collections.Counter()
-    data_seconds = 0.0
     for plane in space.planes:
         for line in plane.lines:
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
                 seconds = event.duration_ps / 1e12
-                if line.name.startswith("tf_data") and name.startswith("Iterator::"):
-                    data_seconds = max(data_seconds, seconds)
                 if not line.name.startswith("tf_Compute") or ":" not in name or name.startswith("ExecutorState"):
                     continue
                 scope, op = name.rsplit(":", 1)
@@ -252,12 +248,12 @@ def candidates() -> List[Variant]:
     h = HParams()
     before = Variant("before", dataclasses.replace(h, zoom=0.0, rotate_degrees=10.0, distort=0.0))
     fused = dataclasses.replace(before, name="fused augmentation", augmentation="fused")
-    default = Variant("new default", h, augmentation="fused", distort=h.distort, fused_batch_norm=True)
+    default = Variant("new default", h, augmentation="fused", fused_batch_norm=True)
     return [
         before,
         dataclasses.replace(before, name="no augmentation", augmentation="none"),
         fused,
-        dataclasses.replace(fused, name="fused augmentation + pen/scan", hparams=h, distort=h.distort),
+        dataclasses.replace(fused, name="fused augmentation + pen/scan", hparams=h),
         dataclasses.replace(before, name="fused batch norm", fused_batch_norm=True),
         default,
         dataclasses.replace(default, name="new default + jit_compile", jit_compile=True),

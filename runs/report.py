@@ -183,13 +183,9 @@ def write(summary: dict, output_root: str) -> str:
         with open(release_path) as f:
             robust = json.load(f).get("robustness")
         if robust:
-            replaced = f"version {robust['baseline']}" if robust.get("baseline") else "replaced version"
             sections.append(
                 f"<h2>Robustness ({robust['examples']} test images, each family at its middle strength)</h2>"
-                + table(
-                    ["family", "strength", "accuracy", "ECE", "low-confidence", replaced],
-                    model_card.robustness_rows(robust),
-                )
+                + table(model_card.robustness_header(robust), model_card.robustness_rows(robust))
             )
 
     statistics_uri = _artifact(summary, "StatisticsGen", "ExampleStatistics")

@@ -133,6 +133,12 @@ def _confidence(card: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def robustness_header(robust: Dict[str, Any]) -> List[str]:
+    """The columns of robustness_rows; the last names the replaced version when there is one."""
+    replaced = f"version {robust['baseline']}" if robust.get("baseline") else "replaced version"
+    return ["family", "strength", "accuracy", "ECE", "low-confidence", replaced]
+
+
 def robustness_rows(robust: Dict[str, Any]) -> List[List[str]]:
     """[family, strength, accuracy, ECE, low-confidence, replaced version's accuracy] per family,
     with the clean test images first (the model card's and the run report's table)."""
@@ -157,14 +163,13 @@ def _robustness(card: Dict[str, Any]) -> List[str]:
     robust = card.get("robustness")
     if not robust:
         return []
-    replaced = f"version {robust['baseline']}" if robust.get("baseline") else "replaced version"
     lines = [
         "## Robustness",
         f"The {robust['examples']:,} test images under each way real handwriting and scans differ from",
         "MNIST's (`modules/distortions.py`), at the middle of three strengths; `benchmarks/robustness.py`",
         "scores all three. Expect the accuracy here, not the clean one, on such inputs.",
         "",
-        f"| family | strength | accuracy | ECE | low-confidence | {replaced} |",
+        "| " + " | ".join(robustness_header(robust)) + " |",
         "|---|---|---|---|---|---|",
     ]
     return lines + ["| " + " | ".join(row) + " |" for row in robustness_rows(robust)]
