@@ -80,6 +80,7 @@ class Batcher:
         self._ready: "queue.Queue[tuple]" = queue.Queue()  # keys with work waiting
         self._lock = threading.Lock()
         self.batches = 0  # model calls made, for tests and logs
+        self.rows = 0  # rows those calls held (benchmarks/batching_bench.py: rows per call)
         for i in range(parameters.num_batch_threads):
             threading.Thread(target=self._run, name=f"batch-{i}", daemon=True).start()
 
@@ -146,6 +147,7 @@ class Batcher:
                         task.outputs = {k: v[start : start + task.rows] for k, v in outputs.items()}
                         start += task.rows
                 self.batches += 1
+                self.rows += sum(task.rows for task in batch)
             except BaseException as e:  # noqa: BLE001  each caller gets the error as its own
                 for task in batch:
                     task.error = e

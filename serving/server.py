@@ -62,6 +62,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--batching_parameters_file", help="TF Serving's BatchingParameters text proto")
     p.add_argument(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="TF Serving's flag: threads one op may use (0: TensorFlow chooses, one per core)",
+    )
+    p.add_argument(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="TF Serving's flag: ops run at once (0: TensorFlow chooses)",
+    )
+    p.add_argument(
         "--max_request_bytes",
         type=int,
         default=DEFAULT_MAX_REQUEST_BYTES,
@@ -113,6 +125,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
     from serving.metrics import ServingMetrics, read_monitoring_config
     from serving.repository import ModelConfig, ModelRepository, configs_from_file, watch_config_file
 
+    set_tensorflow_threads(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
     if args.model_config_file:
         models = configs_from_file(args.model_config_file)
     else:
@@ -169,6 +182,21 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         rest_server.shutdown()
     if grpc_server:
         grpc_server.stop(grace=1)
+
+
+def set_tensorflow_threads(intra_op: int, inter_op: int) -> None:
+    """TensorFlow's thread pools, before the first model loads (0 keeps TensorFlow's choice)."""
+    import tensorflow as tf
+
+    if intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    log.info(
+        "TensorFlow threads: intra-op %d, inter-op %d (0: TensorFlow's choice)",
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
 
 
 def route_output(args: argparse.Namespace) -> None:

@@ -26,7 +26,7 @@ def test_the_deployments_batching_parameters_are_read_and_unknown_ones_refused(t
         batching.read_parameters(str(bad))
 
 
-def _batching_server(tmp_path, exported_model, parameters: str):
+def _batching_server(tmp_path, exported_model, parameters: str, *flags: str):
     base = str(tmp_path / MODEL_NAME)
     publish(exported_model, base, 1)
     params = tmp_path / "batching.txt"
@@ -39,6 +39,7 @@ def _batching_server(tmp_path, exported_model, parameters: str):
         "--enable_batching",
         f"--batching_parameters_file={params}",
         f"--monitoring_config_file={monitoring}",
+        *flags,
     )
 
 
@@ -60,6 +61,8 @@ def test_concurrent_calls_share_model_calls_and_get_their_own_rows(tmp_path, exp
         tmp_path,
         exported_model,
         "max_batch_size { value: 16 } batch_timeout_micros { value: 20000 } num_batch_threads { value: 1 }",
+        "--tensorflow_intra_op_parallelism=1",  # TF Serving's thread flags, often tuned with batching
+        "--tensorflow_inter_op_parallelism=1",
     )
     answers, bad = [None] * 64, []
     try:
@@ -75,8 +78,11 @@ def test_concurrent_calls_share_model_calls_and_get_their_own_rows(tmp_path, exp
         for t in threads:
             t.join()
         page = samples(requests.get(f"{server.rest_url}/metrics").text)
+        with open(server.log.name) as f:
+            log = f.read()
     finally:
         server.stop()
+    assert "TensorFlow threads: intra-op 1, inter-op 1" in log
     got = np.array([a.json()["predictions"][0]["probabilities"] for a in answers])
     np.testing.assert_allclose(got, expected, atol=1e-5)  # each caller got its own row
     assert [b.status_code for b in bad] == [400] * 8
