@@ -2,7 +2,8 @@
 (threads, each sending its next request when the last is answered, as in serving_bench.py), once
 without batching and once per BatchingParameters below, both in-process (Servable.predict against
 serving.batching.Batcher, no network, no server: the ceiling) and over gRPC (serving.server with and
-without --enable_batching). Every path once per round in a shuffled order; each row is the
+without --enable_batching; the plain server and one batching setting also with TF Serving's
+thread flags at one thread, rows "1 TF thread"). Every path once per round in a shuffled order; each row is the
 rounds' median.
 
     python benchmarks/batching_bench.py
@@ -42,6 +43,11 @@ CANDIDATES = (
     ("one per core, no wait", 8, 0, 2),  # TF Serving's batching guide's starting point for CPUs
     ("8 rows, 1 ms, 1 thread", 8, 1000, 1),  # one full batch of the 8 clients per model call
 )
+
+# TF Serving's thread flags at one thread each: a batch-1 call then runs on the calling thread
+# instead of waking TensorFlow's thread pools (docs/PERFORMANCE.md, Serving).
+ONE_TF_THREAD = ("--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=1")
+BEST_WITH_ONE_THREAD = "8 rows, 1 ms, 1 thread"  # the one batching setting also run with ONE_TF_THREAD
 
 
 def parameter_sets() -> Dict[str, batching.BatchingParameters]:
@@ -94,13 +100,18 @@ def run(model_dir: str, clients: int, requests: int, rounds: int) -> dict:
         base = os.path.join(tmp, configs.MODEL_NAME)
         os.makedirs(base)
         os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
-        servers = {"grpc": ServerProcess(base, configs.MODEL_NAME)}
+        servers = {}
         try:
-            for name, p in sets.items():
-                path = write_parameters(os.path.join(tmp, f"batching-{len(servers)}.txt"), p)
-                servers[f"grpc+batching {name}"] = ServerProcess(
-                    base, configs.MODEL_NAME, "--enable_batching", f"--batching_parameters_file={path}"
-                )
+            for threads in ((), ONE_TF_THREAD):
+                suffix = ", 1 TF thread" if threads else ""
+                servers[f"grpc{suffix}"] = ServerProcess(base, configs.MODEL_NAME, *threads)
+                for name, p in sets.items():
+                    if threads and name != BEST_WITH_ONE_THREAD:
+                        continue
+                    path = write_parameters(os.path.join(tmp, f"batching-{len(servers)}.txt"), p)
+                    servers[f"grpc+batching {name}{suffix}"] = ServerProcess(
+                        base, configs.MODEL_NAME, "--enable_batching", f"--batching_parameters_file={path}", *threads
+                    )
             grpc_clients = {name: GrpcClient(s.grpc_target, configs.MODEL_NAME) for name, s in servers.items()}
             for name, client in grpc_clients.items():
                 calls[name] = client.predict_images
@@ -121,12 +132,11 @@ def run(model_dir: str, clients: int, requests: int, rounds: int) -> dict:
         for key in ("client_cpu_ms_per_request", "server_cpu_ms_per_request"):
             if key in runs[0]:
                 row[key] = round(float(np.median([r[key] for r in runs])), 3)
-        setting = name.partition(" ")[2]
-        if name.startswith("in-process+batching"):
-            batcher = batchers[setting]
-            row["rows_per_model_call"] = round(batcher.rows / max(1, batcher.batches), 2)
-        if setting:
+        if "+batching " in name:
+            setting = name.split("+batching ", 1)[1].removesuffix(", 1 TF thread")
             row["parameters"] = dataclasses.asdict(sets[setting])
+            if name.startswith("in-process"):
+                row["rows_per_model_call"] = round(batchers[setting].rows / max(1, batchers[setting].batches), 2)
         rows.append(row)
     return {
         "model_dir": os.path.abspath(model_dir),
@@ -144,7 +154,8 @@ def speedups(rows: List[dict]) -> dict:
     by_path = {r["path"]: r for r in rows}
     out = {}
     for r in rows:
-        plain = by_path.get(r["path"].split("+")[0])
+        unbatched = r["path"].split("+")[0] + (", 1 TF thread" if r["path"].endswith(", 1 TF thread") else "")
+        plain = by_path.get(unbatched)
         if "+batching" in r["path"] and plain:
             out[r["path"]] = {
                 "requests_per_s": round(r["requests_per_s"] / plain["requests_per_s"], 2),

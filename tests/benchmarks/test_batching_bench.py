@@ -27,8 +27,11 @@ def test_speedups_compare_each_batching_row_with_its_own_unbatched_path():
         {"path": "in-process+batching deploy", "requests_per_s": 1500.0, "p99_ms": 12.0},
         {"path": "grpc", "requests_per_s": 400.0, "p99_ms": 20.0},
         {"path": "grpc+batching deploy", "requests_per_s": 800.0, "p99_ms": 50.0},
+        {"path": "grpc, 1 TF thread", "requests_per_s": 500.0, "p99_ms": 10.0},
+        {"path": "grpc+batching deploy, 1 TF thread", "requests_per_s": 600.0, "p99_ms": 10.0},
     ]
     assert batching_bench.speedups(rows) == {
         "in-process+batching deploy": {"requests_per_s": 1.5, "p99": 1.2},
         "grpc+batching deploy": {"requests_per_s": 2.0, "p99": 2.5},
+        "grpc+batching deploy, 1 TF thread": {"requests_per_s": 1.2, "p99": 1.0},
     }
