@@ -12,7 +12,7 @@ from modules.hparams import HParams
 def build_model(
     hparams: HParams, steps_per_epoch: int, dtype_policy: str = "float32", fused_batch_norm: bool = True
 ) -> keras.Model:
-    """32C3-BN-32C3-BN-MP-64C3-BN-64C3-BN-MP-Dense128-BN-Dropout-Dense10, 'same' padding.
+    """32C3-BN-32C3-BN-MP-64C3-BN-64C3-BN-MP-128C3-BN-Dense128-BN-Dropout-Dense10, 'same' padding.
 
     Input is Transform's output: a flat [784] float image under its transformed name.
     Augmentation happens in the input pipeline (modules/augment.py), so the exported graph holds
@@ -28,7 +28,8 @@ def build_model(
     image_key = features.transformed_name(features.IMAGE_KEY)
     inputs = keras.Input(shape=(features.NUM_PIXELS,), name=image_key)
     x = keras.layers.Reshape((features.IMAGE_HEIGHT, features.IMAGE_WIDTH, 1))(inputs)
-    for filters in (32, 32, None, 64, 64, None):
+    # The 128C3 at 7x7 adds a fifth of the compute and lifted the 3-seed median (docs/PERFORMANCE.md).
+    for filters in (32, 32, None, 64, 64, None, 128):
         if filters is None:
             x = keras.layers.MaxPooling2D(dtype=dtype_policy)(x)
             continue
@@ -47,10 +48,13 @@ def build_model(
 
 
 def compile_model(model: keras.Model, hparams: HParams, steps_per_epoch: int, **options) -> keras.Model:
-    """Adam on the warm-up-cosine schedule, cross-entropy, accuracy; options go to model.compile
-    (benchmarks/trainer_profile.py measures jit_compile and steps_per_execution with it)."""
+    """Adam with decoupled weight decay on the warm-up-cosine schedule, cross-entropy, accuracy;
+    options go to model.compile (benchmarks/trainer_profile.py measures jit_compile and
+    steps_per_execution with it)."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate_schedule(hparams, steps_per_epoch)),
+        optimizer=keras.optimizers.Adam(
+            learning_rate_schedule(hparams, steps_per_epoch), weight_decay=hparams.weight_decay or None
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         **options,

@@ -8,7 +8,13 @@ def test_forward_flops_match_the_architecture_by_hand():
         return 2 * hw * hw * 9 * c_in * c_out
 
     by_hand = (
-        conv(28, 1, 32) + conv(28, 32, 32) + conv(14, 32, 64) + conv(14, 64, 64) + 2 * (7 * 7 * 64) * 128 + 2 * 128 * 10
+        conv(28, 1, 32)
+        + conv(28, 32, 32)
+        + conv(14, 32, 64)
+        + conv(14, 64, 64)
+        + conv(7, 64, 128)
+        + 2 * (7 * 7 * 128) * 128
+        + 2 * 128 * 10
     )
     assert compare.forward_flops_per_image() == by_hand
 
