@@ -16,20 +16,17 @@ Writes benchmarks/results/accuracy_bench.json.
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import sys
 from typing import List, Optional
 
 import numpy as np
 
-from benchmarks import keras_baseline, robustness
+from benchmarks import keras_baseline, output, robustness
 from components.release import robustness as scoring
 from modules import calibration, distortions, features, preprocessing, training
 from modules.hparams import HParams
-from pipeline.configs import PROJECT_ROOT as PROJECT
 
-RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 ACCURACY_TARGET = robustness.CLEAN_TARGET
 
 
@@ -111,7 +108,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--set", type=parse_setting, action="append", default=[], help="an HParams field, NAME=VALUE")
     p.add_argument("--rows", type=int, default=10000, help="test digits the robustness suite scores")
     p.add_argument("--span-dir", default=keras_baseline.SPAN, help="the span whose IDX files train and test")
-    p.add_argument("--output", default=os.path.join(RESULTS, "accuracy_bench.json"))
+    p.add_argument("--output", default=output.result_path("accuracy_bench.json"))
     args = p.parse_args(argv)
     base = dataclasses.replace(HParams(), **dict(args.set))
     splits = keras_baseline.load_splits(args.span_dir)
@@ -123,9 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         shown = ("seed", "test_accuracy", "fit_seconds", "middle_accuracy")
         print(json.dumps({k: record[k] for k in shown}), flush=True)
     report = {"hparams": base.to_dict(), "runs": runs, "summary": summary(runs, probabilities, splits["test"][1])}
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
+    output.write_json(report, args.output)
     print(json.dumps(report["summary"], indent=2))
     return 0
 

@@ -17,7 +17,6 @@ call. Issue 15's target for gRPC: batching at least 2x the requests/s of batchin
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import random
@@ -27,6 +26,7 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import output
 from benchmarks.serving_bench import measure, median_row, newest_version_dir
 from modules import idx, signatures
 from pipeline import configs
@@ -186,12 +186,10 @@ def main(argv=None) -> int:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--requests", type=int, default=100, help="requests per client per path per round")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--output", default=os.path.join(PROJECT, "benchmarks", "results", "batching_bench.json"))
+    p.add_argument("--output", default=output.result_path("batching_bench.json"))
     args = p.parse_args(argv)
     report = run(args.model_dir or newest_version_dir(), args.clients, args.requests, args.rounds)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
+    output.write_json(report, args.output)
     print(table(report))
     print(f"written to {args.output}")
     return 0

@@ -16,7 +16,7 @@ import time
 
 import tensorflow as tf
 
-from benchmarks import pipeline_bench
+from benchmarks import output, pipeline_bench
 from modules import cnn
 from modules.hparams import HParams
 
@@ -110,8 +110,7 @@ def main(argv=None) -> int:
         "trainer_throughput_ratio": result["trainer_throughput_ratio"] >= TARGETS["trainer_throughput_ratio_min"],
         "other_components": pipeline["components_except_trainer_seconds"] <= TARGETS["other_components_max_seconds"],
     }
-    with open(os.path.join(RESULTS, "compare.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    output.write_json(result, output.result_path("compare.json"))
     print(json.dumps({k: v for k, v in result.items() if k not in ("pipeline", "keras_script")}, indent=2))
     return 0
 

@@ -17,12 +17,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import output
 from components.idx_example_gen.component import EVAL_BUCKETS, TRAIN_BUCKETS
 from components.idx_example_gen.executor import bucket_boundaries, serialize, split_of
 from modules import augment, features, idx, preprocessing, strategy, training
 from modules.hparams import HParams
 from pipeline.configs import DATA_ROOT
-from pipeline.configs import PROJECT_ROOT as PROJECT
 
 SPAN = os.path.join(DATA_ROOT, "span-1")
 
@@ -83,13 +83,11 @@ def run(hparams: HParams) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int)
-    p.add_argument("--output", default=os.path.join(PROJECT, "benchmarks", "results", "keras_baseline.json"))
+    p.add_argument("--output", default=output.result_path("keras_baseline.json"))
     args = p.parse_args(argv)
     hparams = HParams() if args.epochs is None else dataclasses.replace(HParams(), epochs=args.epochs)
     result = run(hparams)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=2)
+    output.write_json(result, args.output)
     print(json.dumps(result, indent=2))
     return 0
 

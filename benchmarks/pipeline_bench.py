@@ -18,11 +18,12 @@ import time
 
 from matplotlib.figure import Figure
 
+from benchmarks import output
 from components import tfx_files
 from modules import export
 from pipeline.configs import PROJECT_ROOT as PROJECT
 
-RESULTS = os.path.join(PROJECT, "benchmarks", "results")
+RESULTS = output.RESULTS
 
 
 def run(runner_args=(), name: str = "pipeline_bench") -> dict:
@@ -92,9 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="pipeline_bench", help="results/<name>.json and .png")
     args = p.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     result = run(runner_args, args.name)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    output.write_json(result, output.result_path(f"{args.name}.json"))
     chart(result, os.path.join(RESULTS, f"{args.name}.png"))
     print(json.dumps(result, indent=2))
     return 0

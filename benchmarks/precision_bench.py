@@ -15,10 +15,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import output
 from modules import augment, cnn, features, idx
 from modules.hparams import HParams
 from pipeline.configs import DATA_ROOT
-from pipeline.configs import PROJECT_ROOT as PROJECT
 
 RECORDS = 12_800
 POLICIES = ("float32", "mixed_bfloat16")
@@ -62,10 +62,7 @@ def main() -> dict:
     result["speedup_bfloat16"] = round(
         result["images_per_second"]["mixed_bfloat16"] / result["images_per_second"]["float32"], 2
     )
-    out = os.path.join(PROJECT, "benchmarks", "results", "precision.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
+    output.write_json(result, output.result_path("precision.json"))
     print(json.dumps(result, indent=2))
     return result
 

@@ -25,6 +25,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from benchmarks import output
 from modules import distortions, idx, push_layout
 from pipeline import configs
 from serving.client import RestClient, ServingRequestError
@@ -276,7 +277,7 @@ def _run_numbers(summary: dict) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default=os.path.join(configs.PROJECT_ROOT, "outputs", "production_loop"))
-    p.add_argument("--out", default=os.path.join(configs.PROJECT_ROOT, "benchmarks", "results", "production_loop.json"))
+    p.add_argument("--out", default=output.result_path("production_loop.json"))
     p.add_argument("--train-records", type=int, default=0, help="first records of MNIST's training file (0: all)")
     p.add_argument("--test-records", type=int, default=0, help="first records of its test file (0: all)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the HParams default)")
@@ -292,9 +293,7 @@ def main(argv=None) -> int:
     if os.path.exists(args.work) and os.listdir(args.work):
         raise SystemExit(f"{args.work} is not empty: give another --work or remove it")
     result = run(args)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    output.write_json(result, args.out)
     print(json.dumps(result["summary"], indent=2))
     return 0
 

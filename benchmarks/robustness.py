@@ -12,20 +12,18 @@ family at its middle strength. Writes benchmarks/results/robustness.json.
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Optional
 
 import numpy as np
 
+from benchmarks import output
 from components.release import confidence
 from components.release import robustness as scoring
 from modules import distortions, idx
 from pipeline.configs import DATA_ROOT
-from pipeline.configs import PROJECT_ROOT as PROJECT
 
-RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 CLEAN_TARGET, FAMILY_TARGET = 0.997, 0.97
 
 
@@ -74,16 +72,14 @@ def main(argv=None) -> int:
     p.add_argument("--model-dir", help="a pushed version directory (default: newest in serving_model/mnist)")
     p.add_argument("--baseline-dir", help="another version directory, scored side by side")
     p.add_argument("--rows", type=int, default=10000, help="the first N rows of the official test split")
-    p.add_argument("--output", default=os.path.join(RESULTS, "robustness.json"))
+    p.add_argument("--output", default=output.result_path("robustness.json"))
     args = p.parse_args(argv)
     if args.model_dir is None:
         from benchmarks.serving_bench import newest_version_dir
 
         args.model_dir = newest_version_dir()
     report = run(args.model_dir, args.baseline_dir, args.rows)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
+    output.write_json(report, args.output)
     print(table(report))
     print(json.dumps({r: report[r]["meets"] for r in ("model", "baseline") if r in report}, indent=2))
     return 0

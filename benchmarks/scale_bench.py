@@ -38,11 +38,10 @@ import sys
 import tempfile
 import time
 
+from benchmarks import output
 from pipeline import configs, portable_beam
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
-
-RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 
 PROBE = {"train": 1200, "t10k": 200}  # records: about 2% of MNIST, so its stage times are nearly all start-up
 COST_TOLERANCE = 0.2  # the target: each stage's cost per example within +-20% from the smallest size to the largest
@@ -241,7 +240,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="runs per size; the fastest counts per stage")
     p.add_argument("--model-dir", help="an exported SavedModel (default: newest in serving_model/mnist)")
     p.add_argument("--work", default=tempfile.gettempdir(), help="where spans and runs are written (deleted after)")
-    p.add_argument("--output", default=os.path.join(RESULTS, "scale.json"))
+    p.add_argument("--output", default=output.result_path("scale.json"))
     p.add_argument("--runner", choices=("in-memory", "multi-processing", "portable"), default="in-memory")
     p.add_argument("--pools", type=int, default=2, help="portable: worker pools (separate processes)")
     p.add_argument(
@@ -285,18 +284,14 @@ def main(argv=None) -> int:
                 rows.append(measure(factor, model_uri, args.work, beam, args.repeats, shards, args.keep_spans))
                 print(json.dumps(rows[-1]), flush=True)
     meets = add_ratios(rows, probe) if len(args.shards) == 1 else None  # sizes compare only at one shard count
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
     runner = {"runner": args.runner, "beam_args": beam}
     if args.runner == "portable":
         runner.update(pools=args.pools, workers_per_stage=1)
     if args.runner == "multi-processing":
         runner.update(workers_per_stage=args.workers)
-    with open(args.output, "w") as f:
-        json.dump(
-            {"model": source, "repeats": args.repeats, **runner, "probe": probe, "runs": rows, "meets": meets},
-            f,
-            indent=2,
-        )
+    output.write_json(
+        {"model": source, "repeats": args.repeats, **runner, "probe": probe, "runs": rows, "meets": meets}, args.output
+    )
     print(json.dumps({"runs": rows, "meets": meets}, indent=2))
     return 0
 

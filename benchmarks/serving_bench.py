@@ -15,7 +15,6 @@ share this machine's cores, as a sidecar client would.
 """
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -26,6 +25,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import output
 from modules import idx, signatures
 from modules.push_layout import render_models_config, version_dirs
 from pipeline import configs
@@ -185,12 +185,10 @@ def main(argv=None) -> int:
     p.add_argument("--model-dir", help="an exported version directory (default: newest pushed)")
     p.add_argument("--requests", type=int, default=100, help="requests per client per path per round")
     p.add_argument("--rounds", type=int, default=5, help="rounds per cell; each row is the rounds' median")
-    p.add_argument("--output", default=os.path.join(PROJECT, "benchmarks", "results", "serving_bench.json"))
+    p.add_argument("--output", default=output.result_path("serving_bench.json"))
     args = p.parse_args(argv)
     report = run(args.model_dir or newest_version_dir(), args.requests, args.rounds)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
+    output.write_json(report, args.output)
     print(table(report))
     print(f"written to {args.output}")
     return 0

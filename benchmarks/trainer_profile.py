@@ -30,12 +30,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import output
 from benchmarks.keras_baseline import load_splits
 from modules import augment, cnn, features, preprocessing
 from modules.hparams import HParams
-from pipeline.configs import PROJECT_ROOT as PROJECT
 
-RESULTS = os.path.join(PROJECT, "benchmarks", "results")
 IMAGE_KEY = features.transformed_name(features.IMAGE_KEY)
 
 
@@ -269,7 +268,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--only", choices=("profile", "candidates"), help="run one half")
     p.add_argument("--variants", nargs="+", metavar="NAME", help="candidates to compare (default: all)")
-    p.add_argument("--output", default=os.path.join(RESULTS, "trainer_profile.json"))
+    p.add_argument("--output", default=output.result_path("trainer_profile.json"))
     args = p.parse_args(argv)
     images, labels = load_splits()["train"]
     report: Dict[str, object] = {"train_examples": len(labels), "steps": args.steps, "rounds": args.rounds}
@@ -281,9 +280,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         report["candidates"] = compare(chosen, images, labels, args.steps, args.rounds)
         for row in report["candidates"]:
             print(f"{row['variant']:>34}: {row['images_per_second']:7.1f} images/s  x{row['ratio']:.2f}")
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
+    output.write_json(report, args.output)
     return 0
 
 
