@@ -3,8 +3,8 @@
 without batching and once per BatchingParameters below, both in-process (Servable.predict against
 serving.batching.Batcher, no network, no server: the ceiling) and over gRPC (serving.server with and
 without --enable_batching; the plain server and one batching setting also with TF Serving's
-thread flags at one thread, rows "1 TF thread"). Every path once per round in a shuffled order; each row is the
-rounds' median.
+thread flags at one thread, rows "1 TF thread"). Every path once per round in a shuffled order;
+each row is the rounds' median.
 
     python benchmarks/batching_bench.py
     python benchmarks/batching_bench.py --model-dir DIR --clients 8 --rounds 5
@@ -129,9 +129,9 @@ def run(model_dir: str, clients: int, requests: int, rounds: int) -> dict:
     rows = []
     for name, runs in measured.items():
         row = {"path": name, **median_row(runs)}
-        for key in ("client_cpu_ms_per_request", "server_cpu_ms_per_request"):
-            if key in runs[0]:
-                row[key] = round(float(np.median([r[key] for r in runs])), 3)
+        for field in ("client_cpu_ms_per_request", "server_cpu_ms_per_request"):
+            if field in runs[0]:
+                row[field] = round(float(np.median([r[field] for r in runs])), 3)
         if "+batching " in name:
             setting = name.split("+batching ", 1)[1].removesuffix(", 1 TF thread")
             row["parameters"] = dataclasses.asdict(sets[setting])
