@@ -44,8 +44,7 @@ def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
         ds = ds.shuffle(hparams.shuffle_buffer, seed=hparams.seed, reshuffle_each_iteration=True)
     ds = ds.batch(hparams.batch_size)
     if train:
-        settings = augment.settings(hparams)
-        ds = augment.seeded(ds, hparams.seed).map(augment.augmenter(settings), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = augment.distorted(ds, augment.settings(hparams), hparams.seed)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -74,7 +74,7 @@ def make_dataset(images, labels, variant: Variant, seed: int = 0) -> tf.data.Dat
         ds = ds.map(keras_augmenter(h.translate, h.rotate_degrees, h.zoom), num_parallel_calls=tf.data.AUTOTUNE)
     elif variant.augmentation == "fused":
         # hparams.distort: the share of images with a pen/scan distortion
-        ds = augment.seeded(ds, seed).map(augment.augmenter(augment.settings(h)), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = augment.distorted(ds, augment.settings(h), seed)
     return ds.repeat().prefetch(tf.data.AUTOTUNE)
 
 

@@ -141,6 +141,12 @@ def augmenter(settings: Settings):
     return augment
 
 
+def distorted(dataset: tf.data.Dataset, settings: Settings, seed: int) -> tf.data.Dataset:
+    """A dataset of (features, label) batches with each batch distorted, its stateless seed drawn
+    from `seed` (see seeded); the maps run in parallel."""
+    return seeded(dataset, seed).map(augmenter(settings), num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def seeded(dataset: tf.data.Dataset, seed: int) -> tf.data.Dataset:
     """(element, per-batch stateless seed) pairs: the seeds come from `seed` in a fixed order (a new
     order each epoch), so the distortions do not depend on how tf.data schedules its parallel calls."""

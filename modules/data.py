@@ -66,9 +66,7 @@ def input_fn(
     if not cache:
         dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
-        dataset = augment.seeded(dataset, seed).map(
-            augment.augmenter(augmentation), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        dataset = augment.distorted(dataset, augmentation, seed)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return dataset if records is None else with_known_batches(dataset, records, batch_size)
 
