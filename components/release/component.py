@@ -57,7 +57,7 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     served = push_layout.version_dirs(push_base_dir)
     previous = served[max(served)] if served else None
     baseline = _baseline_predictor(previous)
-    robust = robustness.release_record(images, labels, predict, baseline, previous if baseline else None)
+    robust = robustness.release_record(images, labels, predict, probabilities, baseline, previous if baseline else None)
     with tempfile.TemporaryDirectory() as scratch:
         tflite_path = os.path.join(scratch, push_layout.TFLITE_FILE)
         released = record.build(

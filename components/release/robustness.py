@@ -26,10 +26,18 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     }
 
 
-def evaluate(predict: Predict, images: np.ndarray, labels: np.ndarray, middle_only: bool = False, seed: int = 0):
+def evaluate(
+    predict: Predict,
+    images: np.ndarray,
+    labels: np.ndarray,
+    middle_only: bool = False,
+    seed: int = 0,
+    clean: Optional[np.ndarray] = None,
+):
     """{"rows", "clean": scores, "families": {family: {strength: scores}}}: every strength, or each
-    family's middle one."""
-    result = {"rows": int(len(labels)), "clean": score(predict(images), labels), "families": {}}
+    family's middle one. clean: predict(images) when the caller has it already."""
+    clean = predict(images) if clean is None else clean
+    result = {"rows": int(len(labels)), "clean": score(clean, labels), "families": {}}
     for name, family in distortions.FAMILIES.items():
         strengths = [family.strengths[distortions.MIDDLE]] if middle_only else family.strengths
         result["families"][name] = {
@@ -48,11 +56,17 @@ def middle(result: dict, key: str = "accuracy") -> Dict[str, float]:
 
 
 def release_record(
-    images: np.ndarray, labels: np.ndarray, predict: Predict, baseline: Optional[Predict], baseline_dir: Optional[str]
+    images: np.ndarray,
+    labels: np.ndarray,
+    predict: Predict,
+    probabilities: np.ndarray,
+    baseline: Optional[Predict],
+    baseline_dir: Optional[str],
 ) -> Dict[str, Any]:
-    """release.json's "robustness": each family at its middle strength, for the pushed model and,
-    when there is one, the version it replaces (the newest already pushed)."""
-    model = evaluate(predict, images, labels, middle_only=True)
+    """release.json's "robustness": each family at its middle strength, for the pushed model (whose
+    probabilities on the clean images the release has already computed) and, when there is one,
+    the version it replaces (the newest already pushed)."""
+    model = evaluate(predict, images, labels, middle_only=True, clean=probabilities)
     previous = evaluate(baseline, images, labels, middle_only=True) if baseline else None
     families = {}
     for name, family in distortions.FAMILIES.items():

@@ -12,7 +12,7 @@ def test_release_record_scores_model_and_replaced_version(exported_model):
     images, labels = idx.read_span_pair(idx.span_dir(configs.DATA_ROOT, 1), idx.TEST_PAIR)
     images, labels = images[:200], labels[:200]
     predict = confidence.images_predictor(exported_model, batch=100)
-    record = robustness.release_record(images, labels, predict, predict, "/serving/mnist/7")
+    record = robustness.release_record(images, labels, predict, predict(images), predict, "/serving/mnist/7")
     assert record["examples"] == 200 and record["baseline"] == "7"
     assert record["clean_accuracy"] == round(float(np.mean(predict(images).argmax(1) == labels)), 5)
     assert set(record["families"]) == set(distortions.FAMILIES)
@@ -22,7 +22,7 @@ def test_release_record_scores_model_and_replaced_version(exported_model):
     assert thinner["accuracy"] == round(float(np.mean(predict(eroded).argmax(1) == labels)), 5)
     # The same model as its own baseline: the same accuracy on every family.
     assert all(f["baseline_accuracy"] == f["accuracy"] for f in record["families"].values())
-    first_push = robustness.release_record(images, labels, predict, None, None)
+    first_push = robustness.release_record(images, labels, predict, predict(images), None, None)
     assert first_push["baseline"] is None and first_push["families"]["blur"]["baseline_accuracy"] is None
 
     rows = model_card.robustness_rows(first_push)
