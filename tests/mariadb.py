@@ -4,9 +4,10 @@ with its data directory in a temporary folder: started for a test module and sto
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
+
+from serving.process import free_port
 
 USER, PASSWORD, DATABASE = "mlmd", "mlmd-test-secret", "mlmd"
 
@@ -18,12 +19,6 @@ def binaries():
         for name in ("mariadbd", "mariadb-install-db", "mariadb")
     ]
     return found if all(found) else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -1,11 +1,11 @@
 """schedule.py against a local HTTP server that answers KFP's v2beta1 API."""
 
 import json
-import socket
 
 import pytest
 
 from kubeflow import runner, schedule
+from serving.process import free_port
 from tests.kubeflow import fake_kfp
 from tests.kubeflow.fake_kfp import API, FakeKfp
 
@@ -75,9 +75,7 @@ def test_refused_credentials_are_named(compiled, capsys, refusal):
 
 @pytest.mark.timeout(120)
 def test_unreachable_endpoint_is_named(compiled, capsys):
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     assert _schedule(f"http://127.0.0.1:{port}", compiled) == 1
     assert f"could not reach Kubeflow Pipelines at http://127.0.0.1:{port}" in capsys.readouterr().err
 

@@ -426,7 +426,7 @@ def test_mariadb_runs_cache_as_sqlite_runs_do_and_lineage_reads_the_same_chain(r
 
 
 def test_a_database_that_is_down_or_refuses_the_credentials_stops_the_run_before_it_starts(mariadb, tmp_path):
-    from tests.mariadb import free_port
+    from serving.process import free_port
 
     address, _, env = mariadb
     cases = {

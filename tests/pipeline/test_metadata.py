@@ -22,7 +22,7 @@ def test_credentials_come_from_the_environment_and_never_show():
 
 
 def test_a_server_that_is_not_there_is_named_in_plain_words():
-    from tests.mariadb import free_port
+    from serving.process import free_port
 
     address = f"127.0.0.1:{free_port()}/mlmd"
     config = metadata.mysql_config(address, {metadata.USER_ENV: "kfp", metadata.PASSWORD_ENV: "s3cret-pw"})
