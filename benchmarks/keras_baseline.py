@@ -20,7 +20,7 @@ import tensorflow as tf
 from benchmarks import output
 from components.idx_example_gen.component import EVAL_BUCKETS, TRAIN_BUCKETS
 from components.idx_example_gen.executor import bucket_boundaries, serialize, split_of
-from modules import augment, features, idx, preprocessing, strategy, training
+from modules import augment, data, features, idx, preprocessing, strategy, training
 from modules.hparams import HParams
 from pipeline.configs import DATA_ROOT
 
@@ -37,9 +37,13 @@ def load_splits(span_dir: str = SPAN):
 
 
 def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
+    """Batches as the Trainer's input_fn makes them: the same scaling and, for the same examples, the
+    same order (data.canonical_order), shuffling and distortions: one seed, one model."""
     key = features.transformed_name(features.IMAGE_KEY)
-    x = preprocessing.scale_pixels(images.reshape(len(images), features.NUM_PIXELS))
-    ds = tf.data.Dataset.from_tensor_slices(({key: x}, labels.astype(np.int64).reshape(-1, 1)))
+    x = np.asarray(preprocessing.scale_pixels(images.reshape(len(images), features.NUM_PIXELS)))
+    y = labels.astype(np.int64).reshape(-1, 1)
+    order = data.canonical_order({key: x}, y)
+    ds = tf.data.Dataset.from_tensor_slices(({key: x[order]}, y[order]))
     if train:
         ds = ds.shuffle(hparams.shuffle_buffer, seed=hparams.seed, reshuffle_each_iteration=True)
     ds = ds.batch(hparams.batch_size)

@@ -1,8 +1,10 @@
 """tf.data input pipeline over Transform's output (gzipped TFRecords of transformed tf.Examples)."""
 
+import hashlib
 import math
-from typing import List, Optional
+from typing import Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -34,6 +36,34 @@ def fits_in_cache(records: int) -> bool:
     return records * features.NUM_PIXELS * 4 <= CACHE_BUDGET_BYTES
 
 
+def canonical_order(columns: Dict[str, np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """The row indices sorted by a digest of each row's content (features by name, then label).
+
+    ExampleGen's Reshuffle writes the records in another order every run; read in this order
+    instead, the same examples and seed train the same model (rows with equal content are
+    interchangeable), and benchmarks/keras_baseline.py, ordering its arrays the same way, trains
+    the Trainer's model without TFX."""
+    n = len(labels)
+    parts = [np.ascontiguousarray(columns[k]).reshape(n, -1).view(np.uint8) for k in sorted(columns)]
+    rows = np.concatenate([*parts, np.ascontiguousarray(labels).reshape(n, -1).view(np.uint8)], axis=1)
+    digests = [hashlib.sha1(row.tobytes()).digest() for row in rows]
+    return np.array(sorted(range(n), key=digests.__getitem__), dtype=np.int64)
+
+
+def in_canonical_order(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """Parsed (features, label) batches -> one example per element, in memory, in canonical_order."""
+    columns: Dict[str, list] = {}
+    labels = []
+    for x, y in batches.as_numpy_iterator():
+        for key, value in x.items():
+            columns.setdefault(key, []).append(value)
+        labels.append(y)
+    arrays = {key: np.concatenate(values) for key, values in columns.items()}
+    label_array = np.concatenate(labels)
+    order = canonical_order(arrays, label_array)
+    return tf.data.Dataset.from_tensor_slices(({k: v[order] for k, v in arrays.items()}, label_array[order]))
+
+
 def input_fn(
     file_patterns: List[str],
     transformed_feature_spec,
@@ -44,11 +74,11 @@ def input_fn(
     records: Optional[int] = None,
     seed: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of ({transformed image: [b, 784]}, label [b, 1]); shuffle_buffer=0 keeps file order;
-    augmentation (modules/augment.py) distorts each batch; seed fixes the shuffling order and the
-    distortions; cache keeps the parsed examples in memory
-    after the first pass (see fits_in_cache); records (see count_records), when given, makes the
-    number of batches known to Keras (see with_known_batches)."""
+    """Batches of ({transformed image: [b, 784]}, label [b, 1]); shuffle_buffer=0 keeps the order
+    read; augmentation (modules/augment.py) distorts each batch; seed fixes the shuffling order and
+    the distortions; cache parses every example once into memory, in canonical_order (see
+    fits_in_cache; uncached, examples come in file order); records (see count_records), when
+    given, makes the number of batches known to Keras (see with_known_batches)."""
     files = _files(file_patterns)
     label_key = features.transformed_name(features.LABEL_KEY)
 
@@ -59,7 +89,7 @@ def input_fn(
 
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if cache:  # parse once, in large batches, then work on parsed examples as from arrays
-        dataset = dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
+        dataset = in_canonical_order(dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE))
     if shuffle_buffer:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)

@@ -7,11 +7,11 @@ import tensorflow as tf
 from modules import data, features
 
 
-def _write_transformed(tmp_path, images, labels):
-    """Ten transformed records as Transform writes them; returns their feature spec."""
+def _write_transformed(tmp_path, images, labels, order=range(10)):
+    """Ten transformed records as Transform writes them, in the given order; returns their feature spec."""
     key, label_key = features.transformed_name(features.IMAGE_KEY), features.transformed_name(features.LABEL_KEY)
     with tf.io.TFRecordWriter(str(tmp_path / "part-0.gz"), options="GZIP") as w:
-        for img, lab in zip(images[:10], labels[:10]):
+        for img, lab in ((images[i], labels[i]) for i in order):
             w.write(
                 tf.train.Example(
                     features=tf.train.Features(
@@ -35,21 +35,52 @@ def test_input_fn_and_count_over_gzipped_records(tmp_path, few_images):
     key = features.transformed_name(features.IMAGE_KEY)
     spec = _write_transformed(tmp_path, images, labels)
     assert data.count_records([str(tmp_path / "*")]) == 10
-    for cache in (False, True):
-        batches = list(data.input_fn([str(tmp_path / "*")], spec, batch_size=4, cache=cache))
-        assert [b[1].shape[0] for b in batches] == [4, 4, 2]
-        np.testing.assert_array_equal(np.concatenate([b[1].numpy().ravel() for b in batches]), labels[:10])
-        np.testing.assert_allclose(batches[0][0][key].numpy(), images[:4].reshape(4, -1) / 255.0, rtol=1e-6)
+    batches = list(data.input_fn([str(tmp_path / "*")], spec, batch_size=4))
+    assert [b[1].shape[0] for b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy().ravel() for b in batches]), labels[:10])
+    np.testing.assert_allclose(batches[0][0][key].numpy(), images[:4].reshape(4, -1) / 255.0, rtol=1e-6)
+    cached = list(data.input_fn([str(tmp_path / "*")], spec, batch_size=4, cache=True))
+    assert [b[1].shape[0] for b in cached] == [4, 4, 2]
+    pixels = np.concatenate([b[0][key].numpy() for b in cached])
+    order = [
+        int(np.flatnonzero((np.abs(images[:10].reshape(10, -1) / 255.0 - row) < 1e-6).all(axis=1))[0]) for row in pixels
+    ]
+    assert sorted(order) == list(range(10))  # every example once, each with its own label
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy().ravel() for b in cached]), labels[:10][order])
     # Cached and shuffled: two epochs see the same examples in different orders.
     shuffled = data.input_fn([str(tmp_path / "*")], spec, batch_size=10, shuffle_buffer=10, cache=True)
     first, second = (np.concatenate([b[1].numpy().ravel() for b in shuffled]) for _ in range(2))
     assert sorted(first) == sorted(second) == sorted(labels[:10]) and list(first) != list(second)
 
 
+def test_cached_examples_come_in_one_order_whatever_order_the_files_hold(tmp_path, few_images):
+    """ExampleGen's Reshuffle writes another order every run; the Trainer trains on the same one,
+    and keras_baseline orders its arrays the same way (data.canonical_order)."""
+    key = features.transformed_name(features.IMAGE_KEY)
+    read = []
+    for name, order in (
+        ("forward", range(10)),
+        ("backward", range(9, -1, -1)),
+        ("mixed", (3, 7, 0, 9, 1, 5, 2, 8, 6, 4)),
+    ):
+        (tmp_path / name).mkdir()
+        spec = _write_transformed(tmp_path / name, *few_images, order=order)
+        batches = list(data.input_fn([str(tmp_path / name / "*")], spec, batch_size=10, cache=True))
+        read.append((batches[0][0][key].numpy(), batches[0][1].numpy().ravel()))
+    for pixels, labels in read[1:]:
+        np.testing.assert_array_equal(pixels, read[0][0])
+        np.testing.assert_array_equal(labels, read[0][1])
+    x = (few_images[0][:10].reshape(10, -1) / 255.0).astype(np.float32)
+    y = few_images[1][:10].astype(np.int64).reshape(-1, 1)
+    order = data.canonical_order({key: x}, y)
+    np.testing.assert_array_equal(x[order], read[0][0])  # the bench's arrays, ordered alike
+    assert list(order) != list(range(10))  # a real reordering, not the file order by luck
+
+
 def test_counted_records_make_the_number_of_batches_known(tmp_path, few_images):
     spec = _write_transformed(tmp_path, *few_images)
     files = [str(tmp_path / "*")]
-    assert data.input_fn(files, spec, batch_size=4, cache=True).cardinality() == tf.data.UNKNOWN_CARDINALITY
+    assert data.input_fn(files, spec, batch_size=4).cardinality() == tf.data.UNKNOWN_CARDINALITY
     known = data.input_fn(files, spec, batch_size=4, shuffle_buffer=10, cache=True, records=10)
     assert known.cardinality() == 3
     assert sum(int(b[1].shape[0]) for b in known) == 10
