@@ -1,6 +1,7 @@
 """The Keras CNN (Keras 3, imported as `keras`: what tf.keras means depends on import order)."""
 
 import math
+from typing import List
 
 import keras
 
@@ -55,10 +56,30 @@ def compile_model(model: keras.Model, hparams: HParams, steps_per_epoch: int, **
         optimizer=keras.optimizers.Adam(
             learning_rate_schedule(hparams, steps_per_epoch), weight_decay=hparams.weight_decay or None
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        **loss_and_metrics(),
         **options,
     )
+    return model
+
+
+def loss_and_metrics() -> dict:
+    return {
+        "loss": keras.losses.SparseCategoricalCrossentropy(),
+        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    }
+
+
+def averaged(members: List[keras.Model]) -> keras.Model:
+    """One model whose probabilities are the mean of the members' (HParams.ensemble), with the same
+    input and output as each member: export, calibration and the Evaluator see one model. Compiled
+    for evaluate() only (it is not trained further)."""
+    if len(members) == 1:
+        return members[0]
+    image_key = features.transformed_name(features.IMAGE_KEY)
+    inputs = keras.Input(shape=(features.NUM_PIXELS,), name=image_key)
+    outputs = keras.layers.Average(dtype="float32")([member({image_key: inputs}) for member in members])
+    model = keras.Model(inputs={image_key: inputs}, outputs=outputs)
+    model.compile(**loss_and_metrics())
     return model
 
 

@@ -35,15 +35,25 @@ from modules.signatures import (
 TRAINING_RECORD = os.path.join("assets.extra", "training.json")
 
 
+def computes_in_float32(model: keras.Model) -> bool:
+    """Whether every layer, members of an ensemble (cnn.averaged) included, computes in float32."""
+    return all(
+        computes_in_float32(layer) if isinstance(layer, keras.Model) else layer.dtype_policy.name == "float32"
+        for layer in model.layers
+    )
+
+
 def float32_copy(model: keras.Model) -> keras.Model:
-    """The same model and weights computing in float32.
+    """The same model and weights computing in float32 (an ensemble's members each copied so).
 
     Mixed precision (bfloat16) speeds up training only; the served model computes in float32 so
     that any CPU or GPU runs it, and TFLite can convert it (it has no bfloat16 Conv2D)."""
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+    if computes_in_float32(model):
         return model
 
     def clone(layer):
+        if isinstance(layer, keras.Model):
+            return float32_copy(layer)
         config = layer.get_config()
         config["dtype"] = "float32"
         return layer.__class__.from_config(config)

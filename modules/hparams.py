@@ -27,6 +27,7 @@ class HParams:
     zoom: float = 0.1  # random scale in [1 - zoom, 1 + zoom], training only
     distort: float = 0.5  # share of training images given a pen or scan distortion (modules/augment.py)
     seed: int = 0  # weight initialisation, dropout, shuffling and augmentation
+    ensemble: int = 1  # models trained one after another (seeds seed, seed+1, ...); served: their mean
     early_stopping_patience: int = 6  # epochs without a lower eval loss; 3 stopped the cosine schedule too early
     precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on TPU and CPU (1.19x faster here)
     strategy: str = "auto"  # auto: TPU if `tpu` is set, multi-worker if TF_CONFIG has >1 worker, GPUs...
@@ -38,6 +39,8 @@ class HParams:
             raise ValueError(f"strategy {self.strategy!r} is not one of {STRATEGIES}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is not one of {PRECISIONS}")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble must be at least 1 model, got {self.ensemble}")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

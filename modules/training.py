@@ -1,7 +1,9 @@
 """Builds and fits the model under a distribution strategy; returns the model and its history."""
 
+import dataclasses
 import logging
 import math
+import os
 import time
 from typing import List, Optional
 
@@ -48,6 +50,30 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def train(
+    train_dataset: tf.data.Dataset,
+    eval_dataset: tf.data.Dataset,
+    hparams: HParams,
+    strategy: tf.distribute.Strategy,
+    train_examples: int,
+    log_dir: Optional[str] = None,
+):
+    """(model, history): hparams.ensemble models trained one after another (train_one, seeds seed,
+    seed + 1, ...) on the same datasets, as one model averaging their probabilities
+    (cnn.averaged); the history holds the members' epochs one after another."""
+    members, history = [], {}
+    for index in range(hparams.ensemble):
+        member_log_dir = os.path.join(log_dir, f"member-{index}") if log_dir and hparams.ensemble > 1 else log_dir
+        member_hparams = dataclasses.replace(hparams, seed=hparams.seed + index)
+        model, member_history = train_one(
+            train_dataset, eval_dataset, member_hparams, strategy, train_examples, member_log_dir
+        )
+        members.append(model)
+        for key, values in member_history.items():
+            history.setdefault(key, []).extend(values)
+    return cnn.averaged(members), history
+
+
+def train_one(
     train_dataset: tf.data.Dataset,
     eval_dataset: tf.data.Dataset,
     hparams: HParams,

@@ -44,10 +44,12 @@ def _schema(card: Dict[str, Any]) -> List[str]:
 
 def _training(card: Dict[str, Any]) -> List[str]:
     training = card["training"]
+    members = training["hparams"].get("ensemble", 1)
+    ensemble = f" in all, by {members} models whose probabilities the served model averages" if members > 1 else ""
     return [
         "## Training",
         f"- {training.get('train_examples', '?'):,} training examples, strategy "
-        f"{training.get('strategy', '?')}, {training.get('epochs_run', '?')} epochs run",
+        f"{training.get('strategy', '?')}, {training.get('epochs_run', '?')} epochs run{ensemble}",
         "- Hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(training["hparams"].items())),
     ]
 

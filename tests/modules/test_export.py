@@ -110,6 +110,28 @@ def test_a_mixed_precision_model_is_exported_in_float32_with_the_same_weights(fe
     assert export.float32_copy(float_model) is float_model
 
 
+def test_a_mixed_precision_ensemble_is_exported_with_every_member_in_float32(few_images):
+    members = [cnn.build_model(HParams(), steps_per_epoch=10, dtype_policy="mixed_bfloat16") for _ in range(2)]
+    model = cnn.averaged(members)
+    copy = export.float32_copy(model)
+    assert export.computes_in_float32(copy) and not export.computes_in_float32(model)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), copy.get_weights()))
+    images = {features.transformed_name(features.IMAGE_KEY): few_images[0][:8].reshape(8, -1) / 255.0}
+    np.testing.assert_allclose(copy.predict(images, verbose=0), model.predict(images, verbose=0), atol=2e-2)
+
+
+def test_an_exported_ensemble_serves_the_mean_of_its_members(tmp_path, transform_output, few_images):
+    import tensorflow as tf
+
+    members = [cnn.build_model(HParams(), steps_per_epoch=10) for _ in range(2)]  # two random initialisations
+    export.export_serving_model(cnn.averaged(members), transform_output, str(tmp_path))
+    images = few_images[0][:8]
+    served = tf.saved_model.load(str(tmp_path)).signatures[signatures.IMAGES_SIGNATURE](images=tf.constant(images))
+    x = {features.transformed_name(features.IMAGE_KEY): images.reshape(8, -1) / 255.0}
+    mean = np.mean([member.predict(x, verbose=0) for member in members], axis=0)
+    np.testing.assert_allclose(served[signatures.PROBABILITIES_OUTPUT].numpy(), mean, atol=1e-5)
+
+
 def test_training_record_travels_in_assets_extra(tmp_path):
     record = {"hparams": HParams().to_dict(), "history": {"loss": [0.5, 0.25]}}
     export.write_training_record(str(tmp_path), record)

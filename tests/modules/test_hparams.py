@@ -27,3 +27,8 @@ def test_custom_config_round_trips_and_tuned_values_override_it():
     tuned = {"space": [], "values": {"dropout": 0.25, "peak_learning_rate": 1e-3}}
     assert from_custom_config(config, tuned) == HParams(epochs=3, dropout=0.25, peak_learning_rate=1e-3)
     assert from_custom_config(None) == HParams()
+
+
+def test_an_ensemble_of_no_models_is_an_error():
+    with pytest.raises(ValueError, match="ensemble must be at least 1 model, got 0"):
+        HParams(ensemble=0)

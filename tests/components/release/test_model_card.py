@@ -47,6 +47,14 @@ def test_first_version_card_names_data_training_metrics_and_limits():
         assert expected in text, expected
 
 
+def test_an_ensemble_says_how_many_models_the_served_one_averages():
+    card = _card()
+    assert "models whose probabilities" not in model_card.render(card)
+    card["training"]["hparams"]["ensemble"] = 2
+    card["training"]["epochs_run"] = 24
+    assert "24 epochs run in all, by 2 models whose probabilities the served model averages" in model_card.render(card)
+
+
 def test_card_with_a_baseline_states_the_comparison():
     baseline = {
         "overall": {"sparse_categorical_accuracy": 0.9900},
