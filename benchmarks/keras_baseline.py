@@ -43,13 +43,10 @@ def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
     x = np.asarray(preprocessing.scale_pixels(images.reshape(len(images), features.NUM_PIXELS)))
     y = labels.astype(np.int64).reshape(-1, 1)
     order = data.canonical_order({key: x}, y)
-    ds = tf.data.Dataset.from_tensor_slices(({key: x[order]}, y[order]))
-    if train:
-        ds = ds.shuffle(hparams.shuffle_buffer, seed=hparams.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(hparams.batch_size)
-    if train:
-        ds = augment.distorted(ds, augment.settings(hparams), hparams.seed)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    examples = tf.data.Dataset.from_tensor_slices(({key: x[order]}, y[order]))
+    if not train:
+        return data.batches(examples, hparams.batch_size)
+    return data.batches(examples, hparams.batch_size, hparams.shuffle_buffer, augment.settings(hparams), hparams.seed)
 
 
 def fit(hparams: HParams, splits=None):

@@ -90,15 +90,32 @@ def input_fn(
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if cache:  # parse once, in large batches, then work on parsed examples as from arrays
         dataset = in_canonical_order(dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE))
+    dataset = batches(dataset, batch_size, shuffle_buffer, augmentation, seed, parse=None if cache else parse)
+    return dataset if records is None else with_known_batches(dataset, records, batch_size)
+
+
+def batches(
+    examples: tf.data.Dataset,
+    batch_size: int,
+    shuffle_buffer: int = 0,
+    augmentation: Optional[augment.Settings] = None,
+    seed: int = 0,
+    parse=None,
+) -> tf.data.Dataset:
+    """One example per element (serialized, when parse is given) -> batches, shuffled and distorted
+    from `seed` alone: input_fn's steps after reading, and benchmarks/keras_baseline.py's."""
+    if shuffle_buffer or augmentation is not None:
+        # tf.data pairs each op seed with TensorFlow's global seed, read here: fixed too, the order
+        # and the distortions do not depend on what the process seeded before.
+        tf.random.set_seed(seed)
     if shuffle_buffer:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    if not cache:
+        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = examples.batch(batch_size)
+    if parse is not None:
         dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
         dataset = augment.distorted(dataset, augmentation, seed)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset if records is None else with_known_batches(dataset, records, batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def with_known_batches(dataset: tf.data.Dataset, records: int, batch_size: int) -> tf.data.Dataset:

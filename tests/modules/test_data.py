@@ -92,3 +92,20 @@ def test_counted_records_make_the_number_of_batches_known(tmp_path, few_images):
 def test_mnist_fits_the_cache_budget_and_a_huge_span_does_not():
     assert data.fits_in_cache(60_000)
     assert not data.fits_in_cache(1_120_000)
+
+
+def test_batches_depend_on_their_seed_not_on_what_was_seeded_before(few_images):
+    key = features.transformed_name(features.IMAGE_KEY)
+    examples = tf.data.Dataset.from_tensor_slices(
+        ({key: few_images[0][:32].reshape(32, -1) / 255.0}, few_images[1][:32])
+    )
+    runs = []
+    for earlier in (None, 7, 123):
+        if earlier is not None:
+            tf.random.set_seed(earlier)
+        first = next(iter(data.batches(examples, 8, shuffle_buffer=32, seed=3)))
+        runs.append(first[1].numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+    other = next(iter(data.batches(examples, 8, shuffle_buffer=32, seed=4)))[1].numpy()
+    assert list(other) != list(runs[0])
