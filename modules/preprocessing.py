@@ -10,9 +10,9 @@ def scale_pixels(image: tf.Tensor) -> tf.Tensor:
 
     A fixed scale, not a TFT analyzer: the pixel range is known from the format, and a
     data-dependent min/max would silently change the model's input on a skewed span.
-    Multiplied by the reciprocal, not divided: TensorFlow's graph optimizer rewrites the division
-    so (Transform's output, the SavedModel), and eager code (benchmarks) then differed by one
-    float32 step on some pixel values.
+    Multiplied by the reciprocal, not divided: in a graph (Transform, the SavedModel) TensorFlow's
+    optimizer turns the division into this product, and eager code (the benchmarks) dividing got
+    126 of the 256 values one float32 step off.
     """
     return tf.cast(image, tf.float32) * (1.0 / features.MAX_PIXEL_VALUE)
 
