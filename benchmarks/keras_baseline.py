@@ -42,8 +42,7 @@ def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
     key = features.transformed_name(features.IMAGE_KEY)
     x = np.asarray(preprocessing.scale_pixels(images.reshape(len(images), features.NUM_PIXELS)))
     y = labels.astype(np.int64).reshape(-1, 1)
-    order = data.canonical_order({key: x}, y)
-    examples = tf.data.Dataset.from_tensor_slices(({key: x[order]}, y[order]))
+    examples = data.examples_in_canonical_order({key: x}, y)
     if not train:
         return data.batches(examples, hparams.batch_size)
     return data.batches(examples, hparams.batch_size, hparams.shuffle_buffer, augment.settings(hparams), hparams.seed)

@@ -58,10 +58,16 @@ def in_canonical_order(batches: tf.data.Dataset) -> tf.data.Dataset:
         for key, value in x.items():
             columns.setdefault(key, []).append(value)
         labels.append(y)
-    arrays = {key: np.concatenate(values) for key, values in columns.items()}
-    label_array = np.concatenate(labels)
-    order = canonical_order(arrays, label_array)
-    return tf.data.Dataset.from_tensor_slices(({k: v[order] for k, v in arrays.items()}, label_array[order]))
+    return examples_in_canonical_order(
+        {key: np.concatenate(values) for key, values in columns.items()}, np.concatenate(labels)
+    )
+
+
+def examples_in_canonical_order(columns: Dict[str, np.ndarray], labels: np.ndarray) -> tf.data.Dataset:
+    """(features, label) arrays -> one example per element in canonical_order: the Trainer's cached
+    input and benchmarks/keras_baseline.py's arrays go through this one function."""
+    order = canonical_order(columns, labels)
+    return tf.data.Dataset.from_tensor_slices(({k: v[order] for k, v in columns.items()}, labels[order]))
 
 
 def input_fn(
