@@ -3,6 +3,7 @@ served it.
 
     python -m monitoring.check                                 # the last hour of the request log
     python -m monitoring.check --since 2026-11-22T10:00 --until 2026-11-22T11:00
+    python -m monitoring.check --metadata-mysql 127.0.0.1:3306/mlmd   # the pipeline's store on a server
 
 Per model version in the window (found in ML Metadata by its pushed version):
   schema       the served inputs against the schema's SERVING environment (TFDV)
@@ -17,7 +18,8 @@ Bounds: pipeline/configs.py (the DataGate's PIXEL_DRIFT_JSD and LABEL_DRIFT_LINF
 Writes check.json, monitor_report.html and monitor.prom (Prometheus text for node_exporter's
 textfile collector: the alert rules in serving/deploy/prometheus/alerts.yml read it) to --out, and
 appends the JSON to history.jsonl. Exit status: 0 quiet (or nothing to judge), 1 a check is
-flagged, 2 the monitor could not run (no metadata, an unreadable schema).
+flagged, 2 the monitor could not run (no metadata, a metadata server down or refusing the login, an
+unreadable schema).
 """
 
 import argparse
@@ -33,6 +35,7 @@ import numpy as np
 from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
 from monitoring.console import route_library_output
 from pipeline import configs
+from pipeline import metadata as metadata_lib
 
 CHECK_FILE = "check.json"
 HISTORY_FILE = "history.jsonl"
@@ -57,7 +60,7 @@ def _iso(seconds: float) -> str:
 
 def run_check(
     log_prefix: str,
-    metadata_path: str,
+    metadata,
     feedback_store: str,
     since: float,
     until: float,
@@ -67,6 +70,7 @@ def run_check(
     schema_path: str = configs.SCHEMA_FILE,
 ):
     """-> (the result as JSON-ready dict, what the report plots). Plain inputs; no files written.
+    metadata: the sqlite file's path or a ConnectionConfig (pipeline/metadata.py).
     previous_window: (since, until) of the window drift compares with (None: the time just before)."""
     import tensorflow_data_validation as tfdv
 
@@ -102,7 +106,7 @@ def run_check(
         result["flagged"] = []
         return result, plots
 
-    known, unknown = served_model.lookup_all(metadata_path, rows.versions)
+    known, unknown = served_model.lookup_all(metadata, rows.versions)
     for version, why in unknown.items():
         result["unknown_versions"][str(version)] = {"rows": int(np.sum(rows.versions == version)), "why": why}
     labelled = feedback.load_store(feedback_store)
@@ -221,6 +225,7 @@ def main(argv=None) -> int:
         "--logs", default=configs.REQUEST_LOG_PREFIX, help="the request log's filename_prefix (or its folder)"
     )
     p.add_argument("--metadata", default=os.path.join(configs.OUTPUT_ROOT, configs.METADATA_FILE))
+    metadata_lib.add_mysql_argument(p, "--metadata")
     p.add_argument("--feedback", default=configs.FEEDBACK_ROOT, help="the labelled rows (monitoring.feedback)")
     p.add_argument(
         "--since", help="window start: epoch seconds or ISO date-time (default: --window_seconds before --until)"
@@ -236,14 +241,23 @@ def main(argv=None) -> int:
     since = _time(args.since) if args.since else until - args.window_seconds
     if since >= until:
         p.error(f"the window is empty: --since {_iso(since)} is not before --until {_iso(until)}")
-    if not os.path.exists(args.metadata):
+    if args.metadata_mysql:
+        try:
+            where = metadata_lib.mysql_config(args.metadata_mysql)
+            metadata_lib.open_store(where)  # down, or refusing the login: said here, in plain words
+        except (ValueError, metadata_lib.MetadataUnavailable) as e:
+            print(f"monitor: {e}", file=out)
+            return 2
+    elif os.path.exists(args.metadata):
+        where = args.metadata
+    else:
         print(f"monitor: no ML Metadata at {args.metadata}: run the pipeline first, or pass --metadata", file=out)
         return 2
     from monitoring import report
 
     result, plots = run_check(
         args.logs,
-        args.metadata,
+        where,
         args.feedback,
         since,
         until,

@@ -35,9 +35,10 @@ def class_mix(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> np.nda
     return counts / counts.sum()
 
 
-def lookup(metadata_path: str, version: int) -> ServedModel:
-    """LookupError when the store knows no pushed version `version` (or nothing that trained it)."""
-    store = summary.read_only_store(metadata_path)
+def lookup(metadata, version: int) -> ServedModel:
+    """LookupError when the store (a sqlite path or a ConnectionConfig) knows no pushed version
+    `version` (or nothing that trained it)."""
+    store = summary.read_only_store(metadata)
     chain = lineage.lineage(store, version)
     artifacts = [a for entry in chain for direction in ("inputs", "outputs") for a in entry[direction]]
     statistics = [a for a in artifacts if a["type"] == "ExampleStatistics"]
@@ -54,12 +55,12 @@ def lookup(metadata_path: str, version: int) -> ServedModel:
     )
 
 
-def lookup_all(metadata_path: str, versions) -> "tuple[Dict[int, ServedModel], Dict[int, str]]":
+def lookup_all(metadata, versions) -> "tuple[Dict[int, ServedModel], Dict[int, str]]":
     """({version: ServedModel}, {version: why it is unknown}) for each version in the logs."""
     found, unknown = {}, {}
     for version in sorted(set(int(v) for v in versions)):
         try:
-            found[version] = lookup(metadata_path, version)
+            found[version] = lookup(metadata, version)
         except (LookupError, FileNotFoundError) as e:
             unknown[version] = str(e)
     return found, unknown

@@ -87,12 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help=f"add a Tuner ({configs.TUNING_TRIALS} trials); its best values override the defaults",
     )
-    p.add_argument(
-        "--metadata-mysql",
-        metavar="HOST:PORT/DB",
-        help="ML Metadata on a MySQL-compatible server instead of <output-root>/metadata.sqlite; user and "
-        f"password from ${metadata.USER_ENV} and ${metadata.PASSWORD_ENV}, never from the command line",
-    )
+    metadata.add_mysql_argument(p, "<output-root>/metadata.sqlite")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
     args = p.parse_args(argv)

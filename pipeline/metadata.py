@@ -2,6 +2,8 @@
 as Kubeflow uses in production (MySQL, MariaDB, Cloud SQL).
 
     python pipeline/local_runner.py --metadata-mysql 127.0.0.1:3306/mlmd
+    python -m runs.lineage --version N --metadata-mysql 127.0.0.1:3306/mlmd      # read it back
+    python -m monitoring.check --metadata-mysql 127.0.0.1:3306/mlmd              # judge served traffic
     MNIST_TFX_MYSQL_USER=... MNIST_TFX_MYSQL_PASSWORD=...   # credentials: the environment only
 
 Credentials never travel on the command line (where `ps` and shell history would show them) and
@@ -44,6 +46,17 @@ def mysql_config(address: str, environ: Mapping[str, str] = os.environ) -> metad
     config.mysql.user = user
     config.mysql.password = environ.get(PASSWORD_ENV, "")
     return config
+
+
+def add_mysql_argument(parser, instead_of: str) -> None:
+    """The --metadata-mysql option of every command that opens the store (the runner, lineage, the
+    monitor): one spelling, one help text."""
+    parser.add_argument(
+        "--metadata-mysql",
+        metavar="HOST:PORT/DB",
+        help=f"ML Metadata on a MySQL-compatible server instead of {instead_of}; user and password from "
+        f"${USER_ENV} and ${PASSWORD_ENV}, never from the command line",
+    )
 
 
 def sqlite_config(path: str, read_only: bool = False) -> metadata_store_pb2.ConnectionConfig:

@@ -144,11 +144,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", type=int, required=True, help="the pushed version (its directory name)")
     p.add_argument("--metadata", default=os.path.join(configs.OUTPUT_ROOT, configs.METADATA_FILE))
-    p.add_argument(
-        "--metadata-mysql",
-        metavar="HOST:PORT/DB",
-        help=f"ML Metadata on a MySQL-compatible server (credentials: ${metadata.USER_ENV}, ${metadata.PASSWORD_ENV})",
-    )
+    metadata.add_mysql_argument(p, "--metadata")
     p.add_argument("--json", action="store_true", help="print the chain as JSON")
     args = p.parse_args(argv)
     try:

@@ -425,6 +425,38 @@ def test_mariadb_runs_cache_as_sqlite_runs_do_and_lineage_reads_the_same_chain(r
     assert from_mariadb == from_sqlite and len(from_mariadb) >= 7
 
 
+def test_the_monitor_judges_served_traffic_from_a_mariadb_store(mariadb, mariadb_runs, test_images_labels, tmp_path):
+    """monitoring.check --metadata-mysql finds the served version's training statistics and test
+    accuracy in the server's store; credentials it lacks are named in plain words, exit status 2."""
+    from tests.monitoring.conftest import write_log
+
+    (first, _), output_root, versions = mariadb_runs
+    address, _, env = mariadb
+    prefix = str(tmp_path / "logs" / "requests")
+    write_log(
+        prefix, test_images_labels[0][:40], per_request=4, version=int(versions[0]), model_name=configs.MODEL_NAME
+    )
+
+    def monitor(*where, env):
+        args = ["--logs", prefix, "--feedback", str(tmp_path / "fb"), "--since", "0", "--until", "4e9"]
+        command = [sys.executable, "-m", "monitoring.check", *args, *where, "--out", str(tmp_path / "out")]
+        return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env)
+
+    proc = monitor("--metadata-mysql", address, env=env)
+    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
+    with open(tmp_path / "out" / "check.json") as f:
+        result = json.load(f)
+    assert result["rows"] == 40 and not result["unknown_versions"]
+    served = result["versions"][versions[0]]
+    assert served["rows"] == 40 and served["test_accuracy"] == pytest.approx(first["test_accuracy"])
+    assert served["statistics_uri"].startswith(str(output_root))  # the mariadb run's own StatisticsGen output
+    assert {c["name"] for c in served["checks"]} >= {"schema", "pixel_skew", "online_accuracy"}
+
+    no_user = {k: v for k, v in env.items() if not k.startswith("MNIST_TFX_MYSQL")}
+    proc = monitor("--metadata-mysql", address, env=no_user)
+    assert proc.returncode == 2 and "set MNIST_TFX_MYSQL_USER" in proc.stdout + proc.stderr
+
+
 def test_a_database_that_is_down_or_refuses_the_credentials_stops_the_run_before_it_starts(mariadb, tmp_path):
     from serving.process import free_port
 
