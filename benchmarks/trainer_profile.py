@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from benchmarks import output
 from benchmarks.keras_baseline import load_splits
-from modules import augment, cnn, features, preprocessing
+from modules import augment, cnn, data, features, preprocessing
 from modules.hparams import HParams
 
 IMAGE_KEY = features.transformed_name(features.IMAGE_KEY)
@@ -68,13 +68,12 @@ def make_dataset(images, labels, variant: Variant, seed: int = 0) -> tf.data.Dat
     """The training set in memory, shuffled, batched and augmented as the variant says."""
     h = variant.hparams
     x = preprocessing.scale_pixels(images.reshape(len(images), features.NUM_PIXELS))
-    ds = tf.data.Dataset.from_tensor_slices(({IMAGE_KEY: x}, labels.astype(np.int64).reshape(-1, 1)))
-    ds = ds.shuffle(h.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).batch(h.batch_size)
+    examples = tf.data.Dataset.from_tensor_slices(({IMAGE_KEY: x}, labels.astype(np.int64).reshape(-1, 1)))
+    # "fused": the Trainer's own batching and distortions (hparams.distort of them pen/scan ones)
+    fused = augment.settings(h) if variant.augmentation == "fused" else None
+    ds = data.batches(examples, h.batch_size, h.shuffle_buffer, fused, seed)
     if variant.augmentation == "keras":
         ds = ds.map(keras_augmenter(h.translate, h.rotate_degrees, h.zoom), num_parallel_calls=tf.data.AUTOTUNE)
-    elif variant.augmentation == "fused":
-        # hparams.distort: the share of images with a pen/scan distortion
-        ds = augment.distorted(ds, augment.settings(h), seed)
     return ds.repeat().prefetch(tf.data.AUTOTUNE)
 
 
