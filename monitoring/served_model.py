@@ -35,10 +35,9 @@ def class_mix(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> np.nda
     return counts / counts.sum()
 
 
-def lookup(metadata, version: int) -> ServedModel:
-    """LookupError when the store (a sqlite path or a ConnectionConfig) knows no pushed version
-    `version` (or nothing that trained it)."""
-    store = summary.read_only_store(metadata)
+def lookup(store, version: int) -> ServedModel:
+    """LookupError when the open ML Metadata store knows no pushed version `version` (or nothing
+    that trained it)."""
     chain = lineage.lineage(store, version)
     artifacts = [a for entry in chain for direction in ("inputs", "outputs") for a in entry[direction]]
     statistics = [a for a in artifacts if a["type"] == "ExampleStatistics"]
@@ -56,11 +55,17 @@ def lookup(metadata, version: int) -> ServedModel:
 
 
 def lookup_all(metadata, versions) -> "tuple[Dict[int, ServedModel], Dict[int, str]]":
-    """({version: ServedModel}, {version: why it is unknown}) for each version in the logs."""
+    """({version: ServedModel}, {version: why it is unknown}) for each version in the logs; the
+    store (a sqlite path or a ConnectionConfig) is opened once for all of them."""
+    wanted = sorted(set(int(v) for v in versions))
+    try:
+        store = summary.read_only_store(metadata)
+    except FileNotFoundError as e:  # no sqlite file: every version is unknown, for that reason
+        return {}, {version: str(e) for version in wanted}
     found, unknown = {}, {}
-    for version in sorted(set(int(v) for v in versions)):
+    for version in wanted:
         try:
-            found[version] = lookup(metadata, version)
+            found[version] = lookup(store, version)
         except (LookupError, FileNotFoundError) as e:
             unknown[version] = str(e)
     return found, unknown
