@@ -8,7 +8,8 @@ For every seed: test accuracy on the official 10k, the fit's seconds and epochs,
 robustness suite (benchmarks/robustness.py) on the first --rows test digits: accuracy at every
 strength, expected calibration error clean and per family at its middle strength, before and
 after temperature scaling fitted on eval (as the Trainer does). Then the median and the spread
-(max - min) of test accuracy and fit time, and the accuracy of the seeds' models averaged, all together and in pairs.
+(max - min) of test accuracy and fit time, and the accuracy of the seeds' models averaged, all
+together and in pairs.
 Targets (issue 16): median >= 99.70% with every family >= 97% at its middle strength.
 Writes benchmarks/results/accuracy_bench.json.
 """
