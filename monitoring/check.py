@@ -70,7 +70,7 @@ def run_check(
     schema_path: str = configs.SCHEMA_FILE,
 ):
     """-> (the result as JSON-ready dict, what the report plots). Plain inputs; no files written.
-    metadata: the sqlite file's path or a ConnectionConfig (pipeline/metadata.py).
+    metadata: an open ML Metadata store, the sqlite file's path or a ConnectionConfig (pipeline/metadata.py).
     previous_window: (since, until) of the window drift compares with (None: the time just before)."""
     import tensorflow_data_validation as tfdv
 
@@ -241,23 +241,25 @@ def main(argv=None) -> int:
     since = _time(args.since) if args.since else until - args.window_seconds
     if since >= until:
         p.error(f"the window is empty: --since {_iso(since)} is not before --until {_iso(until)}")
-    if args.metadata_mysql:
-        try:
-            where = metadata_lib.mysql_config(args.metadata_mysql)
-            metadata_lib.open_store(where)  # down, or refusing the login: said here, in plain words
-        except (ValueError, metadata_lib.MetadataUnavailable) as e:
-            print(f"monitor: {e}", file=out)
-            return 2
-    elif os.path.exists(args.metadata):
-        where = args.metadata
-    else:
-        print(f"monitor: no ML Metadata at {args.metadata}: run the pipeline first, or pass --metadata", file=out)
+    from runs import summary
+
+    # Opened once, before any log is read: a missing file, a server that is down or refuses the
+    # login is said here, in plain words (runs.lineage opens it the same way).
+    try:
+        store = summary.read_only_store(
+            metadata_lib.mysql_config(args.metadata_mysql) if args.metadata_mysql else args.metadata
+        )
+    except FileNotFoundError as e:
+        print(f"monitor: {e}, or pass --metadata", file=out)
+        return 2
+    except (ValueError, metadata_lib.MetadataUnavailable) as e:
+        print(f"monitor: {e}", file=out)
         return 2
     from monitoring import report
 
     result, plots = run_check(
         args.logs,
-        where,
+        store,
         args.feedback,
         since,
         until,

@@ -7,6 +7,7 @@ from typing import Dict, Optional
 
 import numpy as np
 import tensorflow_data_validation as tfdv
+from ml_metadata.metadata_store import metadata_store
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components import tfx_files
@@ -55,11 +56,12 @@ def lookup(store, version: int) -> ServedModel:
 
 
 def lookup_all(metadata, versions) -> "tuple[Dict[int, ServedModel], Dict[int, str]]":
-    """({version: ServedModel}, {version: why it is unknown}) for each version in the logs; the
-    store (a sqlite path or a ConnectionConfig) is opened once for all of them."""
+    """({version: ServedModel}, {version: why it is unknown}) for each version in the logs.
+    metadata: an open store (the command opens it once, up front), or a sqlite path or a
+    ConnectionConfig, opened here once for all the versions."""
     wanted = sorted(set(int(v) for v in versions))
     try:
-        store = summary.read_only_store(metadata)
+        store = metadata if isinstance(metadata, metadata_store.MetadataStore) else summary.read_only_store(metadata)
     except FileNotFoundError as e:  # no sqlite file: every version is unknown, for that reason
         return {}, {version: str(e) for version in wanted}
     found, unknown = {}, {}
