@@ -12,7 +12,7 @@ from typing import Any, Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
-from serving.errors import invalid
+from serving.errors import ServingError, invalid
 
 
 def _decode_b64(value):
@@ -31,41 +31,63 @@ def _decode_b64(value):
     return value
 
 
+def _shape(value) -> tuple:
+    """The shape of nested JSON lists; INVALID_ARGUMENT, in TF Serving's words, when they are ragged."""
+    if not isinstance(value, list):
+        return ()
+    shapes = [_shape(v) for v in value]
+    for shape in shapes[1:]:
+        if len(shape) != len(shapes[0]):
+            raise invalid(f"Expecting shape to be: {list(shapes[0])} but got: {list(shape)}: a tensor needs one shape")
+        if shape != shapes[0]:
+            raise invalid(
+                f"Expecting tensor size: {int(np.prod(shapes[0]))} but got: {int(np.prod(shape))} "
+                f"(shapes {list(shapes[0])} and {list(shape)}): a tensor needs one shape"
+            )
+    return (len(value), *(shapes[0] if shapes else ()))
+
+
 def _to_array(name: str, value: Any, spec: tf.TensorSpec) -> np.ndarray:
-    value = _decode_b64(value)
     try:
-        if spec.dtype == tf.string:
-            array = np.array(value, dtype=object)
-            if array.size and any(isinstance(v, (list, np.ndarray)) for v in array.reshape(-1)):
-                raise ValueError("ragged")
-        else:
-            array = np.array(value)
-    except (ValueError, TypeError) as e:
-        raise invalid(f"input '{name}': the lists are ragged or mixed ({e}); a tensor needs one shape") from e
-    return array
+        value = _decode_b64(value)
+        _shape(value)
+    except ServingError as e:
+        raise invalid(f"input '{name}': {e.message}") from None
+    except RecursionError:
+        raise invalid(f"input '{name}' nests lists too deeply for a tensor") from None
+    if spec.dtype == tf.string:
+        return np.array(value, dtype=object)
+    return np.array(value)
 
 
 def _request(body: bytes) -> Tuple[dict, str]:
     """(the JSON object, its signature_name) of a request body; INVALID_ARGUMENT in plain words."""
+    if not body.strip():
+        raise invalid("JSON Parse error: The document is empty")
     try:
         request = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise invalid(f"JSON Parse error: {e}") from e
+        raise invalid(f"JSON Parse error: Invalid value ({e})") from e
     except RecursionError as e:
         raise invalid("JSON Parse error: the request nests arrays or objects too deeply") from e
     if not isinstance(request, dict):
         raise invalid(f"the request body must be a JSON object; got {type(request).__name__}")
     signature = request.get("signature_name", "")
     if not isinstance(signature, str):
-        raise invalid("'signature_name' must be a string")
+        raise invalid("'signature_name' key must be a string value.")
     return request, signature
 
 
 def parse_predict(body: bytes, specs_for) -> Tuple[str, Dict[str, np.ndarray], bool]:
     """-> (signature name, {input: array}, row_format). specs_for(signature) gives the inputs' specs."""
     request, signature = _request(body)
-    if ("instances" in request) == ("inputs" in request):
-        raise invalid("the request needs exactly one of 'instances' (row format) or 'inputs' (columnar format)")
+    if "instances" in request and "inputs" in request:
+        raise invalid(
+            "Not formatted correctly expecting only one of 'inputs' or 'instances' keys exist: 'instances' is the "
+            "row format, 'inputs' the columnar one"
+        )
+    if "instances" not in request and "inputs" not in request:
+        raise invalid("Missing 'inputs' or 'instances' key: the request needs one of them")
     specs = specs_for(signature)
     if "instances" in request:
         return signature, _parse_instances(request["instances"], specs), True
@@ -82,12 +104,20 @@ def parse_predict(body: bytes, specs_for) -> Tuple[str, Dict[str, np.ndarray], b
 def _parse_instances(instances: Any, specs: Dict[str, tf.TensorSpec]) -> Dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
         raise invalid("'instances' must be a non-empty list, one entry per example")
+    named = [isinstance(i, dict) and set(i) != {"b64"} for i in instances]
     if len(specs) == 1:
         [(name, spec)] = specs.items()
+        if any(named) and not all(named):
+            raise invalid(
+                f"instances mix objects naming '{name}' with bare values: Expecting "
+                f"{'value/list but got object' if not named[0] else 'object but got list'}"
+            )
         rows = [i[name] if isinstance(i, dict) and set(i) == {name} else i for i in instances]
         return {name: _to_array(name, rows, spec)}
-    if not all(isinstance(i, dict) for i in instances):
-        raise invalid(f"with several inputs each instance must be an object naming {sorted(specs)}")
+    if not all(named):
+        raise invalid(
+            f"with several inputs each instance must be an object naming {sorted(specs)}: Expecting object but got list"
+        )
     names = set(instances[0])
     if any(set(i) != names for i in instances):
         raise invalid("every instance must name the same inputs")
@@ -122,13 +152,19 @@ def format_predict(outputs: Dict[str, np.ndarray], row_format: bool) -> Dict[str
         if len(outputs) == 1:
             return {"outputs": _jsonable(*next(iter(outputs.items())))}
         return {"outputs": {k: _jsonable(k, v) for k, v in outputs.items()}}
-    batch = {v.shape[0] if v.ndim else None for v in outputs.values()}
-    if len(batch) != 1 or None in batch:
-        raise invalid("row format needs every output to have the same batch size; use 'inputs' instead")
+    first = next(iter(outputs))
+    expected = outputs[first].shape[0] if outputs[first].ndim else None
+    for name, value in outputs.items():
+        size = value.shape[0] if value.ndim else None
+        if size is None or size != expected:
+            raise invalid(
+                f"row format needs every output to have the same batch size: Tensor name: {name} has inconsistent "
+                f"batch size: {size} expecting: {expected}; use 'inputs' instead"
+            )
     if len(outputs) == 1:
         return {"predictions": _jsonable(*next(iter(outputs.items())))}
     columns = {k: _jsonable(k, v) for k, v in outputs.items()}
-    return {"predictions": [{k: columns[k][i] for k in columns} for i in range(batch.pop())]}
+    return {"predictions": [{k: columns[k][i] for k in columns} for i in range(expected)]}
 
 
 def parse_predict_response(body: bytes, output_names, row_format: bool) -> Dict[str, np.ndarray]:

@@ -31,6 +31,10 @@ def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
     return {name: signature_defs[name] for name in signature_defs if not name.startswith("__")}
 
 
+# TensorFlow's C++ names of the dtypes whose Python names differ (TF Serving's messages use them).
+_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
+
+
 def _check_values(name: str, array: np.ndarray, dtype: tf.dtypes.DType) -> None:
     """Refuses values that would silently change on conversion (wrong kind, out of range)."""
     if dtype == tf.string:
@@ -38,7 +42,8 @@ def _check_values(name: str, array: np.ndarray, dtype: tf.dtypes.DType) -> None:
             raise invalid(f"input '{name}' must hold strings (bytes); got {array.dtype.name} values")
         return
     if array.dtype == object or array.dtype.kind not in "biuf":
-        raise invalid(f"input '{name}' must hold numbers for dtype {dtype.name}; got {array.dtype.name} values")
+        expected = _TYPE_NAMES.get(dtype.name, dtype.name)
+        raise invalid(f"input '{name}' must hold numbers; a value is not of expected type: {expected}")
     if dtype.is_integer or dtype.is_bool:
         if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
             raise invalid(f"input '{name}' has dtype {dtype.name}; got non-integer values")
@@ -115,7 +120,10 @@ class Servable:
             outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError) as e:
             raise invalid(f"the model refused the input: {str(e).splitlines()[0]}") from e
-        arrays = {k: v.numpy() for k, v in outputs.items()}
+        # A scalar string output comes back from TensorFlow as bytes: keep every output an array.
+        arrays = {
+            k: np.array(v.numpy(), dtype=object) if v.dtype == tf.string else v.numpy() for k, v in outputs.items()
+        }
         self.metrics.runtime(self.name, "Predict", time.perf_counter() - started)
         if PROBABILITIES_OUTPUT in arrays:
             self.metrics.predictions(self.name, self.version, arrays[PROBABILITIES_OUTPUT])
