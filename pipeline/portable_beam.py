@@ -15,15 +15,13 @@ import argparse
 import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from pipeline import configs
-from serving.process import free_port
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,17 +55,18 @@ class Services:
         return flags
 
 
-def _wait_listening(port: int, process: subprocess.Popen, log: str, timeout: float = 60) -> None:
+def _wait_port(port_file: str, process: subprocess.Popen, log: str, timeout: float = 60) -> int:
+    """The port a service bound (port 0: the system chose it), from the file it writes once listening."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
             with open(log) as f:
                 raise RuntimeError(f"{process.args[2]} exited with {process.returncode}:\n{f.read()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if os.path.exists(port_file):
+            with open(port_file) as f:
+                return int(f.read())
         time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s; see {log}")
+    raise TimeoutError(f"{process.args[2]} reported no port after {timeout} s; see {log}")
 
 
 def _environment() -> Dict[str, str]:
@@ -83,23 +82,28 @@ def services(folder: str, pools: int = 2) -> Iterator[Services]:
     os.makedirs(folder, exist_ok=True)
     env, started, logs = _environment(), [], {}
 
-    def start(name: str, module: str, port: int, *flags: str) -> None:
+    def start(name: str, module: str, *flags: str) -> int:
+        """Starts a service on a port the system picks; returns that port."""
         logs[name] = os.path.join(folder, f"{name}.log")
+        port_file = os.path.join(folder, f"{name}.port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
         with open(logs[name], "w") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", module, *flags], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder
+                [sys.executable, "-m", module, "--port=0", f"--port_file={port_file}", *flags],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=folder,
             )
         started.append(process)
-        _wait_listening(port, process, logs[name])
+        return _wait_port(port_file, process, logs[name])
 
     try:
-        job_port = free_port()
-        start("job_service", "apache_beam.runners.portability.local_job_service_main", job_port, f"--port={job_port}")
-        addresses = []
-        for i in range(pools):
-            port = free_port()
-            start(f"worker_pool_{i}", "pipeline.portable_beam", port, f"--serve-pool={port}")
-            addresses.append(f"127.0.0.1:{port}")
+        job_port = start("job_service", "apache_beam.runners.portability.local_job_service_main")
+        addresses = [
+            f"127.0.0.1:{start(f'worker_pool_{i}', 'pipeline.portable_beam', '--serve-pool')}" for i in range(pools)
+        ]
         yield Services(f"127.0.0.1:{job_port}", addresses, logs)
     finally:
         for process in started:
@@ -109,6 +113,7 @@ def services(folder: str, pools: int = 2) -> Iterator[Services]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(timeout=10)
 
 
 def workers_started(log_path: str) -> int:
@@ -123,9 +128,10 @@ def jobs_done(log_path: str) -> int:
         return sum("with state DONE" in line for line in f)
 
 
-def serve_pool(port: int) -> None:
+def serve_pool(port: int, port_file: Optional[str] = None) -> None:
     """What `python -m apache_beam.runners.worker.worker_pool_main --service_port=PORT` does (its
-    servicer, SDK workers as processes), bound to 127.0.0.1; runs until terminated."""
+    servicer, SDK workers as processes), bound to 127.0.0.1; runs until terminated. port 0: the
+    system picks one; port_file: where the bound port is written (by rename) once listening."""
     import grpc
     from apache_beam.portability.api import beam_fn_api_pb2_grpc
     from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
@@ -135,8 +141,12 @@ def serve_pool(port: int) -> None:
     server = grpc.server(thread_pool_executor.shared_unbounded_instance())
     servicer = BeamFnExternalWorkerPoolServicer(use_process=True, data_buffer_time_limit_ms=-1)
     beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
+    if port_file:
+        with open(f"{port_file}.tmp", "w") as f:
+            f.write(str(port))
+        os.replace(f"{port_file}.tmp", port_file)
     logging.info("worker pool listening on 127.0.0.1:%d", port)
     server.wait_for_termination()
 
@@ -145,10 +155,12 @@ def main(argv: Sequence[str] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pools", type=int, default=2)
     p.add_argument("--logs", default=os.path.join(PROJECT_ROOT, "outputs", "portable_beam"))
-    p.add_argument("--serve-pool", type=int, metavar="PORT", help="be one worker pool (what services() starts)")
+    p.add_argument("--serve-pool", action="store_true", help="be one worker pool (what services() starts)")
+    p.add_argument("--port", type=int, default=0, help="with --serve-pool: its port (0: the system picks one)")
+    p.add_argument("--port_file", help="with --serve-pool: write the bound port here")
     args = p.parse_args(argv)
     if args.serve_pool:
-        serve_pool(args.serve_pool)
+        serve_pool(args.port, args.port_file)
         return 0
     with services(args.logs, args.pools) as running:
         print("job service and worker pools up; logs in", args.logs)

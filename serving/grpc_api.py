@@ -155,8 +155,9 @@ def make_server(
     workers: int = 8,
     max_concurrent_rpcs: Optional[int] = None,
     config_dir: str = ".",
-) -> grpc.Server:
-    """max_concurrent_rpcs: calls running or queued at once; gRPC answers one more RESOURCE_EXHAUSTED.
+) -> "tuple[grpc.Server, int]":
+    """-> (the server, the port it bound: port, or the one the system chose for port 0).
+    max_concurrent_rpcs: calls running or queued at once; gRPC answers one more RESOURCE_EXHAUSTED.
     config_dir: relative base paths of a configuration sent to HandleReloadConfigRequest start there."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
@@ -168,6 +169,7 @@ def make_server(
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(repository), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, config_dir), server)
-    if server.add_insecure_port(f"{host}:{port}") == 0:
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
         raise OSError(f"gRPC could not bind {host}:{port}")
-    return server
+    return server, bound

@@ -1,7 +1,11 @@
 """Starts a model server (serving.server, or the real tensorflow_model_server: same flags) as a
-child process on free 127.0.0.1 ports and waits until the model is AVAILABLE. For tests,
-benchmarks and scripts."""
+child process on 127.0.0.1 and waits until the model is AVAILABLE. For tests, benchmarks and scripts.
 
+serving.server binds ports the system picks (--port=auto) and reports them (--ports_file), so no
+other process can take a port between its choice and its use. The real tensorflow_model_server
+cannot report a port: it gets ports found free, and is started again on new ones if one was taken."""
+
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +14,8 @@ import time
 from typing import Optional
 
 import requests
+
+PORT_ATTEMPTS = 3  # starts of tensorflow_model_server when a port found free was taken meanwhile
 
 
 def free_port() -> int:
@@ -31,32 +37,65 @@ class ServerProcess:
         """binary: a tensorflow_model_server executable; None runs this project's server."""
         self.kind = "tensorflow_model_server" if binary else "dev"
         self.model_name = model_name
-        self.grpc_port, self.rest_port = free_port(), free_port()
-        # --verbose: this project's server keeps library output in the same log, for a failing test to show.
-        command = [binary] if binary else [sys.executable, "-m", "serving.server", "--verbose"]
-        command += [
-            f"--port={self.grpc_port}",
-            f"--rest_api_port={self.rest_port}",
+        flags = [
             f"--model_name={model_name}",
             f"--model_base_path={base_path}",
             "--file_system_poll_wait_seconds=1",
             *extra_flags,
         ]
-        log_path = log_path or os.path.join(
-            os.path.dirname(os.path.abspath(base_path)), f"{self.kind}-{self.rest_port}.log"
-        )
+        folder = os.path.dirname(os.path.abspath(base_path))
+        for attempt in range(PORT_ATTEMPTS):
+            self._start(binary, flags, log_path or os.path.join(folder, f"{self.kind}-{os.getpid()}-{id(self)}.log"))
+            try:
+                self.wait_available(timeout)
+                return
+            except Exception:
+                taken = self.kind != "dev" and "ddress already in use" in self.output()
+                self.stop()
+                if not taken or attempt == PORT_ATTEMPTS - 1:
+                    raise
+
+    def _start(self, binary: Optional[str], flags: list, log_path: str) -> None:
+        # --verbose: this project's server keeps library output in the same log, for a failing test to show.
+        if binary:
+            self.grpc_port, self.rest_port = free_port(), free_port()
+            self._ports_file = None
+            command = [binary, f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}", *flags]
+        else:
+            self.grpc_port = self.rest_port = None
+            self._ports_file = f"{log_path}.ports"
+            if os.path.exists(self._ports_file):
+                os.remove(self._ports_file)
+            command = [sys.executable, "-m", "serving.server", "--verbose", "--port=auto", "--rest_api_port=auto"]
+            command += [f"--ports_file={self._ports_file}", *flags]
         self.log = open(log_path, "w+")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
-        self.rest_url = f"http://127.0.0.1:{self.rest_port}"
-        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
-        try:
-            self.wait_available(timeout)
-        except Exception:
-            self.stop()
-            raise
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def _wait_ports(self, deadline: float) -> None:
+        """The ports serving.server reports once it listens."""
+        while self.rest_port is None:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}:\n{self.output()}")
+            if os.path.exists(self._ports_file):
+                with open(self._ports_file) as f:
+                    ports = json.load(f)
+                self.grpc_port, self.rest_port = ports["grpc"], ports["rest"]
+                return
+            if time.time() > deadline:
+                raise TimeoutError(f"{self.kind} reported no ports:\n{self.output()}")
+            time.sleep(0.2)
 
     def wait_available(self, timeout: float) -> None:
         deadline = time.time() + timeout
+        self._wait_ports(deadline)
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited with {self.process.returncode}:\n{self.output()}")
@@ -84,6 +123,7 @@ class ServerProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=20)
         if not self.log.closed:
             self.log.close()
 

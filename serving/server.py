@@ -13,6 +13,7 @@ adds one per request); TensorFlow's C++ log and other libraries' output go to --
 """
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -25,12 +26,26 @@ from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
 
 log = logging.getLogger("serving.server")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest REST body / gRPC message accepted
+AUTO_PORT = -1  # --port=auto / --rest_api_port=auto: the system picks a free port (0 keeps TF Serving's "off")
+
+
+def _port(text: str) -> int:
+    if text == "auto":
+        return AUTO_PORT
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535 or 'auto'; got {text}")
+    return port
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=8500, help="gRPC port (0: no gRPC)")
-    p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: no REST)")
+    p.add_argument("--port", type=_port, default=8500, help="gRPC port (0: no gRPC; auto: any free port)")
+    p.add_argument("--rest_api_port", type=_port, default=8501, help="REST port (0: no REST; auto: any free port)")
+    p.add_argument(
+        "--ports_file",
+        help='once listening, write {"grpc": port, "rest": port} here (by rename): how a script learns auto ports',
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
     p.add_argument("--model_name", default="default")
     p.add_argument("--model_base_path", help="folder of <version>/saved_model.pb directories")
@@ -148,40 +163,51 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         log.info("batching on: %s", repository.batcher.parameters)
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
         watch_config_file(repository, args.model_config_file, args.model_config_file_poll_wait_seconds, stop)
-    grpc_server = None
+    grpc_server, bound = None, {"grpc": 0, "rest": 0}
     if args.port:
-        grpc_server = grpc_api.make_server(
+        grpc_server, bound["grpc"] = grpc_api.make_server(
             repository,
             args.host,
-            args.port,
+            max(args.port, 0),
             args.max_request_bytes,
             max_concurrent_rpcs=args.grpc_max_concurrent_rpcs,
             config_dir=os.path.dirname(os.path.abspath(args.model_config_file or ".")),
         )
         grpc_server.start()
-        log.info("gRPC API on %s:%d", args.host, args.port)
+        log.info("gRPC API on %s:%d", args.host, bound["grpc"])
     rest_server = None
     if args.rest_api_port:
         rest_server = rest_api.make_server(
             repository,
             args.host,
-            args.rest_api_port,
+            max(args.rest_api_port, 0),
             args.max_request_bytes,
             metrics_path,
             timeout_seconds=args.rest_api_timeout_in_ms / 1000,
             max_connections=args.rest_api_max_connections,
         )
+        bound["rest"] = rest_server.server_address[1]
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
-        log.info("REST API on http://%s:%d/v1/models/%s", args.host, args.rest_api_port, models[0].name)
+        log.info("REST API on http://%s:%d/v1/models/%s", args.host, bound["rest"], models[0].name)
         if metrics_path:
-            log.info("Prometheus metrics on http://%s:%d%s", args.host, args.rest_api_port, metrics_path)
-    log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], args.port, args.rest_api_port)
+            log.info("Prometheus metrics on http://%s:%d%s", args.host, bound["rest"], metrics_path)
+    if args.ports_file:
+        write_ports_file(args.ports_file, bound)
+    log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], bound["grpc"], bound["rest"])
     stop.wait()
     repository.stop()
     if rest_server:
         rest_server.shutdown()
     if grpc_server:
         grpc_server.stop(grace=1)
+
+
+def write_ports_file(path: str, ports: dict) -> None:
+    """The bound ports as JSON, published by rename: a reader sees the whole file or none."""
+    scratch = f"{path}.tmp-{os.getpid()}"
+    with open(scratch, "w") as f:
+        json.dump(ports, f)
+    os.replace(scratch, path)
 
 
 def set_tensorflow_threads(intra_op: int, inter_op: int) -> None:
@@ -204,7 +230,8 @@ def route_output(args: argparse.Namespace) -> None:
     C++ runtime and other libraries write, to the log file unless --verbose."""
     terminal = sys.stderr
     if not args.verbose:
-        log_path = args.log_file or os.path.join(tempfile.gettempdir(), f"serving-server-{args.rest_api_port}.log")
+        log_name = f"serving-server-{args.rest_api_port if args.rest_api_port != AUTO_PORT else os.getpid()}.log"
+        log_path = args.log_file or os.path.join(tempfile.gettempdir(), log_name)
         with open(log_path, "a") as log_file:
             terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
             for fd in (sys.stdout.fileno(), sys.stderr.fileno()):
