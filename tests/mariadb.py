@@ -21,6 +21,24 @@ def binaries():
     return found if all(found) else None
 
 
+def _ready(process: subprocess.Popen, client: str, sock: str, log: str, timeout: float = 60) -> bool:
+    """True once the server answers on its socket; False if it exited (for example, its port was taken)."""
+    deadline = time.time() + timeout
+    while True:
+        probe = subprocess.run(
+            [client, f"--socket={sock}", "-uroot", "-e", "SELECT 1"], capture_output=True, timeout=10
+        )
+        if probe.returncode == 0:
+            return True
+        if process.poll() is not None:
+            return False
+        if time.time() > deadline:
+            process.kill()
+            process.wait(timeout=10)
+            raise RuntimeError(f"mariadbd did not answer in {timeout} s; its log: {open(log).read()[-2000:]}")
+        time.sleep(0.3)
+
+
 @contextlib.contextmanager
 def server(folder: str):
     """Yields "127.0.0.1:PORT/DB" of a fresh server whose user USER (password PASSWORD) may create
@@ -39,33 +57,38 @@ def server(folder: str):
         ],
         check=True,
         capture_output=True,
+        timeout=120,
     )
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            mariadbd,
-            "--no-defaults",
-            f"--datadir={data}",
-            f"--socket={sock}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            f"--pid-file={os.path.join(folder, 'mariadb.pid')}",
-            f"--log-error={log}",
-            "--skip-log-bin",
-            *user,
-        ]
-    )
+    # mariadbd cannot bind a port the system picks (--port=0 means its default, 3306), so it gets a
+    # port found free; if another process took it meanwhile, the server stops and starts again on another.
+    for attempt in range(3):
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                mariadbd,
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={sock}",
+                f"--port={port}",
+                "--bind-address=127.0.0.1",
+                f"--pid-file={os.path.join(folder, 'mariadb.pid')}",
+                f"--log-error={log}",
+                "--skip-log-bin",
+                *user,
+            ]
+        )
+        if _ready(process, client, sock, log):
+            break
+        if attempt == 2 or "Bind on TCP/IP port" not in open(log).read():
+            raise RuntimeError(f"mariadbd did not start; its log: {open(log).read()[-2000:]}")
     try:
-        deadline = time.time() + 60
-        while subprocess.run([client, f"--socket={sock}", "-uroot", "-e", "SELECT 1"], capture_output=True).returncode:
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"mariadbd did not start; its log: {open(log).read()[-2000:]}")
-            time.sleep(0.3)
         statements = (
             f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';"
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1';"
         )
-        subprocess.run([client, f"--socket={sock}", "-uroot", "-e", statements], check=True, capture_output=True)
+        subprocess.run(
+            [client, f"--socket={sock}", "-uroot", "-e", statements], check=True, capture_output=True, timeout=30
+        )
         yield f"127.0.0.1:{port}/{DATABASE}", port
     finally:
         process.terminate()
@@ -73,4 +96,4 @@ def server(folder: str):
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            process.wait(timeout=30)

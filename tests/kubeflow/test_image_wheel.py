@@ -11,6 +11,7 @@ import sysconfig
 import yaml
 
 from pipeline.configs import PROJECT_ROOT
+from tests.timeouts import COMMAND_TIMEOUT
 
 # Our dotted names in the spec: executor classes and entry points (not tfx.components.*).
 OUR_NAMES = re.compile(r"(?<![\w.])(?:modules|components|pipeline|serving|runs)\.[\w.]+")
@@ -61,16 +62,18 @@ def test_the_wheel_alone_provides_what_the_compiled_spec_names(compiled, tmp_pat
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
         check=True,
         capture_output=True,
+        timeout=COMMAND_TIMEOUT,
     )
     [wheel] = list(wheels.glob("mnist_tfx-*.whl"))
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=COMMAND_TIMEOUT)
     python = str(venv / "bin" / "python")
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
         capture_output=True,
         text=True,
+        timeout=COMMAND_TIMEOUT,
     ).stdout.strip()
     # The dependencies (TFX and friends, 3.3 GB) are borrowed from this interpreter's site-packages,
     # but not its editable link to the checkout: the path is dropped right after the .pth files ran.
@@ -82,9 +85,12 @@ def test_the_wheel_alone_provides_what_the_compiled_spec_names(compiled, tmp_pat
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", site, str(wheel)],
         check=True,
         capture_output=True,
+        timeout=COMMAND_TIMEOUT,
     )
 
-    out = subprocess.run([python, "-c", _IMPORT_ALL, *names], cwd=tmp_path, capture_output=True, text=True)
+    out = subprocess.run(
+        [python, "-c", _IMPORT_ALL, *names], cwd=tmp_path, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = __import__("json").loads(out.stdout.strip().splitlines()[-1])
     assert sorted(result["found"]) == names

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from kubeflow import runner, schedule
-from serving.process import free_port
 from tests.kubeflow import fake_kfp
 from tests.kubeflow.fake_kfp import API, FakeKfp
+from tests.ports import refusing_port
 
 
 def _schedule(host, package, *extra):
@@ -75,8 +75,8 @@ def test_refused_credentials_are_named(compiled, capsys, refusal):
 
 @pytest.mark.timeout(120)
 def test_unreachable_endpoint_is_named(compiled, capsys):
-    port = free_port()  # nobody listens on it
-    assert _schedule(f"http://127.0.0.1:{port}", compiled) == 1
+    with refusing_port() as port:
+        assert _schedule(f"http://127.0.0.1:{port}", compiled) == 1
     assert f"could not reach Kubeflow Pipelines at http://127.0.0.1:{port}" in capsys.readouterr().err
 
 

@@ -68,6 +68,9 @@ def test_augmenter_keeps_labels_and_the_flat_image(few_images):
     ((out, out_labels),) = list(dataset)
     assert out[KEY].shape == (64, features.NUM_PIXELS)
     np.testing.assert_array_equal(out_labels.numpy(), labels.reshape(-1, 1))
+    # The images went through the distortion: shifted digits, not the input passed on.
+    moved = np.abs(out[KEY].numpy() - images.reshape(64, -1) / 255.0).mean(axis=1)
+    assert (moved > 1e-3).mean() > 0.9, moved
 
 
 def test_seeded_batches_get_new_seeds_each_epoch_and_the_same_ones_each_run():

@@ -39,17 +39,45 @@ def test_calibration_error_of_known_cases():
         calibration.fit_temperature(np.zeros((0, 10)), np.zeros(0, int))
 
 
-def test_the_exported_model_applies_its_temperature(tmp_path, transform_output, few_images):
+def _examples(images) -> tf.Tensor:
+    return tf.constant(
+        [
+            tf.train.Example(
+                features=tf.train.Features(
+                    feature={"image": tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1)))}
+                )
+            ).SerializeToString()
+            for image in images
+        ]
+    )
+
+
+def test_the_exported_model_applies_its_temperature_in_every_signature(tmp_path, transform_output, few_images):
+    """predict_images, serving_default (tf.Examples) and classify (TF Serving's Classify API) all
+    answer temperature-scaled probabilities."""
     model = cnn.build_model(HParams(), steps_per_epoch=10)
-    images = tf.constant(few_images[0][:16])
-    outputs = {}
+    images = few_images[0][:16]
+    probabilities = {}
     for temperature in (1.0, 2.5):
         path = str(tmp_path / str(temperature))
         export.export_serving_model(model, transform_output, path, temperature=temperature)
         loaded = tf.saved_model.load(path)
         assert float(loaded.temperature.numpy()) == temperature
-        outputs[temperature] = loaded.signatures[signatures.IMAGES_SIGNATURE](images=images)
-    plain = outputs[1.0][signatures.PROBABILITIES_OUTPUT].numpy()
-    scaled = outputs[2.5][signatures.PROBABILITIES_OUTPUT].numpy()
-    np.testing.assert_allclose(scaled, calibration.with_temperature(plain, 2.5), atol=1e-5)
-    assert np.array_equal(outputs[2.5][signatures.CLASSES_OUTPUT].numpy(), plain.argmax(1))
+        by_images = loaded.signatures[signatures.IMAGES_SIGNATURE](images=tf.constant(images))
+        probabilities[temperature] = {
+            signatures.IMAGES_SIGNATURE: by_images[signatures.PROBABILITIES_OUTPUT].numpy(),
+            signatures.SERVING_SIGNATURE: loaded.signatures[signatures.SERVING_SIGNATURE](examples=_examples(images))[
+                signatures.PROBABILITIES_OUTPUT
+            ].numpy(),
+            signatures.CLASSIFY_SIGNATURE: loaded.signatures[signatures.CLASSIFY_SIGNATURE](
+                **{signatures.CLASSIFY_INPUTS: _examples(images)}
+            )[signatures.CLASSIFY_SCORES].numpy(),
+        }
+        if temperature != 1.0:
+            assert np.array_equal(
+                by_images[signatures.CLASSES_OUTPUT].numpy(), probabilities[1.0]["predict_images"].argmax(1)
+            )
+    for name, plain in probabilities[1.0].items():
+        scaled = probabilities[2.5][name]
+        assert not np.allclose(scaled, plain, atol=1e-3), name  # the temperature changed them...
+        np.testing.assert_allclose(scaled, calibration.with_temperature(plain, 2.5), atol=1e-5, err_msg=name)

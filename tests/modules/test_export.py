@@ -10,6 +10,7 @@ import pytest
 from components.idx_example_gen.executor import to_example
 from modules import cnn, export, features, signatures
 from modules.hparams import HParams
+from tests.timeouts import COMMAND_TIMEOUT
 
 # Runs in a fresh interpreter that imports only TensorFlow: no TFT, no Keras import by us.
 _LOAD_ONLY_TF = """
@@ -48,6 +49,7 @@ def exported(tmp_path_factory, transform_output, few_images):
         capture_output=True,
         text=True,
         check=True,
+        timeout=COMMAND_TIMEOUT,
     )
     return model, images[:4], json.loads(result.stdout.strip().splitlines()[-1]), path
 

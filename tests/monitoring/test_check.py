@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring import check
 from pipeline.configs import PROJECT_ROOT
+from tests.timeouts import COMMAND_TIMEOUT
 
 ALERTS = os.path.join(PROJECT_ROOT, "serving", "deploy", "prometheus", "alerts.yml")
 
@@ -37,9 +38,12 @@ def test_monitor_prom_holds_one_flag_per_check_and_the_values(tmp_path):
     alerts = open(ALERTS).read()
     for name in ("mnist_tfx_monitor_flagged", "mnist_tfx_monitor_last_run_timestamp_seconds"):
         assert name in alerts
-    if shutil.which("promtool"):
-        lint = subprocess.run(["promtool", "check", "metrics"], input=open(path).read(), capture_output=True, text=True)
-        assert lint.returncode == 0, lint.stdout + lint.stderr
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not on PATH (bootstrap.sh --browser installs Debian's prometheus)"
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=open(path).read(), capture_output=True, text=True, timeout=60
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 @pytest.mark.parametrize(
@@ -83,5 +87,6 @@ def test_the_command_says_when_there_is_no_metadata_and_exits_2(tmp_path):
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
+        timeout=COMMAND_TIMEOUT,
     )
     assert proc.returncode == 2 and "no ML Metadata at" in proc.stdout

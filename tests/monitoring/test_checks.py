@@ -41,7 +41,12 @@ def test_drift_between_windows_and_no_previous_window(test_images_labels, schema
 
 
 def test_served_inputs_are_checked_against_the_serving_environment(test_images_labels, schema):
-    assert not checks.schema_anomalies(checks.statistics(test_images_labels[0][:50], schema), schema).flagged
+    clean = checks.schema_anomalies(checks.statistics(test_images_labels[0][:50], schema), schema)
+    assert not clean.flagged and clean.value == 0 and clean.detail == "no anomalies"
+    # Grey levels past 255 (a client sending 16-bit pixels): outside the schema's int_domain.
+    too_bright = test_images_labels[0][:50].astype(np.int64) * 4
+    flagged = checks.schema_anomalies(checks.statistics(too_bright, schema), schema)
+    assert flagged.flagged and flagged.value >= 1 and "feature 'image'" in flagged.detail
 
 
 def test_class_mix_and_low_confidence():

@@ -13,8 +13,9 @@ import pytest
 from modules import idx
 from pipeline import configs, data_slice
 from pipeline.configs import DATA_ROOT, PROJECT_ROOT
+from tests.timeouts import E2E_TIMEOUT, PIPELINE_TIMEOUT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(E2E_TIMEOUT)]
 
 TRAIN, TEST = 600, 200
 
@@ -42,6 +43,7 @@ def _run(data_root, output_root, serving_dir):
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
+        timeout=PIPELINE_TIMEOUT,
     )
     with open(os.path.join(output_root, "summary.json")) as f:
         return proc.returncode, proc.stdout, json.load(f)
@@ -112,31 +114,13 @@ def _skewed_labels(kind, images, labels, images_path, labels_path):
     _write_ok(kind, images[keep], labels[keep], images_path, labels_path)
 
 
-# The four marked slow run in `make test-all` only: their file-level checks are unit-tested in
-# tests/modules/test_idx.py, and all_black is the same DataGate path as skewed_labels.
 CASES = [
     ("truncated_gzip", _truncated, "IdxExampleGen", f"{idx.PAIRS['train'][0]}: not a complete gzip file"),
-    pytest.param(
-        "wrong_magic",
-        _wrong_magic,
-        "IdxExampleGen",
-        "magic number 0x00000803, expected 0x00000801",
-        marks=pytest.mark.slow,
-    ),
-    pytest.param(
-        "images_27x27", _small_images, "IdxExampleGen", "images are 27x27, expected 28x28", marks=pytest.mark.slow
-    ),
+    ("wrong_magic", _wrong_magic, "IdxExampleGen", "magic number 0x00000803, expected 0x00000801"),
+    ("images_27x27", _small_images, "IdxExampleGen", "images are 27x27, expected 28x28"),
     ("label_10", _label_ten, "IdxExampleGen", "1 labels outside 0-9 (first at record 5: 10)"),
-    pytest.param(
-        "count_mismatch", _count_mismatch, "IdxExampleGen", f"holds {TRAIN} images but", marks=pytest.mark.slow
-    ),
-    pytest.param(
-        "all_black",
-        _all_black,
-        "DataGate",
-        "feature 'image': High approximate Jensen-Shannon divergence",
-        marks=pytest.mark.slow,
-    ),
+    ("count_mismatch", _count_mismatch, "IdxExampleGen", f"holds {TRAIN} images but"),
+    ("all_black", _all_black, "DataGate", "feature 'image': High approximate Jensen-Shannon divergence"),
     ("skewed_labels", _skewed_labels, "DataGate", "feature 'label': High Linfty distance"),
 ]
 
@@ -152,13 +136,21 @@ def baseline(tmp_path_factory):
     return data_root, output_root, serving_dir
 
 
-@pytest.mark.parametrize("name,make,stops_at,message", CASES, ids=[getattr(c, "values", c)[0] for c in CASES])
+def _drift_baseline_digest(output_root) -> str:
+    """The DataGate's drift baseline: the train statistics of the last span that passed."""
+    with open(
+        os.path.join(output_root, "pipeline_root", "validated_statistics_baseline", "FeatureStats.pb"), "rb"
+    ) as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize("name,make,stops_at,message", CASES, ids=[c[0] for c in CASES])
 def test_bad_span_stops_before_trainer(baseline, tmp_path, name, make, stops_at, message):
     base_data, output_root, serving_dir = baseline
     data_root = tmp_path / "data"
     shutil.copytree(base_data, data_root)
     _write_span(str(data_root), 2, make)
-    served_before = _tree_digest(serving_dir)
+    served_before, drift_baseline_before = _tree_digest(serving_dir), _drift_baseline_digest(output_root)
 
     rc, stdout, summary = _run(data_root, output_root, serving_dir)
 
@@ -168,6 +160,7 @@ def test_bad_span_stops_before_trainer(baseline, tmp_path, name, make, stops_at,
     assert message in summary["error"] and message in stdout
     assert f"RUN STOPPED at {stops_at}" in stdout
     assert _tree_digest(serving_dir) == served_before
+    assert _drift_baseline_digest(output_root) == drift_baseline_before  # a failed span is no baseline
 
 
 def test_clean_second_span_trains_through_to_a_push(baseline, tmp_path, train_images_labels):
@@ -183,7 +176,7 @@ def test_clean_second_span_trains_through_to_a_push(baseline, tmp_path, train_im
     for kind, rows in (("train", new_train), ("t10k", new_test)):
         idx.write_images(str(span2 / idx.PAIRS[kind][0]), images[rows])
         idx.write_labels(str(span2 / idx.PAIRS[kind][1]), labels[rows])
-    versions_before = set(os.listdir(serving_dir))
+    versions_before, drift_baseline_before = set(os.listdir(serving_dir)), _drift_baseline_digest(output_root)
 
     rc, _, summary = _run(data_root, output_root, serving_dir)
 
@@ -191,3 +184,4 @@ def test_clean_second_span_trains_through_to_a_push(baseline, tmp_path, train_im
     assert summary["span"] == 2
     assert summary["blessed"] and summary["pushed"]
     assert set(os.listdir(serving_dir)) - versions_before == {str(summary["pushed_version"])}
+    assert _drift_baseline_digest(output_root) != drift_baseline_before  # the passing span is the next baseline

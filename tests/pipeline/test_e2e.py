@@ -4,6 +4,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +14,10 @@ import pytest
 
 from pipeline import configs
 from pipeline.configs import PROJECT_ROOT
+from tests.timeouts import COMMAND_TIMEOUT, E2E_TIMEOUT, PIPELINE_TIMEOUT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(E2E_TIMEOUT)]
+
 
 COMPONENTS = (
     "IdxExampleGen ImportSchemaGen StatisticsGen ExampleValidator DataGate Transform Trainer "
@@ -22,15 +25,18 @@ COMPONENTS = (
 ).split()
 CACHED_ON_RERUN = COMPONENTS[: COMPONENTS.index("Trainer") + 1]  # everything up to the Trainer
 
-# Accuracy of serving_default over the ExampleGen test split, in a process importing only TensorFlow,
-# and the largest difference between serving_default's and predict_images' probabilities.
+# Over the ExampleGen test split, in a process importing only TensorFlow: serving_default's correct
+# answers, the rows, the largest difference between serving_default's and predict_images'
+# probabilities, the rows whose top probability is under the low-confidence bound, and the
+# temperature variable inside the SavedModel.
 _SERVING_ACCURACY = """
-import glob, sys
+import glob, json, sys
 import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
+bound = float(sys.argv[3])
 by_examples, by_images = loaded.signatures["serving_default"], loaded.signatures["predict_images"]
 files = glob.glob(sys.argv[2] + "/*")
-correct = total = 0
+correct = total = low = 0
 max_diff = 0.0
 spec = {"label": tf.io.FixedLenFeature([1], tf.int64), "image": tf.io.FixedLenFeature([784], tf.int64)}
 for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256):
@@ -39,8 +45,10 @@ for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256):
     images = tf.reshape(tf.cast(parsed["image"], tf.uint8), [-1, 28, 28])
     max_diff = max(max_diff, float(tf.reduce_max(tf.abs(by_images(images=images)["probabilities"] - probs))))
     correct += int(tf.reduce_sum(tf.cast(tf.argmax(probs, axis=1) == parsed["label"][:, 0], tf.int32)))
+    low += int(tf.reduce_sum(tf.cast(tf.reduce_max(probs, axis=1) < bound, tf.int32)))
     total += int(batch.shape[0])
-print(correct, total, max_diff)
+print(json.dumps({"correct": correct, "total": total, "max_diff": max_diff, "low_confidence": low,
+                  "temperature": float(loaded.temperature.numpy())}))
 """
 
 
@@ -60,16 +68,21 @@ def _quick_run(output_root, serving_dir, *extra):
 
 
 def _run_pipeline(output_root, serving_dir, *extra, check=True, console=None):
-    """Runs the quick pipeline; returns its summary.json. console: a list that receives the terminal lines."""
+    """Runs the quick pipeline; returns its summary.json with the command's "exit_status" added.
+    console: a list that receives the terminal lines."""
     proc = subprocess.run(
-        _quick_run(output_root, serving_dir, *extra), cwd=PROJECT_ROOT, capture_output=True, text=True
+        _quick_run(output_root, serving_dir, *extra),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=PIPELINE_TIMEOUT,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"local_runner exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     if console is not None:
         console.extend((proc.stdout + proc.stderr).splitlines())
     with open(os.path.join(output_root, "summary.json")) as f:
-        return json.load(f)
+        return {**json.load(f), "exit_status": proc.returncode}
 
 
 @pytest.fixture(scope="module")
@@ -115,20 +128,36 @@ def test_first_run_blesses_and_pushes_a_version(runs):
     assert os.path.isfile(os.path.join(serving_dir, versions[0], "saved_model.pb"))
 
 
-def test_pushed_model_alone_gives_the_evaluator_accuracy(runs):
-    first, _, output_root, serving_dir, versions = runs[:5]
+@pytest.fixture(scope="module")
+def scored_alone(runs):
+    """_SERVING_ACCURACY's answer for the pushed version over the run's test split."""
+    from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
+
+    _, _, output_root, serving_dir, versions = runs[:5]
     test_split = glob.glob(os.path.join(output_root, "pipeline_root", "IdxExampleGen", "examples", "*", "Split-test"))
     assert len(test_split) == 1
     out = subprocess.run(
-        [sys.executable, "-c", _SERVING_ACCURACY, os.path.join(serving_dir, versions[0]), test_split[0]],
+        [
+            sys.executable,
+            "-c",
+            _SERVING_ACCURACY,
+            os.path.join(serving_dir, versions[0]),
+            test_split[0],
+            str(DEFAULT_LOW_CONFIDENCE_BOUND),
+        ],
         check=True,
         capture_output=True,
         text=True,
-    ).stdout.split()
-    correct, total, max_diff = int(out[-3]), int(out[-2]), float(out[-1])
-    assert total == configs.QUICK_TEST_RECORDS
-    assert correct / total == pytest.approx(first["test_accuracy"], abs=1e-6)
-    assert max_diff == 0.0  # both signatures run the same Transform graph and model
+        timeout=COMMAND_TIMEOUT,
+    ).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def test_pushed_model_alone_gives_the_evaluator_accuracy(runs, scored_alone):
+    first = runs[0]
+    assert scored_alone["total"] == configs.QUICK_TEST_RECORDS
+    assert scored_alone["correct"] / scored_alone["total"] == pytest.approx(first["test_accuracy"], abs=1e-6)
+    assert scored_alone["max_diff"] == 0.0  # both signatures run the same Transform graph and model
 
 
 def test_accuracy_through_rest_and_grpc_equals_the_evaluators(runs):
@@ -188,12 +217,23 @@ def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
 
     from modules import tuning
 
-    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--tune")
+    # Base values outside the search space: a Trainer that ignored the Tuner would train with these.
+    base = {"peak_learning_rate": 0.002, "dropout": 0.1}
+    flags = [f for k, v in base.items() for f in ("--hparam", f"{k}={v}")]
+    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--tune", *flags)
     assert summary["components"]["Tuner"]["state"] == "COMPLETE"
     assert summary["components"]["Trainer"]["state"] == "COMPLETE"
+    from components import tfx_files
+    from modules import export
+
     space = tuning.search_space(keras_tuner.HyperParameters())
     assert set(summary["tuned_hparams"]) == set(space)
     assert summary["blessed"] and summary["pushed"]
+    # The Trainer trained with the Tuner's values, not the base ones: its training record says so.
+    model_uri = summary["artifacts"]["Trainer.Model"]
+    trained = export.read_training_record(tfx_files.serving_model_path(model_uri))["hparams"]
+    assert {k: trained[k] for k in summary["tuned_hparams"]} == summary["tuned_hparams"]
+    assert all(trained[k] != v for k, v in base.items())
 
 
 def _tree_digest(path) -> str:
@@ -205,7 +245,7 @@ def _tree_digest(path) -> str:
     return digest.hexdigest()
 
 
-def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs):
+def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs, scored_alone):
     first, _, output_root, serving_dir, versions = runs[:5]
     version_dir = os.path.join(serving_dir, versions[0])
     with open(os.path.join(version_dir, "release.json")) as f:
@@ -218,14 +258,22 @@ def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs):
     assert os.path.getsize(os.path.join(version_dir, "model.tflite")) == release["tflite"]["size_bytes"]
     # Calibrated by the Trainer on eval; the release scores confidence on MNIST's test rows.
     confidence = release["confidence"]
-    assert confidence["examples"] == configs.QUICK_TEST_RECORDS and 0 <= confidence["low_confidence_rate"] <= 1
-    assert 0.05 <= confidence["calibration"]["temperature"] <= 20
+    assert confidence["examples"] == configs.QUICK_TEST_RECORDS
+    # The record's figures are the served model's: its own low-confidence share over the test rows,
+    # and the temperature variable the SavedModel applies.
+    expected_rate = scored_alone["low_confidence"] / scored_alone["total"]
+    assert confidence["low_confidence_rate"] == pytest.approx(expected_rate, abs=1e-5)
+    assert confidence["calibration"]["temperature"] == pytest.approx(scored_alone["temperature"], rel=1e-6)
     assert confidence["calibration"]["fitted_on"] == f"eval ({release['data']['split_counts']['eval']} examples)"
     # Every handwriting family at its middle strength; the first push replaces no version.
     robust = release["robustness"]
     assert robust["examples"] == configs.QUICK_TEST_RECORDS and robust["baseline"] is None
     assert robust["clean_accuracy"] == pytest.approx(saved_model_accuracy, abs=0.002)
-    assert len(robust["families"]) == 9 and all(0 <= f["accuracy"] <= 1 for f in robust["families"].values())
+    assert len(robust["families"]) == 9
+    # A family is scored on distorted copies of the same rows: each one below the clean accuracy
+    # (rounded), and none at chance level for a blessed model.
+    for name, family in robust["families"].items():
+        assert 0.3 < family["accuracy"] <= robust["clean_accuracy"] + 0.01, (name, family)
     card = open(os.path.join(version_dir, "model_card.md")).read()
     assert f"version {versions[0]}" in card and "span **1**" in card and "## Confidence" in card
     assert "## Robustness" in card and "| thicker | 3 px square dilation |" in card
@@ -240,7 +288,8 @@ def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs):
 def test_run_report_has_curves_confusion_matrix_and_decision(runs):
     output_root = runs[2]
     page = open(os.path.join(output_root, "run_report.html")).read()
-    assert "BLESSED" in page and "Evaluation (test split)" in page and "Data (span 1)" in page
+    assert "<p class='decision'>BLESSED: test accuracy" in page
+    assert "Evaluation (test split)" in page and "Data (span 1)" in page
     assert "each family at its middle strength" in page and "<td>low resolution</td>" in page
     for png in ("training_curves.png", "confusion_matrix.png", "per_class_accuracy.png"):
         assert f"run_report/{png}" in page
@@ -265,6 +314,7 @@ def test_lineage_prints_the_chain_behind_the_pushed_version(runs):
         check=True,
         capture_output=True,
         text=True,
+        timeout=COMMAND_TIMEOUT,
     ).stdout
     chain = {entry["component"]: entry for entry in json.loads(out)}
     assert {"Pusher", "Evaluator", "Trainer", "Transform", "StatisticsGen", "IdxExampleGen", "ImportSchemaGen"} <= set(
@@ -284,11 +334,22 @@ def test_lineage_prints_the_chain_behind_the_pushed_version(runs):
 
 
 @pytest.fixture(scope="module")
-def rejected(runs):
-    """Two runs that must not push: an impossible bound, then a worse model against the baseline."""
-    _, _, output_root, serving_dir, versions = runs[:5]
+def rejected(runs, tmp_path_factory):
+    """Two runs that must not push: an impossible bound, then a worse model against the baseline.
+    They run on a copy of the two runs' outputs, store and served folder, so the tests that read
+    those see them as the two runs left them, whatever order the tests run in."""
+    _, _, first_root, first_serving = runs[:4]
+    copy = tmp_path_factory.mktemp("rejected")
+    output_root = copy / "out"
+    serving_dir = copy / "serving" / os.path.basename(first_serving)
+    shutil.copytree(first_root, output_root)
+    shutil.copytree(os.path.dirname(first_serving), serving_dir.parent)  # the model folder and models.config
     before = _tree_digest(serving_dir)
-    impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
+    # Also the cold path: --no-cache runs every component again, --infer-schema has SchemaGen infer
+    # the schema instead of importing the curated one; neither changes what blessing decides.
+    impossible = _run_pipeline(
+        output_root, serving_dir, "--min-accuracy", "1.01", "--no-cache", "--infer-schema", check=False
+    )
     after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
     # A far worse model (tiny learning rate) with no lower bound: only the change threshold can reject it.
     worse = _run_pipeline(
@@ -301,10 +362,19 @@ def test_a_bound_above_one_is_not_blessed_and_pushes_nothing(runs, rejected):
     versions = runs[4]
     before, impossible, (names, digest), _, _ = rejected
     assert impossible["blessed"] is False and impossible["pushed"] is False
+    assert impossible["exit_status"] == 1  # not blessed: the runner says so to scripts and schedulers
     # One failure, on MNIST's test rows: the per-class slices carry no threshold.
     [reason] = impossible["validation_failures"]
     assert "lowerBound" in reason and "(source=t10k)" in reason
     assert names == versions and digest == before
+
+
+def test_no_cache_runs_every_component_again_and_infer_schema_uses_schemagen(runs, rejected):
+    impossible = rejected[1]
+    states = {name: c["state"] for name, c in impossible["components"].items()}
+    assert "SchemaGen" in states and "ImportSchemaGen" not in states
+    # Without --no-cache ExampleGen and StatisticsGen, whose inputs are unchanged, come from cache.
+    assert set(states.values()) == {"COMPLETE"}, states
 
 
 def test_a_worse_model_is_rejected_by_the_change_threshold(runs, rejected):
@@ -313,6 +383,7 @@ def test_a_worse_model_is_rejected_by_the_change_threshold(runs, rejected):
     assert worse["components"]["Trainer"]["state"] == "COMPLETE"  # a new model was trained
     assert worse["test_accuracy"] < runs[0]["test_accuracy"] - 0.002
     assert worse["blessed"] is False and worse["pushed"] is False
+    assert worse["exit_status"] == 1
     assert any("change against the baseline" in r for r in worse["validation_failures"]), worse["validation_failures"]
     assert names == versions and digest == before
 
@@ -335,14 +406,17 @@ def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.time() + 600
-    trainer_runs = os.path.join(output_root, "pipeline_root", "Trainer", "model_run", "*")
-    while time.time() < deadline and not glob.glob(trainer_runs) and proc.poll() is None:
-        time.sleep(0.5)
-    time.sleep(3)  # well inside training
+    # Killed once the Trainer has logged its first epoch of two: inside training, whatever the speed.
+    log_path, deadline = output_root / "run.log", time.time() + PIPELINE_TIMEOUT
+    first_epoch = f"epoch 1/{configs.QUICK_HPARAMS['epochs']} "
+    while time.time() < deadline and proc.poll() is None:
+        if log_path.exists() and first_epoch in log_path.read_text():
+            break
+        time.sleep(0.2)
     assert proc.poll() is None, "the run ended before it could be killed during training"
+    assert first_epoch in log_path.read_text(), f"no '{first_epoch}' in the run's log in {PIPELINE_TIMEOUT} s"
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     assert not os.path.exists(serving_dir) or not os.listdir(serving_dir)
     # ML Metadata holds the killed Trainer execution as it was when the process died: RUNNING.
     [(killed_id, killed_state)] = _trainer_executions(output_root)
@@ -366,8 +440,7 @@ def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
 def mariadb(tmp_path_factory):
     from tests import mariadb
 
-    if mariadb.binaries() is None:
-        pytest.skip("mariadb-server is not installed (bootstrap.sh --browser installs it)")
+    assert mariadb.binaries(), "mariadb-server is not installed (bootstrap.sh --browser installs it)"
     with mariadb.server(str(tmp_path_factory.mktemp("mariadb"))) as (address, port):
         yield (
             address,
@@ -389,6 +462,7 @@ def mariadb_runs(mariadb, tmp_path_factory):
             capture_output=True,
             text=True,
             env=env,
+            timeout=PIPELINE_TIMEOUT,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         with open(os.path.join(output_root, "summary.json")) as f:
@@ -404,6 +478,7 @@ def _lineage(version, *where, env=None):
         capture_output=True,
         text=True,
         env=env,
+        timeout=COMMAND_TIMEOUT,
     ).stdout
     return [
         (e["component"], sorted(a["type"] for a in e["inputs"]), sorted(a["type"] for a in e["outputs"]))
@@ -427,60 +502,80 @@ def test_mariadb_runs_cache_as_sqlite_runs_do_and_lineage_reads_the_same_chain(r
 
 def test_the_monitor_judges_served_traffic_from_a_mariadb_store(mariadb, mariadb_runs, test_images_labels, tmp_path):
     """monitoring.check --metadata-mysql finds the served version's training statistics and test
-    accuracy in the server's store; credentials it lacks are named in plain words, exit status 2."""
+    accuracy in the server's store and judges a window of MONITOR_MIN_ROWS rows against them: quiet
+    on MNIST's test digits (exit 0), pixel skew on the same digits drawn with a thicker pen (exit 1).
+    Credentials it lacks are named in plain words, exit status 2."""
+    from modules import distortions
     from tests.monitoring.conftest import write_log
 
     (first, _), output_root, versions = mariadb_runs
     address, _, env = mariadb
-    prefix = str(tmp_path / "logs" / "requests")
-    write_log(
-        prefix, test_images_labels[0][:40], per_request=4, version=int(versions[0]), model_name=configs.MODEL_NAME
-    )
+    rows = configs.MONITOR_MIN_ROWS + 100
+    images = test_images_labels[0][-rows:]  # not the quick run's test rows (its first ones)
 
-    def monitor(*where, env):
-        args = ["--logs", prefix, "--feedback", str(tmp_path / "fb"), "--since", "0", "--until", "4e9"]
-        command = [sys.executable, "-m", "monitoring.check", *args, *where, "--out", str(tmp_path / "out")]
-        return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env)
+    def monitor(name, window_images, *where, env):
+        prefix = str(tmp_path / name / "logs" / "requests")
+        write_log(prefix, window_images, per_request=4, version=int(versions[0]), model_name=configs.MODEL_NAME)
+        args = ["--logs", prefix, "--feedback", str(tmp_path / name / "fb"), "--since", "0", "--until", "4e9"]
+        command = [sys.executable, "-m", "monitoring.check", *args, *where, "--out", str(tmp_path / name / "out")]
+        proc = subprocess.run(
+            command, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=COMMAND_TIMEOUT
+        )
+        result = None
+        if os.path.exists(tmp_path / name / "out" / "check.json"):
+            with open(tmp_path / name / "out" / "check.json") as f:
+                result = json.load(f)
+        return proc, result
 
-    proc = monitor("--metadata-mysql", address, env=env)
-    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
-    with open(tmp_path / "out" / "check.json") as f:
-        result = json.load(f)
-    assert result["rows"] == 40 and not result["unknown_versions"]
-    served = result["versions"][versions[0]]
-    assert served["rows"] == 40 and served["test_accuracy"] == pytest.approx(first["test_accuracy"])
-    assert served["statistics_uri"].startswith(str(output_root))  # the mariadb run's own StatisticsGen output
-    assert {c["name"] for c in served["checks"]} >= {"schema", "pixel_skew", "online_accuracy"}
+    for name, window_images, status, flagged in (
+        ("clean", images, 0, []),
+        ("thicker", distortions.thicker(images, 3), 1, ["pixel_skew"]),
+    ):
+        proc, result = monitor(name, window_images, "--metadata-mysql", address, env=env)
+        assert proc.returncode == status, (name, proc.stdout[-2000:] + proc.stderr[-2000:])
+        assert result["rows"] == rows and not result["unknown_versions"]
+        served = result["versions"][versions[0]]
+        assert served["rows"] == rows and served["test_accuracy"] == pytest.approx(first["test_accuracy"])
+        assert served["statistics_uri"].startswith(str(output_root))  # the mariadb run's own StatisticsGen output
+        assert {c["name"] for c in served["checks"]} >= {"schema", "pixel_skew", "online_accuracy"}
+        assert not any("not judged" in c["detail"] for c in served["checks"] if c["name"] == "pixel_skew")
+        assert [c for c in result["flagged"] if c != "pixel_drift"] == flagged, (name, result["flagged"])
 
     no_user = {k: v for k, v in env.items() if not k.startswith("MNIST_TFX_MYSQL")}
-    proc = monitor("--metadata-mysql", address, env=no_user)
+    proc, _ = monitor("no_user", images[:8], "--metadata-mysql", address, env=no_user)
     assert proc.returncode == 2 and "set MNIST_TFX_MYSQL_USER" in proc.stdout + proc.stderr
 
 
 def test_a_database_that_is_down_or_refuses_the_credentials_stops_the_run_before_it_starts(mariadb, tmp_path):
-    from serving.process import free_port
+    from tests.ports import refusing_port
 
     address, _, env = mariadb
-    cases = {
-        "refused": (address, {**env, "MNIST_TFX_MYSQL_PASSWORD": "wrong-secret-123"}, "the server refused user 'mlmd'"),
-        "down": (f"127.0.0.1:{free_port()}/mlmd", env, "is the server running?"),
-        "no user": (
-            address,
-            {k: v for k, v in env.items() if not k.startswith("MNIST_TFX_MYSQL")},
-            "set MNIST_TFX_MYSQL_USER",
-        ),
-    }
-    for name, (where, case_env, reason) in cases.items():
-        output_root = tmp_path / name
-        proc = subprocess.run(
-            _quick_run(output_root, tmp_path / "serving", "--metadata-mysql", where),
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            env=case_env,
-        )
-        assert proc.returncode == 2, (name, proc.stderr[-2000:])
-        [line] = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
-        assert where in line and reason in line, line
-        assert "wrong-secret-123" not in proc.stderr + proc.stdout
-        assert not os.path.exists(output_root / "pipeline_root")  # no component ran
+    with refusing_port() as down:  # held for the test: nothing can answer on it
+        cases = {
+            "refused": (
+                address,
+                {**env, "MNIST_TFX_MYSQL_PASSWORD": "wrong-secret-123"},
+                "the server refused user 'mlmd'",
+            ),
+            "down": (f"127.0.0.1:{down}/mlmd", env, "is the server running?"),
+            "no user": (
+                address,
+                {k: v for k, v in env.items() if not k.startswith("MNIST_TFX_MYSQL")},
+                "set MNIST_TFX_MYSQL_USER",
+            ),
+        }
+        for name, (where, case_env, reason) in cases.items():
+            output_root = tmp_path / name
+            proc = subprocess.run(
+                _quick_run(output_root, tmp_path / "serving", "--metadata-mysql", where),
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                env=case_env,
+                timeout=COMMAND_TIMEOUT,
+            )
+            assert proc.returncode == 2, (name, proc.stderr[-2000:])
+            [line] = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+            assert where in line and reason in line, line
+            assert "wrong-secret-123" not in proc.stderr + proc.stdout
+            assert not os.path.exists(output_root / "pipeline_root")  # no component ran

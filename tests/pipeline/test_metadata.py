@@ -22,11 +22,11 @@ def test_credentials_come_from_the_environment_and_never_show():
 
 
 def test_a_server_that_is_not_there_is_named_in_plain_words():
-    from serving.process import free_port
+    from tests.ports import refusing_port
 
-    address = f"127.0.0.1:{free_port()}/mlmd"
-    config = metadata.mysql_config(address, {metadata.USER_ENV: "kfp", metadata.PASSWORD_ENV: "s3cret-pw"})
-    with pytest.raises(metadata.MetadataUnavailable) as caught:
+    with refusing_port() as port, pytest.raises(metadata.MetadataUnavailable) as caught:
+        address = f"127.0.0.1:{port}/mlmd"
+        config = metadata.mysql_config(address, {metadata.USER_ENV: "kfp", metadata.PASSWORD_ENV: "s3cret-pw"})
         metadata.check(config)
     assert f"mysql {address} cannot be opened: nothing answers on" in str(caught.value)
     assert "s3cret-pw" not in str(caught.value)

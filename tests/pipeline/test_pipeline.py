@@ -128,3 +128,30 @@ def test_a_component_gets_its_own_beam_args_and_an_unknown_or_non_beam_one_is_re
     for wrong in ("StatsGen", "Trainer"):
         with pytest.raises(ValueError, match=f"no Beam component '{wrong}'"):
             _pipeline(component_beam_args={wrong: ["--environment_config=x"]})
+
+
+def test_an_edit_under_modules_changes_the_code_version_that_transform_and_trainer_carry(tmp_path):
+    """TFX caches on inputs and execution properties; with dotted entry points it cannot see the
+    code, so the modules' fingerprint is an execution property of Transform and Trainer: an edit
+    (or a new file) under modules/ changes it, and so misses their cache."""
+    import shutil
+
+    from pipeline import code_version
+
+    copy = tmp_path / "modules"
+    shutil.copytree(code_version.MODULES_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = code_version.fingerprint(str(copy))
+    assert before == code_version.fingerprint()
+    with open(copy / "cnn.py", "a") as f:
+        f.write("# a comment is an edit too\n")
+    edited = code_version.fingerprint(str(copy))
+    (copy / "extra.py").write_text("X = 1\n")
+    assert len({before, edited, code_version.fingerprint(str(copy))}) == 3
+    nodes = {
+        c.id: c
+        for c in _pipeline(
+            trainer_custom_config=custom_config(HParams().to_dict(), edited), code_version=edited
+        ).components
+    }
+    assert json.loads(nodes["Transform"].exec_properties["custom_config"])["code_version"] == edited
+    assert json.loads(nodes["Trainer"].exec_properties["custom_config"])["code_version"] == edited

@@ -14,8 +14,9 @@ import tensorflow_data_validation as tfdv
 from components import tfx_files
 from modules import features
 from pipeline import configs, portable_beam
+from tests.timeouts import E2E_TIMEOUT, PIPELINE_TIMEOUT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~100 s: `make test-all`
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(E2E_TIMEOUT)]
 
 SPLITS = (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
 
@@ -31,7 +32,9 @@ def _run(data_root, output_root, *beam_flags):
         "--min-accuracy=0",
         *beam_flags,
     ]
-    proc = subprocess.run(command, cwd=portable_beam.PROJECT_ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        command, cwd=portable_beam.PROJECT_ROOT, capture_output=True, text=True, timeout=PIPELINE_TIMEOUT
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return output_root
 

@@ -47,6 +47,7 @@ def _predict(url: str, images: np.ndarray) -> requests.Response:
     return requests.post(
         f"{url}/v1/models/{MODEL_NAME}:predict",
         json={"signature_name": signatures.IMAGES_SIGNATURE, "instances": images.tolist()},
+        timeout=30,
     )
 
 
@@ -77,7 +78,7 @@ def test_concurrent_calls_share_model_calls_and_get_their_own_rows(tmp_path, exp
             t.start()
         for t in threads:
             t.join()
-        page = samples(requests.get(f"{server.rest_url}/metrics").text)
+        page = samples(requests.get(f"{server.rest_url}/metrics", timeout=30).text)
         with open(server.log.name) as f:
             log = f.read()
     finally:

@@ -29,6 +29,7 @@ def test_rest_classify_answers_every_label_with_its_score(server, expected):
             "signature_name": signatures.CLASSIFY_SIGNATURE,
             "examples": [{features.IMAGE_KEY: image.reshape(-1).tolist()} for image in images],
         },
+        timeout=30,
     )
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
@@ -39,10 +40,10 @@ def test_rest_classify_answers_every_label_with_its_score(server, expected):
 def test_rest_classify_on_a_predict_signature_and_regress_are_refused(server, expected):
     images, _ = expected
     body = {"examples": [{features.IMAGE_KEY: images[0].reshape(-1).tolist()}]}
-    wrong = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:classify", json=body)
+    wrong = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:classify", json=body, timeout=30)
     assert wrong.status_code == 400
     assert "Expected classification signature method_name to be tensorflow/serving/classify" in wrong.json()["error"]
-    regress = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:regress", json=body)
+    regress = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:regress", json=body, timeout=30)
     assert regress.status_code == 400
     assert "Expected regression signature method_name to be tensorflow/serving/regress" in regress.json()["error"]
 

@@ -148,18 +148,25 @@ def test_hot_swap_to_a_new_version_fails_no_request(kind, tmp_path, exported_mod
     try:
         for t in threads:
             t.start()
-        time.sleep(1.0)
-        publish(exported_model, base, 2)
         deadline = time.time() + 60
+        while time.time() < deadline and 1 not in served:  # version 1 answered before the swap
+            time.sleep(0.1)
+        publish(exported_model, base, 2)
         while time.time() < deadline and not (served and served[-1] == 2):
             time.sleep(0.2)
-        time.sleep(1.0)  # keep calling after the swap
+        answered_by_2 = served.count(2)
+        while time.time() < deadline and served.count(2) < answered_by_2 + 10:  # keep calling after the swap
+            time.sleep(0.1)
     finally:
         stop.set()
         for t in threads:
             t.join()
         grpc_client.close()
+        deadline = time.time() + 60  # the old version is unloaded once the new one serves
         status = rest.status()
+        while time.time() < deadline and {"version": 1, "state": "AVAILABLE"} in status:
+            time.sleep(0.2)
+            status = rest.status()
         srv.stop()
     assert failures == []
     assert 1 in served and served[-1] == 2, f"versions seen: {sorted(set(served))}"

@@ -17,6 +17,7 @@ from pipeline import configs
 from pipeline.configs import PROJECT_ROOT
 from serving import log_proxy, metrics
 from serving.repository import ModelConfig, configs_from_file
+from tests.timeouts import COMMAND_TIMEOUT
 
 DEPLOY = os.path.join(PROJECT_ROOT, "serving", "deploy")
 
@@ -89,7 +90,7 @@ def _promtool(*args) -> str:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not on PATH (make test installs Debian's prometheus)")
-    proc = subprocess.run([promtool, *args], capture_output=True, text=True, cwd=PROMETHEUS)
+    proc = subprocess.run([promtool, *args], capture_output=True, text=True, cwd=PROMETHEUS, timeout=COMMAND_TIMEOUT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
 

@@ -52,16 +52,17 @@ def test_labels_name_versions_over_rest_and_grpc(push, tmp_path, test_images_lab
     )
     image = test_images_labels[0][:1]
     with _server(config) as srv:
-        status = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/stable").json()
+        status = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/stable", timeout=30).json()
         assert [s["version"] for s in status["model_version_status"]] == ["1"]
         answer = requests.post(
             f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/canary:predict",
             json={"signature_name": "predict_images", "instances": image.tolist()},
+            timeout=30,
         )
         assert answer.status_code == 200
         # Unlabelled requests go to the newest loaded version, as in TF Serving.
         assert sorted(int(s["version"]) for s in RestClient(srv.rest_url, MODEL_NAME).status()) == [1, 2]
-        unknown = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/nope")
+        unknown = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/nope", timeout=30)
         assert unknown.status_code == 400 and unknown.json()["error"] == "Unrecognized servable version label: nope"
 
         client = GrpcClient(srv.grpc_target, MODEL_NAME)
@@ -103,7 +104,7 @@ def test_a_label_on_a_version_that_is_not_loaded_stops_the_start_in_plain_words(
     assert "Request to assign label to version 2 of model mnist, which is not currently available" in str(stopped.value)
     # TF Serving's --allow_version_labels_for_unavailable_models lets a new label wait for its version.
     with _server(config, "--allow_version_labels_for_unavailable_models") as srv:
-        missing = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/canary")
+        missing = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/canary", timeout=30)
         assert missing.status_code == 404
 
 
@@ -122,6 +123,7 @@ def _keep_asking(url: str, images, failures: list, answered: list, stop: threadi
             answer = requests.post(
                 f"{url}/v1/models/{MODEL_NAME}/labels/stable:predict",
                 json={"signature_name": "predict_images", "instances": images.tolist()},
+                timeout=30,
             )
             (answered if answer.status_code == 200 else failures).append(answer.status_code)
 
@@ -141,7 +143,11 @@ def _stop_asking(asker: threading.Thread, answered: list, stop: threading.Event,
 
 
 def _stable_version(url: str) -> int:
-    return int(requests.get(f"{url}/v1/models/{MODEL_NAME}/labels/stable").json()["model_version_status"][0]["version"])
+    return int(
+        requests.get(f"{url}/v1/models/{MODEL_NAME}/labels/stable", timeout=30).json()["model_version_status"][0][
+            "version"
+        ]
+    )
 
 
 def test_grpc_reload_adds_a_model_and_moves_a_label_without_failing_the_model_that_stays(
@@ -169,7 +175,7 @@ def test_grpc_reload_adds_a_model_and_moves_a_label_without_failing_the_model_th
             assert "version 3 of model mnist, which is not currently available" in refused.value.details()
             assert _stable_version(srv.rest_url) == 2 and RestClient(srv.rest_url, "second").status()
             _reload(srv.grpc_target, _config([(MODEL_NAME, str(push), "specific { versions: 2 }", {"stable": 2})]))
-            assert requests.get(f"{srv.rest_url}/v1/models/second").status_code == 404
+            assert requests.get(f"{srv.rest_url}/v1/models/second", timeout=30).status_code == 404
         finally:
             _stop_asking(asker, answered, stop)
     assert failures == [] and len(answered) > 10
@@ -197,14 +203,19 @@ def test_the_config_file_poller_applies_edits_and_keeps_the_last_good_configurat
             assert _stable_version(srv.rest_url) == 2
             assert RestClient(srv.rest_url, "second").status()[0]["state"] == "AVAILABLE"
             config.write_text("model_config_list { config { name: ")  # a torn edit: the server keeps going
-            time.sleep(1.5)
-            assert _stable_version(srv.rest_url) == 2
+            deadline = time.time() + 30  # until the server has read it and said so
+            while time.time() < deadline and "not applied" not in srv.output():
+                time.sleep(0.3)
             assert "not applied" in srv.output()
+            assert _stable_version(srv.rest_url) == 2
             config.write_text(one)
             deadline = time.time() + 30
-            while time.time() < deadline and requests.get(f"{srv.rest_url}/v1/models/second").status_code != 404:
+            while (
+                time.time() < deadline
+                and requests.get(f"{srv.rest_url}/v1/models/second", timeout=30).status_code != 404
+            ):
                 time.sleep(0.3)
-            assert requests.get(f"{srv.rest_url}/v1/models/second").status_code == 404
+            assert requests.get(f"{srv.rest_url}/v1/models/second", timeout=30).status_code == 404
             assert _stable_version(srv.rest_url) == 1
         finally:
             _stop_asking(asker, answered, stop)
@@ -234,7 +245,7 @@ def test_canary_flow_push_label_promote_with_no_failed_labelled_request(tmp_path
         )
 
     def version_of(label):
-        status = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/{label}").json()
+        status = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/{label}", timeout=30).json()
         return int(status["model_version_status"][0]["version"])
 
     with _server(config, "--model_config_file_poll_wait_seconds=0.3") as srv:
@@ -246,6 +257,7 @@ def test_canary_flow_push_label_promote_with_no_failed_labelled_request(tmp_path
                 answer = requests.post(
                     f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/stable:predict",
                     json={"signature_name": "predict_images", "instances": images.tolist()},
+                    timeout=30,
                 )
                 if answer.status_code != 200:
                     failures.append(answer.text)
@@ -274,7 +286,7 @@ def test_canary_flow_push_label_promote_with_no_failed_labelled_request(tmp_path
             while time.time() < deadline and states().get(1) == "AVAILABLE":
                 time.sleep(0.3)
             assert states()[2] == "AVAILABLE" and states().get(1, "END") == "END"
-            unknown = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/canary")
+            unknown = requests.get(f"{srv.rest_url}/v1/models/{MODEL_NAME}/labels/canary", timeout=30)
             assert unknown.status_code == 400
         finally:
             stop.set()

@@ -12,6 +12,7 @@ from modules import push_layout, signatures
 from monitoring import request_logs
 from serving import log_proxy
 from serving.client import RestClient
+from tests.ports import refusing_port
 from tests.serving.conftest import MODEL_NAME
 
 
@@ -45,12 +46,13 @@ def test_answers_pass_through_with_an_id_and_the_log_holds_them(proxy, server, t
         f"{proxy.url}/v1/models/{MODEL_NAME}/versions/1:predict",
         headers={"X-Request-Id": "trace-9"},
         json={"signature_name": signatures.IMAGES_SIGNATURE, "inputs": {"images": images[3:6].tolist()}},
+        timeout=30,
     )
     assert columnar.status_code == 200 and columnar.headers["X-Request-Id"] == "trace-9"
     # Errors and other routes pass through untouched (and are not logged).
-    missing = requests.get(f"{proxy.url}/v1/models/nope")
+    missing = requests.get(f"{proxy.url}/v1/models/nope", timeout=30)
     assert missing.status_code == 404 and missing.headers["X-Request-Id"]
-    status = requests.get(f"{proxy.url}/v1/models/{MODEL_NAME}").json()
+    status = requests.get(f"{proxy.url}/v1/models/{MODEL_NAME}", timeout=30).json()
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
     for logger in proxy.loggers.values():
         logger.close()
@@ -67,10 +69,11 @@ def test_answers_pass_through_with_an_id_and_the_log_holds_them(proxy, server, t
 def test_a_dead_upstream_is_a_503_in_plain_words(tmp_path):
     config = tmp_path / "models.config"
     config.write_text(push_layout.render_models_config([(MODEL_NAME, "/unused")]))
-    http, _ = log_proxy.make_server("http://127.0.0.1:9", "127.0.0.1", 0, str(config))
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    try:
-        answer = requests.get(f"http://127.0.0.1:{http.server_address[1]}/v1/models/{MODEL_NAME}")
-        assert answer.status_code == 503 and "did not answer" in answer.json()["error"]
-    finally:
-        http.shutdown()
+    with refusing_port() as dead:
+        http, _ = log_proxy.make_server(f"http://127.0.0.1:{dead}", "127.0.0.1", 0, str(config))
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        try:
+            answer = requests.get(f"http://127.0.0.1:{http.server_address[1]}/v1/models/{MODEL_NAME}", timeout=30)
+            assert answer.status_code == 503 and "did not answer" in answer.json()["error"]
+        finally:
+            http.shutdown()

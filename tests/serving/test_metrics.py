@@ -2,6 +2,7 @@
 REST and gRPC, and a real Prometheus server scraping serving.server on 127.0.0.1."""
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -16,7 +17,6 @@ from modules import signatures
 from serving import metrics
 from serving.client import RestClient, ServingRequestError
 from serving.grpc_client import GrpcClient
-from serving.process import free_port
 from tests.serving.conftest import MODEL_NAME, publish, start_server
 
 PATH = "/monitoring/prometheus/metrics"
@@ -178,22 +178,21 @@ scrape_configs:
 
 def test_a_real_prometheus_scrapes_the_exact_counts(monitored, tmp_path, test_images_labels):
     binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not on PATH (make test installs Debian's prometheus)")
+    assert binary, "prometheus is not on PATH (bootstrap.sh --browser installs Debian's prometheus)"
     srv, _ = monitored
     send_known_traffic(srv, test_images_labels[0])
     expected = value(scrape(srv), ":tensorflow:serving:request_count", model_name=MODEL_NAME, status="OK")
     config = tmp_path / "prometheus.yml"
     config.write_text(PROMETHEUS_CONFIG.format(path=PATH, port=srv.rest_port))
-    subprocess.run(["promtool", "check", "config", str(config)], check=True, capture_output=True)
-    port = free_port()
+    subprocess.run(["promtool", "check", "config", str(config)], check=True, capture_output=True, timeout=60)
     log = open(tmp_path / "prometheus.log", "w")
+    # Port 0: the system picks a free port; Prometheus logs the one it bound ('msg="Listening on" address=...').
     proc = subprocess.Popen(
         [
             binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.listen-address=127.0.0.1:0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -202,6 +201,14 @@ def test_a_real_prometheus_scrapes_the_exact_counts(monitored, tmp_path, test_im
     got = None
     try:
         deadline = time.time() + 60
+        port = None
+        while port is None and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            bound = re.search(
+                r'msg="Listening on" address=127\.0\.0\.1:(\d+)', (tmp_path / "prometheus.log").read_text()
+            )
+            port = int(bound.group(1)) if bound else None
+        assert port, "Prometheus reported no port: " + (tmp_path / "prometheus.log").read_text()[-2000:]
         while time.time() < deadline and got != expected:
             time.sleep(1)
             try:
@@ -212,6 +219,10 @@ def test_a_real_prometheus_scrapes_the_exact_counts(monitored, tmp_path, test_im
             got = float(result[0]["value"][1]) if result else None
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
         log.close()
     assert got == expected, (tmp_path / "prometheus.log").read_text()[-2000:]

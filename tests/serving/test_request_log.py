@@ -90,16 +90,49 @@ def test_a_refusing_disk_drops_and_counts_records(tmp_path):
     assert logger.dropped == {"write_error": 5} and logger.written == 0
 
 
-def _settled(read, timeout: float = 15.0):
-    """read()'s value once two reads half a second apart agree (the writer thread has caught up)."""
-    last, deadline = read(), time.time() + timeout
-    while time.time() < deadline:
-        time.sleep(0.5)
+def test_files_rotate_by_size_and_by_age_and_every_record_reads_back(tmp_path):
+    """A file is closed once it holds max_file_bytes (the next record starts a new one) or has been
+    open max_file_seconds; no record is lost or split across files."""
+    by_size = request_log.RequestLogger(
+        request_log.LoggingSpec(str(tmp_path / "size" / "requests"), 1.0), NoMetrics(), MODEL_NAME, max_file_bytes=1
+    )
+    for i in range(3):  # one record at a time: each fills a file past one byte, the next opens another
+        _offer(by_size, 1)
+        deadline = time.time() + 30
+        while by_size.written < i + 1 and time.time() < deadline:
+            time.sleep(0.05)
+        deadline = time.time() + 30
+        while len(request_logs.log_files(str(tmp_path / "size" / "requests"))) < i + 1 and time.time() < deadline:
+            time.sleep(0.05)
+    by_size.close()
+    files = request_logs.log_files(str(tmp_path / "size" / "requests"))
+    assert len(files) == 3 and by_size.written == 3
+    assert [len(request_logs.read([f], MODEL_NAME)[0]) for f in files] == [1, 1, 1]
+
+    by_age = request_log.RequestLogger(
+        request_log.LoggingSpec(str(tmp_path / "age" / "requests"), 1.0), NoMetrics(), MODEL_NAME, max_file_seconds=0.5
+    )
+    _offer(by_age, 2)
+    deadline = time.time() + 30  # the writer closes the file once it is half a second old
+    while by_age._writer is None and time.time() < deadline:
+        time.sleep(0.05)
+    while by_age._writer is not None and time.time() < deadline:
+        time.sleep(0.05)
+    assert by_age._writer is None, "the file was not closed at its age limit"
+    _offer(by_age, 1)
+    by_age.close()
+    files = request_logs.log_files(str(tmp_path / "age" / "requests"))
+    assert [len(request_logs.read([f], MODEL_NAME)[0]) for f in files] == [2, 1]
+
+
+def _reaches(read, expected, timeout: float = 60.0):
+    """read()'s value once it equals expected (the writer thread has caught up), or its last value
+    after timeout seconds."""
+    value, deadline = read(), time.time() + timeout
+    while value != expected and time.time() < deadline:
+        time.sleep(0.2)
         value = read()
-        if value == last:
-            return value
-        last = value
-    return last
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +167,11 @@ def test_every_answer_carries_a_request_id_and_logged_requests_read_back_exactly
         f"{logging_server.rest_url}/v1/models/{MODEL_NAME}:predict",
         headers={"X-Request-Id": "trace-7"},
         json={"signature_name": signatures.IMAGES_SIGNATURE, "instances": images[6:7].tolist()},
+        timeout=30,
     )
     assert traced.headers["X-Request-Id"] == "trace-7"
     # Errors carry an id too; they are not logged (nothing was answered).
-    refused = requests.get(f"{logging_server.rest_url}/v1/models/nope")
+    refused = requests.get(f"{logging_server.rest_url}/v1/models/nope", timeout=30)
     assert refused.status_code == 404 and len(refused.headers["X-Request-Id"]) == 32
     logging_server.stop()  # the server closes its log file on the way out
 
@@ -167,7 +201,9 @@ def test_the_request_log_metrics_count_exactly_what_was_dropped(tmp_path, export
         for i in range(50):
             assert rest.predict_images(images[i : i + 1]).classes.shape == (1,)  # every request answered
         key = ("mnist_tfx_request_log_dropped_records_total", (("model_name", MODEL_NAME), ("reason", "write_error")))
-        dropped = _settled(lambda: samples(requests.get(f"{srv.rest_url}/metrics").text).get(key, 0))
+        dropped = _reaches(
+            lambda: samples(requests.get(f"{srv.rest_url}/metrics", timeout=30).text).get(key, 0), expected=50
+        )
     assert dropped == 50
     assert not os.path.exists(str(blocker) + "/mnist")
 

@@ -66,12 +66,17 @@ def test_a_push_killed_midway_is_invisible_to_serving_and_cleaned_by_the_next(tm
     base = str(tmp_path / "mnist")
     safe_push.push(exported_model, base, {}, version=1)
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_PUSH, exported_model, base])
+
+    def copied_files():  # files already in the staging copy
+        staged = [n for n in os.listdir(base) if n.startswith(safe_push.STAGING_PREFIX)]
+        return sum(len(files) for s in staged for _, _, files in os.walk(os.path.join(base, s)))
+
     deadline = time.time() + 60
-    while time.time() < deadline and not any(n.startswith(safe_push.STAGING_PREFIX) for n in os.listdir(base)):
+    while time.time() < deadline and copied_files() < 2:  # a few files into the copy
         time.sleep(0.05)
-    time.sleep(1.0)  # a few files into the copy
+    assert proc.poll() is None, "the push finished before it could be killed midway"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     staging = [n for n in _names(base) if n.startswith(safe_push.STAGING_PREFIX)]
     assert len(staging) == 1 and os.listdir(os.path.join(base, staging[0]))  # half a copy exists...
     assert list(version_dirs(base)) == [1]  # ...but no server would see it as a version
