@@ -28,6 +28,8 @@ setup(
         "scipy",
         # The model server's Prometheus metrics (serving/metrics.py).
         "prometheus-client",
+        # Digits by other writers (benchmarks/other_writers.py: its bundled UCI digits); tfx needs it too.
+        "scikit-learn",
     ],
     extras_require={
         # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test;

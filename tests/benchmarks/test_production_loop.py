@@ -14,8 +14,9 @@ import pytest
 from benchmarks import production_loop
 from components.release.metrics import ACCURACY
 from modules import idx
+from tests.timeouts import E2E_TIMEOUT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~170 s: `make test-all`
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(E2E_TIMEOUT)]
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,7 @@ def loop(tmp_path_factory):
         clean_labelled_share=0.2,
         shifted_labelled_share=0.7,
         evaluation_rows=1000,
+        shift="thicker",
     )
     return work, production_loop.run(args)
 
