@@ -4,11 +4,13 @@ signature) / GetModelMetadata, ModelService.GetModelStatus and HandleReloadConfi
 Every answer carries the request id in its trailing metadata (`x-request-id`; the caller's own when
 its metadata sent a plain one), the key of a logged request (serving/request_log.py)."""
 
+import math
 import time
 from concurrent import futures
 from typing import Optional, Tuple
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -71,19 +73,38 @@ def _serialized_examples(model_input) -> list:
     raise invalid("the request's input holds no examples (example_list or example_list_with_context)")
 
 
+def _ndarray(key: str, proto, max_bytes: int) -> "np.ndarray":
+    """A request's TensorProto as an array, refused (INVALID_ARGUMENT) before any allocation when its
+    declared shape needs more than max_bytes: a few bytes of proto can declare a tensor of gigabytes
+    that TensorFlow would fill from one repeated value."""
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        raise invalid(f"input '{key}' declares a negative dimension in its shape {dims}")
+    try:
+        itemsize = tf.as_dtype(proto.dtype).size
+    except (TypeError, ValueError) as e:
+        raise invalid(f"input '{key}' has an unknown dtype ({proto.dtype})") from e
+    needed = math.prod(dims) * max(itemsize, 1)
+    if needed > max_bytes:
+        raise invalid(
+            f"input '{key}' declares shape {dims}: {needed} bytes, more than the {max_bytes} bytes a request may "
+            "expand to"
+        )
+    try:
+        return tf.make_ndarray(proto)
+    except Exception as e:  # a malformed TensorProto fails in many ways
+        raise invalid(f"input '{key}' is not a valid TensorProto: {e}") from e
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, repository: ModelRepository):
+    def __init__(self, repository: ModelRepository, max_tensor_bytes: int):
         self.repository = repository
+        self.max_tensor_bytes = max_tensor_bytes
 
     @_abort_on_error
     def Predict(self, request, context):
         servable = self.repository.servable(request.model_spec.name, *_version(request.model_spec))
-        inputs = {}
-        for key, proto in request.inputs.items():
-            try:
-                inputs[key] = tf.make_ndarray(proto)
-            except Exception as e:  # a malformed TensorProto fails in many ways
-                raise invalid(f"input '{key}' is not a valid TensorProto: {e}") from e
+        inputs = {key: _ndarray(key, proto, self.max_tensor_bytes) for key, proto in request.inputs.items()}
         signature = request.model_spec.signature_name
         outputs = self.repository.predict(servable, signature, inputs, list(request.output_filter))
         self.repository.log_request(context.request_id, servable, signature, inputs, outputs)
@@ -167,7 +188,10 @@ def make_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(repository), server)
+    # A request may expand to no more than the largest message: a declared shape cannot ask for more.
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(repository, max_message_bytes), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, config_dir), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

@@ -224,6 +224,40 @@ def test_malformed_grpc_requests_get_tf_serving_codes(dev_server):
     assert cases == 7 and dev_server.alive()
 
 
+def test_a_few_bytes_declaring_a_huge_tensor_are_refused_before_any_allocation(dev_server):
+    """A 30-byte TensorProto that declares uint8 [200000, 28, 28] (157 MB; TensorFlow would fill it
+    from its one value) is refused by its declared size, larger than the 1 MiB message limit, and
+    the server's memory does not grow by it."""
+    import psutil
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    bomb = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_UINT8,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[{"size": 200000}, {"size": 28}, {"size": 28}]),
+        int_val=[0],
+    )
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = MODEL_NAME, signatures.IMAGES_SIGNATURE
+    request.inputs[signatures.IMAGES_INPUT].CopyFrom(bomb)
+    assert request.ByteSize() < 100
+    server_process = psutil.Process(dev_server.process.pid)
+    before = server_process.memory_info().rss
+    with grpc.insecure_channel(dev_server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as e:
+                stub.Predict(request, timeout=30)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "declares shape [200000, 28, 28]" in e.value.details()
+    assert server_process.memory_info().rss - before < 50 << 20  # far below the 157 MB declared
+    client = GrpcClient(dev_server.grpc_target, MODEL_NAME)
+    try:
+        assert client.predict_images(np.zeros((1, 28, 28), np.uint8)).classes.shape == (1,)
+    finally:
+        client.close()
+
+
 def _raw_request(port: int, request: bytes) -> tuple:
     """Sends request bytes as they are (http.client refuses non-ASCII paths); -> (status, headers+body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
