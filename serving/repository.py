@@ -93,6 +93,9 @@ def _label_refused(model: str, version: int, why: str) -> ServingError:
     )
 
 
+UNKNOWN_MODEL = "unknown"  # the model_name label of requests for models this server does not have
+
+
 class ModelRepository:
     def __init__(
         self,
@@ -287,6 +290,12 @@ class ModelRepository:
 
     def model_names(self) -> List[str]:
         return sorted(self._configs)
+
+    def count_request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
+        """Counts and times one request. Its model_name label is a model this server is configured
+        with, or "unknown": a client inventing names cannot add metric series."""
+        known = model_name if model_name in self._configs else UNKNOWN_MODEL
+        self.metrics.request(known, api, entrypoint, status, seconds)
 
     def version_of_label(self, name: str, label: str) -> int:
         """The version a label names; INVALID_ARGUMENT with TF Serving's message when it names none."""

@@ -193,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if addressed:
                 api = _API[addressed["action"] or ""]
-                self.repository.metrics.request(addressed["name"], api, "REST", status, time.perf_counter() - started)
+                self.repository.count_request(addressed["name"], api, "REST", status, time.perf_counter() - started)
 
     def do_GET(self):
         self._handle("GET")

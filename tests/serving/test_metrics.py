@@ -161,6 +161,38 @@ def test_counts_after_known_traffic_are_exact(monitored, test_images_labels):
     assert value(after, ":tensorflow:cc:saved_model:load_latency", model_path=version_path) > 0
 
 
+def test_requests_for_a_thousand_invented_model_names_add_no_series(monitored, test_images_labels):
+    """Every name the server does not have is counted under one model_name, "unknown": a client
+    inventing names cannot grow the metrics page without bound."""
+    srv, _ = monitored
+    rng = np.random.default_rng(0)
+    names = [f"m{rng.integers(1 << 60):x}" for _ in range(1002)]
+
+    def ask(session, name):
+        answer = session.post(f"{srv.rest_url}/v1/models/{name}:predict", json={"instances": [[0]]}, timeout=30)
+        assert answer.status_code == 404
+        grpc_client = GrpcClient(srv.grpc_target, name)
+        try:
+            with pytest.raises(ServingRequestError):
+                grpc_client.predict_images(test_images_labels[0][:1])
+        finally:
+            grpc_client.close()
+
+    with requests.Session() as session:
+        ask(session, names[0])  # the first unknown request on each API may add the "unknown" series
+        before = scrape(srv)
+        for name in names[1:1001]:
+            answer = session.post(f"{srv.rest_url}/v1/models/{name}:predict", json={"instances": [[0]]}, timeout=30)
+            assert answer.status_code == 404
+        ask(session, names[1001])
+    after = scrape(srv)
+    assert set(after) == set(before)
+    assert not any(name in str(key) for key in after for name in names)
+    count = ":tensorflow:serving:request_count"
+    unknown = value(after, count, model_name="unknown", status="NOT_FOUND")
+    assert unknown - value(before, count, model_name="unknown", status="NOT_FOUND") == 1002
+
+
 def test_without_the_flag_there_is_no_metrics_page(server):
     assert requests.get(server.rest_url + PATH, timeout=10).status_code == 404
 
@@ -226,3 +258,32 @@ def test_a_real_prometheus_scrapes_the_exact_counts(monitored, tmp_path, test_im
             proc.wait(timeout=30)
         log.close()
     assert got == expected, (tmp_path / "prometheus.log").read_text()[-2000:]
+
+
+def test_a_grpc_call_that_fails_unexpectedly_is_counted_as_an_error_not_ok():
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving import grpc_api
+
+    counted = []
+
+    class Broken:  # a repository whose lookup has a bug
+        def servable(self, *args):
+            raise RuntimeError("a bug")
+
+        def count_request(self, *args):
+            counted.append(args)
+
+    class Context:
+        def invocation_metadata(self):
+            return ()
+
+        def set_trailing_metadata(self, metadata):
+            pass
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL_NAME
+    with pytest.raises(RuntimeError):
+        grpc_api.PredictionService(Broken(), 1 << 20).Predict(request, Context())
+    [(model_name, api, entrypoint, status, _)] = counted
+    assert (model_name, api, entrypoint, status) == (MODEL_NAME, "Predict", "GRPC", "UNKNOWN")
