@@ -16,6 +16,12 @@ from typing import Optional
 import requests
 
 PORT_ATTEMPTS = 3  # starts of tensorflow_model_server when a port found free was taken meanwhile
+# What tensorflow_model_server logs when its gRPC or its REST port is taken (it may keep serving gRPC).
+_TAKEN = ("ddress already in use", "Failed to start HTTP Server")
+
+
+def _port_taken(log: str) -> bool:
+    return any(words in log for words in _TAKEN)
 
 
 def free_port() -> int:
@@ -49,8 +55,8 @@ class ServerProcess:
             try:
                 self.wait_available(timeout)
                 return
-            except Exception:
-                taken = self.kind != "dev" and "ddress already in use" in self.output()
+            except BaseException as e:  # a test's time limit or Ctrl-C too: never leave the server running
+                taken = isinstance(e, Exception) and self.kind != "dev" and _port_taken(self.output())
                 self.stop()
                 if not taken or attempt == PORT_ATTEMPTS - 1:
                     raise
@@ -99,6 +105,8 @@ class ServerProcess:
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited with {self.process.returncode}:\n{self.output()}")
+            if self.kind != "dev" and _port_taken(self.output()):  # not this server that would answer there
+                raise RuntimeError(f"{self.kind} could not bind its ports:\n{self.output()}")
             try:
                 status = requests.get(f"{self.rest_url}/v1/models/{self.model_name}", timeout=2).json()
                 if any(s["state"] == "AVAILABLE" for s in status.get("model_version_status", [])):

@@ -55,9 +55,10 @@ def _to_array(name: str, value: Any, spec: tf.TensorSpec) -> np.ndarray:
         raise invalid(f"input '{name}': {e.message}") from None
     except RecursionError:
         raise invalid(f"input '{name}' nests lists too deeply for a tensor") from None
-    if spec.dtype == tf.string:
-        return np.array(value, dtype=object)
-    return np.array(value)
+    try:
+        return np.array(value, dtype=object) if spec.dtype == tf.string else np.array(value)
+    except (ValueError, TypeError) as e:  # for example deeper than numpy's 64 dimensions
+        raise invalid(f"input '{name}' is not a tensor: {e}") from None
 
 
 def _request(body: bytes) -> Tuple[dict, str]:
@@ -152,6 +153,8 @@ def format_predict(outputs: Dict[str, np.ndarray], row_format: bool) -> Dict[str
         if len(outputs) == 1:
             return {"outputs": _jsonable(*next(iter(outputs.items())))}
         return {"outputs": {k: _jsonable(k, v) for k, v in outputs.items()}}
+    if not outputs:
+        raise invalid("the signature answered nothing: empty tensor map")
     first = next(iter(outputs))
     expected = outputs[first].shape[0] if outputs[first].ndim else None
     for name, value in outputs.items():

@@ -230,7 +230,9 @@ def route_output(args: argparse.Namespace) -> None:
     C++ runtime and other libraries write, to the log file unless --verbose."""
     terminal = sys.stderr
     if not args.verbose:
-        log_name = f"serving-server-{args.rest_api_port if args.rest_api_port != AUTO_PORT else os.getpid()}.log"
+        log_name = (
+            f"serving-server-{args.rest_api_port if args.rest_api_port != AUTO_PORT else f'auto-{os.getpid()}'}.log"
+        )
         log_path = args.log_file or os.path.join(tempfile.gettempdir(), log_name)
         with open(log_path, "a") as log_file:
             terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)

@@ -61,27 +61,32 @@ def server(folder: str):
     )
     # mariadbd cannot bind a port the system picks (--port=0 means its default, 3306), so it gets a
     # port found free; if another process took it meanwhile, the server stops and starts again on another.
-    for attempt in range(3):
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                mariadbd,
-                "--no-defaults",
-                f"--datadir={data}",
-                f"--socket={sock}",
-                f"--port={port}",
-                "--bind-address=127.0.0.1",
-                f"--pid-file={os.path.join(folder, 'mariadb.pid')}",
-                f"--log-error={log}",
-                "--skip-log-bin",
-                *user,
-            ]
-        )
-        if _ready(process, client, sock, log):
-            break
-        if attempt == 2 or "Bind on TCP/IP port" not in open(log).read():
-            raise RuntimeError(f"mariadbd did not start; its log: {open(log).read()[-2000:]}")
+    process = None
     try:
+        for attempt in range(3):
+            port = free_port()
+            log_start = os.path.getsize(log) if os.path.exists(log) else 0
+            process = subprocess.Popen(
+                [
+                    mariadbd,
+                    "--no-defaults",
+                    f"--datadir={data}",
+                    f"--socket={sock}",
+                    f"--port={port}",
+                    "--bind-address=127.0.0.1",
+                    f"--pid-file={os.path.join(folder, 'mariadb.pid')}",
+                    f"--log-error={log}",
+                    "--skip-log-bin",
+                    *user,
+                ]
+            )
+            if _ready(process, client, sock, log):
+                break
+            with open(log) as f:
+                f.seek(log_start)
+                this_attempt = f.read()
+            if attempt == 2 or "Bind on TCP/IP port" not in this_attempt:
+                raise RuntimeError(f"mariadbd did not start; its log: {this_attempt[-2000:]}")
         statements = (
             f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';"
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1';"
@@ -91,9 +96,10 @@ def server(folder: str):
         )
         yield f"127.0.0.1:{port}/{DATABASE}", port
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)

@@ -70,6 +70,9 @@ def _quick_run(output_root, serving_dir, *extra):
 def _run_pipeline(output_root, serving_dir, *extra, check=True, console=None):
     """Runs the quick pipeline; returns its summary.json with the command's "exit_status" added.
     console: a list that receives the terminal lines."""
+    summary_path = os.path.join(output_root, "summary.json")
+    if os.path.exists(summary_path):
+        os.remove(summary_path)  # an earlier run's summary must not stand in for this one's
     proc = subprocess.run(
         _quick_run(output_root, serving_dir, *extra),
         cwd=PROJECT_ROOT,
@@ -77,11 +80,11 @@ def _run_pipeline(output_root, serving_dir, *extra, check=True, console=None):
         text=True,
         timeout=PIPELINE_TIMEOUT,
     )
-    if check and proc.returncode != 0:
+    if (check and proc.returncode != 0) or not os.path.exists(summary_path):
         raise AssertionError(f"local_runner exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     if console is not None:
         console.extend((proc.stdout + proc.stderr).splitlines())
-    with open(os.path.join(output_root, "summary.json")) as f:
+    with open(summary_path) as f:
         return {**json.load(f), "exit_status": proc.returncode}
 
 
@@ -409,14 +412,17 @@ def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     # Killed once the Trainer has logged its first epoch of two: inside training, whatever the speed.
     log_path, deadline = output_root / "run.log", time.time() + PIPELINE_TIMEOUT
     first_epoch = f"epoch 1/{configs.QUICK_HPARAMS['epochs']} "
-    while time.time() < deadline and proc.poll() is None:
-        if log_path.exists() and first_epoch in log_path.read_text():
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed during training"
-    assert first_epoch in log_path.read_text(), f"no '{first_epoch}' in the run's log in {PIPELINE_TIMEOUT} s"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if log_path.exists() and first_epoch in log_path.read_text():
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be killed during training"
+        assert first_epoch in log_path.read_text(), f"no '{first_epoch}' in the run's log in {PIPELINE_TIMEOUT} s"
+    finally:  # killed here whatever happened: a failing test leaves no pipeline running
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
     assert not os.path.exists(serving_dir) or not os.listdir(serving_dir)
     # ML Metadata holds the killed Trainer execution as it was when the process died: RUNNING.
     [(killed_id, killed_state)] = _trainer_executions(output_root)

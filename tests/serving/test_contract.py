@@ -162,12 +162,14 @@ def test_hot_swap_to_a_new_version_fails_no_request(kind, tmp_path, exported_mod
         for t in threads:
             t.join()
         grpc_client.close()
-        deadline = time.time() + 60  # the old version is unloaded once the new one serves
-        status = rest.status()
-        while time.time() < deadline and {"version": 1, "state": "AVAILABLE"} in status:
-            time.sleep(0.2)
+        try:
+            deadline = time.time() + 60  # the old version is unloaded once the new one serves
             status = rest.status()
-        srv.stop()
+            while time.time() < deadline and {"version": 1, "state": "AVAILABLE"} in status:
+                time.sleep(0.2)
+                status = rest.status()
+        finally:
+            srv.stop()
     assert failures == []
     assert 1 in served and served[-1] == 2, f"versions seen: {sorted(set(served))}"
     assert {"version": 2, "state": "AVAILABLE"} in status

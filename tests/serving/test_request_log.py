@@ -99,11 +99,8 @@ def test_files_rotate_by_size_and_by_age_and_every_record_reads_back(tmp_path):
     for i in range(3):  # one record at a time: each fills a file past one byte, the next opens another
         _offer(by_size, 1)
         deadline = time.time() + 30
-        while by_size.written < i + 1 and time.time() < deadline:
-            time.sleep(0.05)
-        deadline = time.time() + 30
-        while len(request_logs.log_files(str(tmp_path / "size" / "requests"))) < i + 1 and time.time() < deadline:
-            time.sleep(0.05)
+        while (by_size.written < i + 1 or by_size._writer is not None) and time.time() < deadline:
+            time.sleep(0.05)  # written, and its file closed
     by_size.close()
     files = request_logs.log_files(str(tmp_path / "size" / "requests"))
     assert len(files) == 3 and by_size.written == 3
