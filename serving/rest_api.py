@@ -107,8 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise invalid(f"Malformed request: {method} {self.path[:200]}")
         version: Optional[int] = None
         if match["version"] is not None:
-            if not (match["version"].isascii() and match["version"].isdigit()):
-                raise invalid(f"the version must be a positive integer; got '{match['version'][:50]}'")
+            if not (match["version"].isascii() and match["version"].isdigit()) or len(match["version"]) > 19:
+                raise invalid(f"the version must be a positive 64-bit integer; got '{match['version'][:50]}'")
             version = int(match["version"])
         action = match["action"] or ""
         expected = "POST" if action.startswith(":") else "GET"

@@ -71,6 +71,8 @@ def _request(body: bytes) -> Tuple[dict, str]:
         raise invalid(f"JSON Parse error: Invalid value ({e})") from e
     except RecursionError as e:
         raise invalid("JSON Parse error: the request nests arrays or objects too deeply") from e
+    except ValueError as e:  # an integer longer than Python converts (4,300 digits)
+        raise invalid(f"JSON Parse error: a number is too long ({str(e).split(':')[0]})") from e
     if not isinstance(request, dict):
         raise invalid(f"the request body must be a JSON object; got {type(request).__name__}")
     signature = request.get("signature_name", "")

@@ -49,6 +49,7 @@ def test_b64_values_become_bytes_and_several_inputs_stack_per_instance():
         ('{"inputs": {"images": [[1, 2], [[3, 4]]]}}', "Expecting shape to be: [2] but got: [1, 2]"),
         ('{"instances": [{"images": [1]}, [2]]}', "Expecting"),
         ("", "The document is empty"),
+        ('{"instances": [' + "9" * 5000 + "]}", "a number is too long"),
         ('{"instances": ' + "[" * 65 + "1" + "]" * 65 + "}", "is not a tensor"),  # past numpy's 64 dimensions
         ('{"inputs": {"pixels": [1]}}', "unknown inputs ['pixels']"),
         ('{"instances": [{"b64": "!!"}]}', "invalid base64"),
