@@ -79,7 +79,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client is gone
 
     def log_message(self, format, *args):
-        access_log.info("%s " + format, self.address_string(), *args)
+        # Control characters a client put in the request line are escaped, as the standard library's
+        # own log_message does: a request cannot forge or break lines of the access log.
+        message = (format % args).translate(self._control_char_table)
+        access_log.info("%s %s", self.address_string(), message)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
