@@ -122,9 +122,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _forward(self, method: str, path: str, body: bytes) -> requests.Response:
+        """Asks the upstream. path is an origin-form target under /v1/ (checked in _handle), so the
+        upstream's scheme, host and port are the only ones a request can reach; redirects are not followed."""
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
         return self.upstream.session.request(
-            method, self.upstream.url + path, data=body or None, headers=headers, timeout=self.upstream.timeout
+            method,
+            self.upstream.url + path,
+            data=body or None,
+            headers=headers,
+            timeout=self.upstream.timeout,
+            allow_redirects=False,
         )
 
     def _handle(self, method: str) -> None:
@@ -133,6 +140,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if method == "GET" and path == METRICS_PATH:
             self._answer(200, {"Content-Type": CONTENT_TYPE}, self.metrics.exposition(), request_id)
+            return
+        if not path.startswith("/v1/"):  # absolute-form, "@host/...", "//host/...": never another address
+            payload = json.dumps({"error": f"only /v1/ paths of the model server are served; got '{path[:100]}'"})
+            self._answer(400, {"Content-Type": "application/json"}, payload.encode(), request_id)
             return
         route = ROUTE.match(path)
         logger = (

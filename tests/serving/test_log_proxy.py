@@ -77,3 +77,27 @@ def test_a_dead_upstream_is_a_503_in_plain_words(tmp_path):
             assert answer.status_code == 503 and "did not answer" in answer.json()["error"]
         finally:
             http.shutdown()
+
+
+def test_targets_that_name_another_host_are_refused_and_reach_nobody(proxy):
+    """The proxy forwards only origin-form /v1/ paths: a target that would make the upstream URL name
+    another host ("@host/...", absolute-form, "//host") is a 400 in TF Serving's JSON error shape,
+    and nothing connects to that host."""
+    import json
+    import socket
+
+    from tests.serving.test_fuzz import _raw_request
+
+    with socket.socket() as bait:  # another address on this machine: it must see no connection
+        bait.bind(("127.0.0.1", 0))
+        bait.listen(8)
+        bait.settimeout(1.0)
+        other = f"127.0.0.1:{bait.getsockname()[1]}"
+        port = int(proxy.url.rsplit(":", 1)[1])
+        for target in (f"@{other}/v1/models/{MODEL_NAME}", f"http://{other}/v1/models/x", f"//{other}/v1/models/x"):
+            request = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+            status, _, body = _raw_request(port, request)
+            assert status == 400 and "only /v1/ paths" in json.loads(body)["error"], (target, body)
+        with pytest.raises(TimeoutError):
+            bait.accept()
+    assert requests.get(f"{proxy.url}/v1/models/{MODEL_NAME}", timeout=30).status_code == 200
