@@ -48,17 +48,30 @@ def _shape(value) -> tuple:
 
 
 def _to_array(name: str, value: Any, spec: tf.TensorSpec) -> np.ndarray:
+    """The input as an array; numpy builds it, and only a value numpy cannot make one tensor of is
+    walked again (_shape) to say why in TF Serving's words."""
     try:
         value = _decode_b64(value)
-        _shape(value)
+        if spec.dtype == tf.string:
+            array = np.array(value, dtype=object)  # ragged lists would hide inside as objects
+            whole = not (array.size and any(isinstance(v, list) for v in array.reshape(-1)))
+        else:
+            array, whole = np.array(value), True
     except ServingError as e:
         raise invalid(f"input '{name}': {e.message}") from None
     except RecursionError:
         raise invalid(f"input '{name}' nests lists too deeply for a tensor") from None
-    try:
-        return np.array(value, dtype=object) if spec.dtype == tf.string else np.array(value)
-    except (ValueError, TypeError) as e:  # for example deeper than numpy's 64 dimensions
-        raise invalid(f"input '{name}' is not a tensor: {e}") from None
+    except (ValueError, TypeError):
+        whole = False
+    if not whole:
+        try:
+            _shape(value)
+        except ServingError as e:
+            raise invalid(f"input '{name}': {e.message}") from None
+        except RecursionError:
+            raise invalid(f"input '{name}' nests lists too deeply for a tensor") from None
+        raise invalid(f"input '{name}' is not a tensor (for example, deeper than numpy's 64 dimensions)")
+    return array
 
 
 def _request(body: bytes) -> Tuple[dict, str]:
