@@ -84,10 +84,11 @@ def _ndarray(key: str, proto, max_bytes: int) -> "np.ndarray":
     if any(d < 0 for d in dims):
         raise invalid(f"input '{key}' declares a negative dimension in its shape {dims}")
     try:
-        itemsize = tf.as_dtype(proto.dtype).size
+        # A string element (size 0 to TensorFlow) costs at least the object pointer numpy holds for it.
+        itemsize = tf.as_dtype(proto.dtype).size or 8
     except (TypeError, ValueError) as e:
         raise invalid(f"input '{key}' has an unknown dtype ({proto.dtype})") from e
-    needed = math.prod(dims) * max(itemsize, 1)
+    needed = math.prod(dims) * itemsize
     if needed > max_bytes:
         raise invalid(
             f"input '{key}' declares shape {dims}: {needed} bytes, more than the {max_bytes} bytes a request may "

@@ -52,25 +52,21 @@ def _to_array(name: str, value: Any, spec: tf.TensorSpec) -> np.ndarray:
     walked again (_shape) to say why in TF Serving's words."""
     try:
         value = _decode_b64(value)
-        if spec.dtype == tf.string:
-            array = np.array(value, dtype=object)  # ragged lists would hide inside as objects
-            whole = not (array.size and any(isinstance(v, list) for v in array.reshape(-1)))
-        else:
-            array, whole = np.array(value), True
+        try:
+            if spec.dtype == tf.string:
+                array = np.array(value, dtype=object)  # ragged lists would hide inside as objects
+                whole = not (array.size and any(isinstance(v, list) for v in array.reshape(-1)))
+            else:
+                array, whole = np.array(value), True
+        except (ValueError, TypeError):
+            whole = False
+        if not whole:
+            _shape(value)  # raises with the reason when the lists are ragged
+            raise invalid("the value is not a tensor (for example, deeper than numpy's 64 dimensions)")
     except ServingError as e:
         raise invalid(f"input '{name}': {e.message}") from None
     except RecursionError:
         raise invalid(f"input '{name}' nests lists too deeply for a tensor") from None
-    except (ValueError, TypeError):
-        whole = False
-    if not whole:
-        try:
-            _shape(value)
-        except ServingError as e:
-            raise invalid(f"input '{name}': {e.message}") from None
-        except RecursionError:
-            raise invalid(f"input '{name}' nests lists too deeply for a tensor") from None
-        raise invalid(f"input '{name}' is not a tensor (for example, deeper than numpy's 64 dimensions)")
     return array
 
 
