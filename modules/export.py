@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from modules import calibration, features
+from modules import calibration, features, pictures
 from modules.signatures import (
     CLASSES_OUTPUT,
     CLASSIFY_CLASSES,
@@ -23,10 +23,15 @@ from modules.signatures import (
     CLASSIFY_METHOD,
     CLASSIFY_SCORES,
     CLASSIFY_SIGNATURE,
+    DIGIT_FOUND_OUTPUT,
     EXAMPLES_INPUT,
     IMAGES_INPUT,
     IMAGES_SIGNATURE,
+    NO_DIGIT_CLASS,
+    PICTURES_INPUT,
+    PICTURES_SIGNATURE,
     PROBABILITIES_OUTPUT,
+    SEEN_IMAGES_OUTPUT,
     SERVING_SIGNATURE,
     TRANSFORM_SIGNATURE,
 )
@@ -97,6 +102,20 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
         probabilities = predict_raw({features.IMAGE_KEY: pixels})
         return {PROBABILITIES_OUTPUT: probabilities, CLASSES_OUTPUT: tf.argmax(probabilities, axis=-1)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=PICTURES_INPUT)])
+    def serve_pictures(encoded):
+        """Encoded pictures (PNG, JPEG, GIF, BMP; any size, grey or colour, either polarity) [batch]
+        -> MNIST's 28x28 by modules/pictures.py, then as serve_images; also the 28x28 images the
+        model saw and whether each held a digit (none: class NO_DIGIT_CLASS)."""
+        seen, found = pictures.batch_from_bytes(encoded)
+        predicted = serve_images(seen)
+        return {
+            PROBABILITIES_OUTPUT: predicted[PROBABILITIES_OUTPUT],
+            CLASSES_OUTPUT: tf.where(found, predicted[CLASSES_OUTPUT], tf.constant(NO_DIGIT_CLASS, tf.int64)),
+            SEEN_IMAGES_OUTPUT: seen,
+            DIGIT_FOUND_OUTPUT: found,
+        }
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUTS)])
     def classify(inputs):
         """TF Serving's Classify API: serialized tf.Example -> every class label (as text) and its
@@ -113,6 +132,7 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
     return module, {
         SERVING_SIGNATURE: serve_examples.get_concrete_function(),
         IMAGES_SIGNATURE: serve_images.get_concrete_function(),
+        PICTURES_SIGNATURE: serve_pictures.get_concrete_function(),
         CLASSIFY_SIGNATURE: classify.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }

@@ -3,10 +3,17 @@ clients and servers can know the contract without loading the model's libraries.
 
 SERVING_SIGNATURE = "serving_default"  # serialized tf.Example -> probabilities
 IMAGES_SIGNATURE = "predict_images"  # uint8 [batch, 28, 28] -> probabilities, classes
+PICTURES_SIGNATURE = "predict_pictures"  # encoded PNG/JPEG/GIF/BMP [batch] -> ... and the 28x28 seen
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Example -> transformed features (Evaluator)
 
 EXAMPLES_INPUT = "examples"
 IMAGES_INPUT = "images"
+PICTURES_INPUT = "pictures"
+# predict_pictures' outputs beside probabilities and classes: the 28x28 image the model saw, and
+# whether the picture held ink at all (no digit: classes is NO_DIGIT_CLASS).
+SEEN_IMAGES_OUTPUT = "images"
+DIGIT_FOUND_OUTPUT = "digit_found"
+NO_DIGIT_CLASS = -1
 PROBABILITIES_OUTPUT = "probabilities"
 # A prediction whose top probability is below this is low-confidence: counted by the server's
 # metrics and the monitor, and reported per model in release.json and the model card.

@@ -67,9 +67,16 @@ def log_files(prefix: str) -> List[str]:
     return sorted(glob.glob(pattern))
 
 
-def _images(request) -> np.ndarray:
-    """uint8 [n, 28, 28] from a logged PredictRequest: the images signature's input, or the
-    serialized tf.Examples of serving_default."""
+def _images(predict_log) -> np.ndarray:
+    """uint8 [n, 28, 28] from a logged Predict call: the images signature's input, the serialized
+    tf.Examples of serving_default, or, for pictures, the 28x28 images the model made of them (its
+    `images` output), so the checks judge what the model received."""
+    request, response = predict_log.request, predict_log.response
+    if signatures.PICTURES_INPUT in request.inputs:
+        if signatures.SEEN_IMAGES_OUTPUT not in response.outputs:
+            raise ValueError(f"a pictures call logged without its '{signatures.SEEN_IMAGES_OUTPUT}' output")
+        images = tf.make_ndarray(response.outputs[signatures.SEEN_IMAGES_OUTPUT])
+        return np.asarray(images, np.float64).reshape(-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH)
     if signatures.IMAGES_INPUT in request.inputs:
         images = tf.make_ndarray(request.inputs[signatures.IMAGES_INPUT])
         return np.asarray(images, np.float64).reshape(-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH)
@@ -80,7 +87,9 @@ def _images(request) -> np.ndarray:
             pixels = example.features.feature[features.IMAGE_KEY].int64_list.value
             rows.append(np.asarray(pixels, np.float64).reshape(features.IMAGE_HEIGHT, features.IMAGE_WIDTH))
         return np.stack(rows) if rows else np.zeros((0, features.IMAGE_HEIGHT, features.IMAGE_WIDTH))
-    raise ValueError(f"no '{signatures.IMAGES_INPUT}' or '{signatures.EXAMPLES_INPUT}' input")
+    raise ValueError(
+        f"no '{signatures.IMAGES_INPUT}', '{signatures.PICTURES_INPUT}' or '{signatures.EXAMPLES_INPUT}' input"
+    )
 
 
 def read(
@@ -126,18 +135,22 @@ def _add(raw: bytes, path: str, model_name: str, since, until, columns, problems
             return
         if not entry.HasField("predict_log"):
             raise ValueError("not a Predict call")
-        images = _images(entry.predict_log.request)
+        images = _images(entry.predict_log)
         probs = tf.make_ndarray(entry.predict_log.response.outputs[signatures.PROBABILITIES_OUTPUT])
         probs = np.asarray(probs).reshape(len(images), features.NUM_CLASSES)
+        kept = np.ones(len(images), bool)
+        if signatures.DIGIT_FOUND_OUTPUT in entry.predict_log.response.outputs:  # a blank page is no row
+            kept = np.asarray(tf.make_ndarray(entry.predict_log.response.outputs[signatures.DIGIT_FOUND_OUTPUT]), bool)
+            kept = kept.reshape(len(images))
     except Exception as e:  # noqa: BLE001  any undecodable record is counted and skipped
         problems.bad_records += 1
         if len(problems.messages) < 20:
             problems.messages.append(f"{path}: a record was skipped ({type(e).__name__}: {str(e)[:200]})")
         return
-    n = len(images)
+    n = int(kept.sum())
     columns["request_ids"].append(np.full(n, logged_request_id(entry), dtype=object).astype(str))
-    columns["rows"].append(np.arange(n))
+    columns["rows"].append(np.arange(len(images))[kept])  # a row keeps its index in the request
     columns["versions"].append(np.full(n, metadata.model_spec.version.value))
     columns["timestamps"].append(np.full(n, metadata.timestamp_secs))
-    columns["images"].append(images)
-    columns["probs"].append(probs)
+    columns["images"].append(images[kept])
+    columns["probs"].append(probs[kept])

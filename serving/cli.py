@@ -28,7 +28,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     commands = p.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="versions and their states")
     commands.add_parser("metadata", help="the model's signatures")
-    predict = commands.add_parser("predict", help="classify PNG/JPEG files")
+    predict = commands.add_parser(
+        "predict", help="classify pictures (PNG, JPEG, GIF, BMP files: photos, scans) through predict_pictures"
+    )
     predict.add_argument("files", nargs="+")
     evaluate = commands.add_parser("evaluate", help="accuracy over the MNIST test IDX files in --data-dir")
     evaluate.add_argument("--data-dir", required=True, help="folder with t10k-images/labels IDX files")
@@ -61,11 +63,14 @@ def main(argv=None) -> int:
         elif args.command == "metadata":
             result = client.metadata(args.version)
         elif args.command == "predict":
-            pictures = np.stack([images.load(f) for f in args.files])
-            prediction = client.predict_images(pictures, args.version)
+            prediction = client.predict_pictures([images.load(f) for f in args.files], args.version)
             result = [
                 {"file": f, "class": int(c), "probabilities": [round(float(x), 4) for x in p]}
-                for f, c, p in zip(args.files, prediction.classes, prediction.probabilities)
+                if found
+                else {"file": f, "class": None, "no digit": "no ink found on the picture"}
+                for f, c, p, found in zip(
+                    args.files, prediction.classes, prediction.probabilities, prediction.digit_found
+                )
             ]
         else:
             result = evaluate(client, args.data_dir, args.limit, args.batch_size)

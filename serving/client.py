@@ -2,6 +2,7 @@
 status, metadata, predict.
 
     RestClient("http://127.0.0.1:8501", "mnist").predict_images(images)   # uint8 [n, 28, 28]
+    RestClient("http://127.0.0.1:8501", "mnist").predict_pictures([png_bytes, jpeg_bytes])
 It raises ServingRequestError carrying the server's status and message. Needs numpy and requests
 only: no TensorFlow, so any service can call the model.
 """
@@ -15,7 +16,15 @@ import numpy as np
 import requests
 
 from modules.signatures import CLASSES_OUTPUT as CLASSES
-from modules.signatures import EXAMPLES_INPUT, IMAGES_INPUT, IMAGES_SIGNATURE
+from modules.signatures import (
+    DIGIT_FOUND_OUTPUT,
+    EXAMPLES_INPUT,
+    IMAGES_INPUT,
+    IMAGES_SIGNATURE,
+    PICTURES_INPUT,
+    PICTURES_SIGNATURE,
+    SEEN_IMAGES_OUTPUT,
+)
 from modules.signatures import PROBABILITIES_OUTPUT as PROBABILITIES
 from modules.signatures import SERVING_SIGNATURE as EXAMPLES_SIGNATURE
 
@@ -32,6 +41,8 @@ class Prediction:
     classes: np.ndarray  # int64 [n]
     version: Optional[int]  # the model version that answered (gRPC reports it; REST does not)
     request_id: Optional[str] = None  # the id the server gave the request: the key of a label sent back later
+    images: Optional[np.ndarray] = None  # predict_pictures: uint8 [n, 28, 28], what the model saw
+    digit_found: Optional[np.ndarray] = None  # predict_pictures: bool [n] (False: class is NO_DIGIT_CLASS)
 
 
 class RestClient:
@@ -84,6 +95,19 @@ class RestClient:
         inputs = {IMAGES_INPUT: np.asarray(images, np.uint8).tolist()}
         out, request_id = self._predict(IMAGES_SIGNATURE, inputs, version)
         return Prediction(np.array(out[PROBABILITIES], np.float32), np.array(out[CLASSES], np.int64), None, request_id)
+
+    def predict_pictures(self, pictures: Sequence[bytes], version: Optional[int] = None) -> Prediction:
+        """Encoded pictures (PNG, JPEG, GIF, BMP file bytes), sent as TF Serving's {"b64": ...}."""
+        inputs = {PICTURES_INPUT: [{"b64": base64.b64encode(p).decode("ascii")} for p in pictures]}
+        out, request_id = self._predict(PICTURES_SIGNATURE, inputs, version)
+        return Prediction(
+            np.array(out[PROBABILITIES], np.float32),
+            np.array(out[CLASSES], np.int64),
+            None,
+            request_id,
+            np.array(out[SEEN_IMAGES_OUTPUT], np.uint8),
+            np.array(out[DIGIT_FOUND_OUTPUT], bool),
+        )
 
     def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:
         b64 = [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized]

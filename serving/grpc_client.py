@@ -1,6 +1,7 @@
 """The gRPC client for TF Serving's API, with the REST client's interface (client.py):
 
     GrpcClient("127.0.0.1:8500", "mnist").predict_images(images)   # uint8 [n, 28, 28]
+    GrpcClient("127.0.0.1:8500", "mnist").predict_pictures([png_bytes, jpeg_bytes])
 
 TF Serving's gRPC messages are built from TensorFlow's own protos (TensorProto lives in the
 tensorflow package), so this client loads TensorFlow; use the REST client where that is too heavy.
@@ -21,7 +22,15 @@ from tensorflow_serving.apis import (
 )
 
 from modules.signatures import CLASSES_OUTPUT as CLASSES
-from modules.signatures import EXAMPLES_INPUT, IMAGES_INPUT, IMAGES_SIGNATURE
+from modules.signatures import (
+    DIGIT_FOUND_OUTPUT,
+    EXAMPLES_INPUT,
+    IMAGES_INPUT,
+    IMAGES_SIGNATURE,
+    PICTURES_INPUT,
+    PICTURES_SIGNATURE,
+    SEEN_IMAGES_OUTPUT,
+)
 from modules.signatures import PROBABILITIES_OUTPUT as PROBABILITIES
 from modules.signatures import SERVING_SIGNATURE as EXAMPLES_SIGNATURE
 from serving.client import Prediction, ServingRequestError
@@ -96,6 +105,15 @@ class GrpcClient:
             IMAGES_SIGNATURE, {IMAGES_INPUT: np.asarray(images, np.uint8)}, version
         )
         return Prediction(out[PROBABILITIES], out[CLASSES], served, request_id)
+
+    def predict_pictures(self, pictures: Sequence[bytes], version: Optional[int] = None) -> Prediction:
+        """Encoded pictures (PNG, JPEG, GIF, BMP file bytes) as a string tensor."""
+        out, served, request_id = self._predict_with_id(
+            PICTURES_SIGNATURE, {PICTURES_INPUT: np.array(list(pictures), dtype=object)}, version
+        )
+        return Prediction(
+            out[PROBABILITIES], out[CLASSES], served, request_id, out[SEEN_IMAGES_OUTPUT], out[DIGIT_FOUND_OUTPUT]
+        )
 
     def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:
         out, _ = self.predict(EXAMPLES_SIGNATURE, {EXAMPLES_INPUT: np.array(list(serialized), dtype=object)}, version)

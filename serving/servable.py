@@ -14,6 +14,7 @@ from modules.signatures import (
     CLASSIFY_INPUTS,
     CLASSIFY_METHOD,
     CLASSIFY_SCORES,
+    DIGIT_FOUND_OUTPUT,
     PROBABILITIES_OUTPUT,
 )
 from serving.errors import ServingError, invalid
@@ -33,6 +34,19 @@ def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
 
 # TensorFlow's C++ names of the dtypes whose Python names differ (TF Serving's messages use them).
 _TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
+
+
+def refusal(error: Exception) -> str:
+    """The plain part of an error the model raised: an in-graph check's own words ("assertion
+    failed: [...]") when there is one, else the first line that is not TensorFlow's preamble."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("assertion failed:"):
+            return line
+    meaningful = [
+        line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "<stack", "File "))
+    ]
+    return (meaningful or lines or [type(error).__name__])[0]
 
 
 def _check_values(name: str, array: np.ndarray, dtype: tf.dtypes.DType) -> None:
@@ -83,7 +97,7 @@ class Servable:
         try:
             outputs = fn(**{CLASSIFY_INPUTS: tf.constant(list(serialized_examples), tf.string)})
         except (tf.errors.InvalidArgumentError, ValueError) as e:
-            raise invalid(f"the model refused the input: {str(e).splitlines()[0]}") from e
+            raise invalid(f"the model refused the input: {refusal(e)}") from e
         self.metrics.runtime(self.name, "Classify", time.perf_counter() - started)
         scores = outputs[CLASSIFY_SCORES].numpy()
         self.metrics.predictions(self.name, self.version, scores)
@@ -119,14 +133,17 @@ class Servable:
         try:
             outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError) as e:
-            raise invalid(f"the model refused the input: {str(e).splitlines()[0]}") from e
+            raise invalid(f"the model refused the input: {refusal(e)}") from e
         # A scalar string output comes back from TensorFlow as bytes: keep every output an array.
         arrays = {
             k: np.array(v.numpy(), dtype=object) if v.dtype == tf.string else v.numpy() for k, v in outputs.items()
         }
         self.metrics.runtime(self.name, "Predict", time.perf_counter() - started)
         if PROBABILITIES_OUTPUT in arrays:
-            self.metrics.predictions(self.name, self.version, arrays[PROBABILITIES_OUTPUT])
+            answered = arrays[PROBABILITIES_OUTPUT]
+            if DIGIT_FOUND_OUTPUT in arrays:  # a blank page is no prediction of any class
+                answered = answered[np.asarray(arrays[DIGIT_FOUND_OUTPUT], bool).reshape(-1)]
+            self.metrics.predictions(self.name, self.version, answered)
         return filter_outputs(arrays, output_filter)
 
 

@@ -10,6 +10,7 @@ import pytest
 from components.idx_example_gen.executor import to_example
 from modules import cnn, export, features, signatures
 from modules.hparams import HParams
+from serving.images import png
 from tests.timeouts import COMMAND_TIMEOUT
 
 # Runs in a fresh interpreter that imports only TensorFlow: no TFT, no Keras import by us.
@@ -19,10 +20,12 @@ import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
 examples = tf.constant([bytes.fromhex(h) for h in json.loads(sys.argv[2])])
 images = tf.constant(json.loads(sys.argv[3]), tf.uint8)
+pictures = tf.constant([bytes.fromhex(h) for h in json.loads(sys.argv[4])])
 out = {}
 for name, fn in loaded.signatures.items():
     inputs = {k: [str(v.dtype.name), v.shape.as_list()] for k, v in fn.structured_input_signature[1].items()}
-    result = fn(images=images) if "images" in inputs else fn(**{next(iter(inputs)): examples})
+    given = {"images": images, "pictures": pictures}
+    result = fn(**{k: given.get(k, examples) for k in inputs})
     out[name] = {"inputs": inputs, "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in result.items()},
                  "values": {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
                             for k, v in result.items()}}
@@ -45,6 +48,7 @@ def exported(tmp_path_factory, transform_output, few_images):
             path,
             json.dumps([s.hex() for s in serialized]),
             json.dumps(images[:4].tolist()),
+            json.dumps([png(img).hex() for img in images[:4]]),
         ],
         capture_output=True,
         text=True,
@@ -59,6 +63,7 @@ def test_signature_names_and_types(exported):
     assert set(sigs) == {
         signatures.SERVING_SIGNATURE,
         signatures.IMAGES_SIGNATURE,
+        signatures.PICTURES_SIGNATURE,
         signatures.CLASSIFY_SIGNATURE,
         signatures.TRANSFORM_SIGNATURE,
     }
@@ -80,6 +85,15 @@ def test_signature_names_and_types(exported):
         signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]],
         signatures.CLASSES_OUTPUT: ["int64", [4]],
     }
+    pictures = sigs[signatures.PICTURES_SIGNATURE]
+    assert pictures["inputs"] == {signatures.PICTURES_INPUT: ["string", [None]]}
+    assert pictures["outputs"] == {
+        signatures.PROBABILITIES_OUTPUT: ["float32", [4, features.NUM_CLASSES]],
+        signatures.CLASSES_OUTPUT: ["int64", [4]],
+        signatures.SEEN_IMAGES_OUTPUT: ["uint8", [4, features.IMAGE_HEIGHT, features.IMAGE_WIDTH]],
+        signatures.DIGIT_FOUND_OUTPUT: ["bool", [4]],
+    }
+    assert pictures["values"][signatures.DIGIT_FOUND_OUTPUT] == [True] * 4
     transformed = sigs[signatures.TRANSFORM_SIGNATURE]["outputs"]
     assert transformed[features.transformed_name(features.IMAGE_KEY)] == ["float32", [4, features.NUM_PIXELS]]
 

@@ -175,3 +175,89 @@ def test_hot_swap_to_a_new_version_fails_no_request(kind, tmp_path, exported_mod
     assert {"version": 2, "state": "AVAILABLE"} in status
     assert {"version": 1, "state": "AVAILABLE"} not in status
     assert os.path.isdir(os.path.join(base, "1"))  # unloaded from the server, never deleted from disk
+
+
+@pytest.fixture(scope="module")
+def pictures(batch):
+    """The first 8 test digits as photos of paper (grey paper, dark ink, off-centre, PNG and
+    JPEG), then a blank page."""
+    from benchmarks import pictures as suite
+
+    rng = np.random.default_rng(0)
+    pages = [suite.Page(paper=200, offset=(0.05, -0.05)), suite.Page(paper=230, jpeg=80, slant=0.1)]
+    drawn = [suite.render(d, pages[i % 2], rng) for i, d in enumerate(batch[0][:8])]
+    return drawn + suite.blank_pages(1)
+
+
+def test_predict_pictures_over_both_protocols_equals_the_savedmodel(clients, pictures, exported_model):
+    signature = tf.saved_model.load(exported_model).signatures[signatures.PICTURES_SIGNATURE]
+    expected = signature(**{signatures.PICTURES_INPUT: tf.constant(pictures)})
+    for client in clients:
+        prediction = client.predict_pictures(pictures)
+        np.testing.assert_allclose(
+            prediction.probabilities, expected[signatures.PROBABILITIES_OUTPUT].numpy(), rtol=0, atol=1e-6
+        )
+        np.testing.assert_array_equal(prediction.images, expected[signatures.SEEN_IMAGES_OUTPUT].numpy())
+        assert prediction.digit_found.tolist() == [True] * 8 + [False]
+        assert prediction.classes[-1] == signatures.NO_DIGIT_CLASS
+
+
+def test_metadata_lists_the_picture_signature(clients):
+    for client in clients:
+        defs = client.metadata()["metadata"]["signature_def"]["signature_def"]
+        pictures_input = defs[signatures.PICTURES_SIGNATURE]["inputs"][signatures.PICTURES_INPUT]
+        assert pictures_input["dtype"] == "DT_STRING"
+        assert set(defs[signatures.PICTURES_SIGNATURE]["outputs"]) == {
+            signatures.PROBABILITIES_OUTPUT,
+            signatures.CLASSES_OUTPUT,
+            signatures.SEEN_IMAGES_OUTPUT,
+            signatures.DIGIT_FOUND_OUTPUT,
+        }
+
+
+def _png_header_only(height: int, width: int) -> bytes:
+    """A PNG signature and IHDR declaring height x width grey pixels, and no pixel data."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("not a picture", "not a PNG, JPEG, GIF or BMP"),
+        ("truncated PNG", "Invalid PNG"),
+        ("bomb header", "header declares more than"),
+        ("animated GIF", "animated GIF"),
+        ("1x1", "smaller than"),
+    ],
+)
+def test_bad_pictures_are_invalid_argument_in_plain_words_and_the_server_keeps_serving(clients, pictures, name, words):
+    from PIL import Image
+
+    def encoded(make) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        make(buffer)
+        return buffer.getvalue()
+
+    frames = [Image.new("L", (32, 32), v) for v in (0, 255)]
+    bad = {
+        "not a picture": b"%PDF-1.7 this is a document, not a picture",
+        "truncated PNG": pictures[0][: len(pictures[0]) // 2],
+        "bomb header": _png_header_only(50_000, 50_000),
+        "animated GIF": encoded(lambda b: frames[0].save(b, "GIF", save_all=True, append_images=frames[1:])),
+        "1x1": encoded(lambda b: Image.new("L", (1, 1), 255).save(b, "PNG")),
+    }[name]
+    rest, grpc_client = clients
+    for client in clients:
+        with pytest.raises(ServingRequestError) as refused:
+            client.predict_pictures([pictures[0], bad])
+        status = refused.value.status
+        assert status in (400, grpc.StatusCode.INVALID_ARGUMENT), (name, status)
+        assert words in str(refused.value), str(refused.value)
+    assert rest.predict_pictures(pictures[:1]).digit_found.tolist() == [True]  # still serving

@@ -11,6 +11,7 @@ import requests
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from benchmarks import pictures as suite
 from modules import push_layout, signatures
 from monitoring import request_logs
 from serving import request_log
@@ -167,6 +168,10 @@ def test_every_answer_carries_a_request_id_and_logged_requests_read_back_exactly
         timeout=30,
     )
     assert traced.headers["X-Request-Id"] == "trace-7"
+    # A picture is logged as the 28x28 image the model made of it; a blank page is no row.
+    page, blank = suite.render(images[7], suite.Page(paper=200), np.random.default_rng(0)), suite.blank_pages(1)[0]
+    seen = rest.predict_pictures([page, blank])
+    assert seen.digit_found.tolist() == [True, False]
     # Errors carry an id too; they are not logged (nothing was answered).
     refused = requests.get(f"{logging_server.rest_url}/v1/models/nope", timeout=30)
     assert refused.status_code == 404 and len(refused.headers["X-Request-Id"]) == 32
@@ -174,9 +179,9 @@ def test_every_answer_carries_a_request_id_and_logged_requests_read_back_exactly
 
     rows, problems = request_logs.read(request_logs.log_files(logging_server.log_prefix), MODEL_NAME)
     assert problems.bad_records == 0 and problems.truncated_files == 0
-    assert rows.request_ids.tolist() == [ids[0]] * 3 + [ids[1]] * 2 + [ids[2], "trace-7"]
-    assert rows.rows.tolist() == [0, 1, 2, 0, 1, 0, 0]
-    np.testing.assert_array_equal(rows.images, images[:7])
+    assert rows.request_ids.tolist() == [ids[0]] * 3 + [ids[1]] * 2 + [ids[2], "trace-7", seen.request_id]
+    assert rows.rows.tolist() == [0, 1, 2, 0, 1, 0, 0, 0]
+    np.testing.assert_array_equal(rows.images, np.concatenate([images[:7], seen.images[:1]]))
     answered = np.concatenate([a.probabilities for a in answers])
     np.testing.assert_allclose(rows.probabilities[:6], answered, atol=1e-6)
     assert set(rows.versions.tolist()) == {1}

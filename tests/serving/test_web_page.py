@@ -1,7 +1,10 @@
-"""The draw-a-digit page in headless Chromium: draw a stroke, the REST API's prediction appears."""
+"""The draw-a-digit page in headless Chromium: draw a stroke, the page sends the canvas as PNG to
+predict_pictures, and the model's answer and the 28x28 image it made of the drawing appear."""
 
+import json
 import shutil
 
+import numpy as np
 import pytest
 
 from tests.serving.conftest import MODEL_NAME
@@ -61,6 +64,12 @@ def test_drawing_a_one_shows_the_predicted_class_and_probabilities(browser, dev_
     assert len(probabilities) == 10 and sum(probabilities) == pytest.approx(1.0, abs=1e-3)
     assert predicted == str(max(range(10), key=probabilities.__getitem__))
     assert predicted == "1"
+    seen = np.array(json.loads(browser.find_element("id", "seen").get_attribute("data-pixels")), np.uint8)
+    rows, _ = np.nonzero(seen > 128)
+    assert seen.shape == (28, 28) and rows.max() - rows.min() + 1 >= 18  # the stroke fitted into MNIST's 20x20
+    ys, xs = np.nonzero(seen)
+    weights = seen[ys, xs].astype(float)
+    assert abs(np.average(ys, weights=weights) - 14) <= 1 and abs(np.average(xs, weights=weights) - 14) <= 1
 
 
 def test_clear_then_a_zero(browser, dev_server):

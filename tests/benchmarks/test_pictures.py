@@ -1,0 +1,35 @@
+"""The picture benchmark, small: a few digits of each suite on every family's pages, read by the
+test model's picture signature, the report, its table and the pictures written for the CLI."""
+
+import json
+import os
+
+import numpy as np
+
+from benchmarks import pictures
+
+
+def test_the_benchmark_reports_every_family_and_blank_pages_come_back_no_digit(exported_model, tmp_path, capsys):
+    out, folder = tmp_path / "pictures.json", tmp_path / "pictures"
+    args = ["--model-dir", exported_model, "--rows", "6", "--write-pictures", str(folder), "--output", str(out)]
+    assert pictures.main(args) == 0
+    report = json.loads(out.read_text())
+    assert set(report["suites"]) == {"mnist test", "uci other writers"}
+    keys = {f"{family}: {s}" for family, strengths in pictures.FAMILIES.items() for s, _, _ in strengths}
+    for suite in report["suites"].values():
+        assert set(suite["families"]) == keys
+    assert report["blank pages"] == {"pages": 6, "no digit": 1.0} and report["meets"]["blank"]
+    # On MNIST's own digits the ordinary pages read about as well as the clean arrays.
+    mnist = report["suites"]["mnist test"]
+    ordinary = [
+        mnist["families"][f"{family}: {s}"]["accuracy"]
+        for family, strengths in pictures.FAMILIES.items()
+        for s, _, o in strengths
+        if o
+    ]
+    assert np.mean(ordinary) >= mnist["clean arrays"] - 0.1, (np.mean(ordinary), mnist["clean arrays"])
+    assert all(mnist["families"][k]["no digit"] == 0.0 for k in keys if not k.startswith("small"))
+    table = capsys.readouterr().out
+    assert all(f"| {family} |" in table for family in pictures.FAMILIES)
+    written = os.listdir(folder / "mnist_test" / "paper_grey_180")
+    assert len(written) == 6 and all(name.endswith(".png") for name in written)
