@@ -74,7 +74,7 @@ def run_check(
     previous_window: (since, until) of the window drift compares with (None: the time just before)."""
     import tensorflow_data_validation as tfdv
 
-    from monitoring import checks, feedback, request_logs, served_model
+    from monitoring import checks, feedback, report, request_logs, served_model
 
     schema = tfdv.load_schema_text(schema_path)
     paths = request_logs.log_files(log_prefix)
@@ -98,7 +98,7 @@ def run_check(
         "versions": {},
         "drift": None,
     }
-    plots: Dict[str, dict] = {}
+    plots: Dict[str, object] = {report.RECEIVED_PICTURES: request_logs.picture_samples(paths, model_name, since, until)}
     if not len(rows):
         result["verdict"] = (
             f"EMPTY WINDOW: no served request of model {model_name} was logged in it ({len(paths)} log files)"

@@ -1,7 +1,9 @@
 """The monitor's HTML report: its verdict, every check with value and bound, and plots of what was
-compared (pixel intensities, predicted-class mix, confidence), in the run report's style."""
+compared (pixel intensities, predicted-class mix, confidence), and a sample of the pictures clients
+sent beside the 28x28 images the model made of them, in the run report's style."""
 
 import html
+import io
 import json
 import os
 from typing import Dict, List
@@ -14,6 +16,8 @@ from runs.report import html_page, table
 
 REPORT_FILE = "monitor_report.html"
 PLOTS_DIR = "monitor_report"
+RECEIVED_PICTURES = "received pictures"  # plots' key: request_logs.PictureSample list
+THUMBNAIL = 112  # pixels a side of each picture shown
 
 
 def pixel_histogram(statistics) -> "tuple[np.ndarray, np.ndarray]":
@@ -112,11 +116,45 @@ def write(result: dict, plots: Dict[str, object], out_dir: str) -> str:
                 drawn["top_probabilities"], result["low_confidence_bound"], os.path.join(out_dir, names["confidence"])
             )
             sections.append("".join(f"<img src='{n}' alt='{k}'>" for k, n in names.items()))
+    if plots.get(RECEIVED_PICTURES):
+        sections.append(_received_pictures(plots[RECEIVED_PICTURES], out_dir))
     sections.append("<h2>JSON</h2><pre>" + html.escape(json.dumps(result, indent=2)) + "</pre>")
     path = os.path.join(out_dir, REPORT_FILE)
     with open(path, "w") as f:
         f.write(html_page("mnist-tfx monitor", sections))
     return path
+
+
+def _received_pictures(samples: list, out_dir: str) -> str:
+    """A table of pictures as clients sent them beside the 28x28 image the model made of each (drawn
+    at THUMBNAIL pixels), and the answer; a picture that no longer decodes is said so."""
+    from PIL import Image
+
+    from modules.signatures import NO_DIGIT_CLASS
+
+    rows = []  # cells of HTML: every text from the log is escaped
+    for i, sample in enumerate(samples):
+        names = [f"{PLOTS_DIR}/received_{i}.png", f"{PLOTS_DIR}/seen_{i}.png"]
+        try:
+            received = Image.open(io.BytesIO(sample.picture))
+            received.thumbnail((THUMBNAIL, THUMBNAIL))
+            received.convert("RGB").save(os.path.join(out_dir, names[0]))
+            shown = f"<img src='{names[0]}' alt='received {i}'> {received.width}x{received.height}"
+        except Exception as e:  # noqa: BLE001  the model refused it too; say what it is
+            shown = html.escape(f"({len(sample.picture)} bytes that do not decode: {type(e).__name__})")
+        seen = Image.fromarray(sample.image).resize((THUMBNAIL, THUMBNAIL), Image.NEAREST)
+        seen.save(os.path.join(out_dir, names[1]))
+        answer = "no digit" if sample.predicted == NO_DIGIT_CLASS else str(sample.predicted)
+        rows.append(
+            [html.escape(f"{sample.request_id}/{sample.row}"), shown, f"<img src='{names[1]}' alt='seen {i}'>", answer]
+        )
+    return (
+        "<h2>Pictures received, and what the model saw</h2>"
+        + f"<p>The first {len(samples)} pictures of the window sent to the picture signature.</p>"
+        + "<table><tr><th>request/row</th><th>received</th><th>seen (28x28)</th><th>answer</th></tr>"
+        + "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+        + "</table>"
+    )
 
 
 def _check_table(checks: List[dict]):

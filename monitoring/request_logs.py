@@ -122,6 +122,68 @@ def read(
     )
 
 
+@dataclass
+class PictureSample:
+    """One picture a client sent to the picture signature, and what the model made of it."""
+
+    request_id: str
+    row: int  # its position in the request
+    picture: bytes  # the encoded picture as received
+    image: np.ndarray  # uint8 [28, 28]: what the model saw
+    digit_found: bool
+    predicted: int  # the class answered (NO_DIGIT_CLASS when no digit was found)
+
+
+def picture_samples(
+    paths: List[str], model_name: str, since: Optional[float] = None, until: Optional[float] = None, limit: int = 12
+) -> List[PictureSample]:
+    """The first `limit` pictures logged for `model_name` in [since, until), each with the 28x28
+    image the model saw; records of other calls, and any that do not decode, are passed over
+    (read() counts those)."""
+    samples: List[PictureSample] = []
+    for path in paths:
+        try:
+            for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                try:
+                    samples.extend(_pictures_of(raw, model_name, since, until))
+                except Exception:  # noqa: BLE001  an undecodable record: read() counts it
+                    continue
+                if len(samples) >= limit:
+                    return samples[:limit]
+        except tf.errors.OpError:  # an unreadable file: read() reports it
+            continue
+    return samples
+
+
+def _pictures_of(raw: bytes, model_name: str, since, until) -> List[PictureSample]:
+    entry = prediction_log_pb2.PredictionLog.FromString(raw)
+    stamp, log = entry.log_metadata.timestamp_secs, entry.predict_log
+    if (
+        entry.log_metadata.model_spec.name != model_name
+        or (since is not None and stamp < since)
+        or (until is not None and stamp >= until)
+        or signatures.PICTURES_INPUT not in log.request.inputs
+    ):
+        return []
+    pictures = log.request.inputs[signatures.PICTURES_INPUT].string_val
+    outputs = {
+        name: tf.make_ndarray(log.response.outputs[name])
+        for name in (signatures.SEEN_IMAGES_OUTPUT, signatures.DIGIT_FOUND_OUTPUT, signatures.CLASSES_OUTPUT)
+    }
+    images = outputs[signatures.SEEN_IMAGES_OUTPUT].reshape(len(pictures), features.IMAGE_HEIGHT, features.IMAGE_WIDTH)
+    return [
+        PictureSample(
+            logged_request_id(entry),
+            row,
+            picture,
+            images[row].astype(np.uint8),
+            bool(outputs[signatures.DIGIT_FOUND_OUTPUT].reshape(-1)[row]),
+            int(outputs[signatures.CLASSES_OUTPUT].reshape(-1)[row]),
+        )
+        for row, picture in enumerate(pictures)
+    ]
+
+
 def _add(raw: bytes, path: str, model_name: str, since, until, columns, problems: LogProblems) -> None:
     try:
         entry = prediction_log_pb2.PredictionLog.FromString(raw)

@@ -9,7 +9,7 @@ import sys
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import check
+from monitoring import check, report
 from pipeline.configs import PROJECT_ROOT
 from tests.timeouts import COMMAND_TIMEOUT
 
@@ -69,7 +69,7 @@ def test_drift_compares_with_the_last_window_the_monitor_judged(tmp_path):
 def test_an_empty_window_is_said_in_plain_words(logged, tmp_path):
     prefix, _, _ = logged
     result, plots = check.run_check(prefix, str(tmp_path / "no.sqlite"), str(tmp_path / "fb"), 0, 1000)
-    assert result["rows"] == 0 and result["flagged"] == [] and plots == {}
+    assert result["rows"] == 0 and result["flagged"] == [] and plots == {report.RECEIVED_PICTURES: []}
     assert result["verdict"].startswith("EMPTY WINDOW: no served request of model mnist")
 
 

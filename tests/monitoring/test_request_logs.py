@@ -50,3 +50,43 @@ def test_a_window_keeps_only_rows_answered_inside_it(logged):
     stamp = int(rows.timestamps[0])
     assert len(request_logs.read(request_logs.log_files(prefix), MODEL_NAME, since=stamp, until=stamp + 3600)[0]) == 20
     assert len(request_logs.read(request_logs.log_files(prefix), MODEL_NAME, since=stamp + 3600)[0]) == 0
+
+
+def _log_pictures(prefix: str, pictures: list, seen: np.ndarray, found: list) -> None:
+    from modules import signatures
+    from serving import request_log
+    from serving.metrics import NoMetrics
+
+    logger = request_log.RequestLogger(request_log.LoggingSpec(prefix, 1.0), NoMetrics(), MODEL_NAME)
+    outputs = {
+        signatures.PROBABILITIES_OUTPUT: np.full((len(pictures), 10), 0.1, np.float32),
+        signatures.CLASSES_OUTPUT: np.where(found, 3, signatures.NO_DIGIT_CLASS).astype(np.int64),
+        signatures.SEEN_IMAGES_OUTPUT: seen,
+        signatures.DIGIT_FOUND_OUTPUT: np.array(found),
+    }
+    inputs = {signatures.PICTURES_INPUT: np.array(pictures, dtype=object)}
+    logger.offer("pics", 1, signatures.PICTURES_SIGNATURE, inputs, {}, outputs)
+    logger.close()
+
+
+def test_pictures_calls_read_back_as_what_the_model_saw_and_as_samples_of_what_was_sent(tmp_path, test_images_labels):
+    """The checks read the 28x28 image the model made of each picture (a blank page is no row); the
+    report's samples keep the picture as received beside it."""
+    images = test_images_labels[0][:3]
+    prefix = str(tmp_path / "logs" / "requests")
+    pictures = [b"picture-0", b"picture-1", b"picture-2"]
+    _log_pictures(prefix, pictures, images, [True, False, True])
+    write_log(prefix, test_images_labels[0][3:5])  # an images call beside it: no picture sample
+    rows, problems = request_logs.read(request_logs.log_files(prefix), MODEL_NAME)
+    assert problems.bad_records == 0
+    assert rows.request_ids.tolist()[:2] == ["pics", "pics"] and rows.rows.tolist()[:2] == [0, 2]
+    np.testing.assert_array_equal(rows.images[:2], images[[0, 2]])
+    samples = request_logs.picture_samples(request_logs.log_files(prefix), MODEL_NAME)
+    assert [(s.row, s.picture, s.digit_found, s.predicted) for s in samples] == [
+        (0, b"picture-0", True, 3),
+        (1, b"picture-1", False, -1),
+        (2, b"picture-2", True, 3),
+    ]
+    np.testing.assert_array_equal(samples[2].image, images[2])
+    assert len(request_logs.picture_samples(request_logs.log_files(prefix), MODEL_NAME, limit=2)) == 2
+    assert request_logs.picture_samples(request_logs.log_files(prefix), MODEL_NAME, since=4e9) == []
