@@ -161,6 +161,12 @@ def _extend(a, margin: int) -> tf.Tensor:
     return a
 
 
+def _window_max(a, window: int) -> tf.Tensor:
+    """The largest value within a window x window square around each pixel of [1, h, w, 1] (SAME
+    borders): the row maxima's column maxima, the same as one square pooling at 2/window its cost."""
+    return tf.nn.max_pool2d(tf.nn.max_pool2d(a, [1, window], 1, "SAME"), [window, 1], 1, "SAME")
+
+
 def paper_level(x) -> tf.Tensor:
     """The paper's level at each pixel of `x` (ink bright): a morphological opening (the darkest
     within a window, then the brightest of those) wider than any stroke, on a PAPER_GRID x
@@ -169,8 +175,8 @@ def paper_level(x) -> tf.Tensor:
     (the picture's edges are extended outward first, so a ramp running off the page stays one)."""
     small = tf.image.resize(x[tf.newaxis, :, :, tf.newaxis], [PAPER_GRID, PAPER_GRID], antialias=True)
     margin = 2 * (PAPER_WINDOW // 2)
-    eroded = -tf.nn.max_pool2d(-_extend(small, margin), PAPER_WINDOW, 1, "SAME")
-    opened = tf.nn.max_pool2d(eroded, PAPER_WINDOW, 1, "SAME")[:, margin:-margin, margin:-margin, :]
+    eroded = -_window_max(-_extend(small, margin), PAPER_WINDOW)
+    opened = _window_max(eroded, PAPER_WINDOW)[:, margin:-margin, margin:-margin, :]
     return tf.image.resize(opened, tf.shape(x), method="bilinear")[0, :, :, 0]
 
 
@@ -225,7 +231,7 @@ def ink(x) -> "tuple[tf.Tensor, tf.Tensor]":
     # The strokes' own level (a high quantile of the ink's strength) is MNIST's white; the soft
     # edge around the ink is kept, as MNIST keeps its anti-aliasing; the paper further off is black.
     level = _quantile(tf.boolean_mask(strength, mask > 0), INK_LEVEL_QUANTILE)
-    near = tf.nn.max_pool2d(mask[tf.newaxis, :, :, tf.newaxis], EDGE_WINDOW, 1, "SAME")[0, :, :, 0]
+    near = _window_max(mask[tf.newaxis, :, :, tf.newaxis], EDGE_WINDOW)[0, :, :, 0]
     return tf.clip_by_value(strength / tf.maximum(level, 1.0), 0.0, 1.0) * near, found
 
 

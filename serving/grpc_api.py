@@ -40,9 +40,14 @@ def _abort_on_error(method):
 
     def wrapper(self, request, context):
         started, status = time.perf_counter(), "OK"
-        sent = dict(context.invocation_metadata()).get(request_log.REQUEST_ID_METADATA)
-        context.request_id = request_log.request_id(sent if isinstance(sent, str) else None)
-        context.set_trailing_metadata(((request_log.REQUEST_ID_METADATA, context.request_id),))
+        context.request_id = request_log.request_id()
+        trailing = [(request_log.REQUEST_ID_METADATA, context.request_id)]
+        client_id = request_log.client_request_id(
+            dict(context.invocation_metadata()).get(request_log.REQUEST_ID_METADATA)
+        )
+        if client_id:
+            trailing.append((request_log.CLIENT_ID_METADATA, client_id))
+        context.set_trailing_metadata(tuple(trailing))
         try:
             return method(self, request, context)
         except ServingError as e:

@@ -1,7 +1,7 @@
 """Request logging for deployments on the real tensorflow_model_server, which has none that works in
 its open-source build (tensorflow/serving#408, #2223): a thin REST proxy in front of it that writes
 the same PredictionLog files as serving.server (serving/request_log.py) and gives every answer an
-X-Request-Id.
+X-Request-Id of its own making (a client's own comes back as X-Client-Request-Id).
 
     python -m serving.log_proxy --upstream http://127.0.0.1:8501 --port 8511 \
         --model_config_file serving_model/models.config
@@ -113,9 +113,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if key.lower() not in _HOP_BY_HOP and key.lower() not in (
                 "content-length",
                 request_log.REQUEST_ID_METADATA,
+                request_log.CLIENT_ID_METADATA,
             ):
                 self.send_header(key, value)
         self.send_header(request_log.REQUEST_ID_HEADER, request_id)
+        client_id = request_log.client_request_id(self.headers.get(request_log.REQUEST_ID_HEADER))
+        if client_id:
+            self.send_header(request_log.CLIENT_ID_HEADER, client_id)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -135,7 +139,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         )
 
     def _handle(self, method: str) -> None:
-        request_id = request_log.request_id(self.headers.get(request_log.REQUEST_ID_HEADER))
+        request_id = request_log.request_id()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path.split("?", 1)[0]
         if method == "GET" and path == METRICS_PATH:

@@ -41,17 +41,26 @@ COLLECTOR_TYPE = "tfrecord"  # the only log_collector_config.type this server ha
 FILE_SUFFIX = ".tfrecord"
 REQUEST_ID_HEADER = "X-Request-Id"  # REST: a response header; gRPC: trailing metadata, lower-cased
 REQUEST_ID_METADATA = REQUEST_ID_HEADER.lower()
+# A client's own id (sent as X-Request-Id by a tracing system) is answered back under this name:
+# kept for tracing, never the key a label is joined by.
+CLIENT_ID_HEADER = "X-Client-Request-Id"
+CLIENT_ID_METADATA = CLIENT_ID_HEADER.lower()
 _SEQUENCE = itertools.count(1)  # file numbers, shared by every logger of the process
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 WRITE_PAUSE_SECONDS = 0.05  # the writer thread's rest between bunches of records
 
 
-def request_id(client_id: Optional[str] = None) -> str:
-    """The id of one request: the client's own (a header or metadata a tracing system set), when
-    it is a plain token of at most 128 characters, or a fresh random one."""
-    if client_id and _CLIENT_ID.fullmatch(client_id):
-        return client_id
+def request_id() -> str:
+    """The id of one request, the key its logged record and any label sent back are joined by:
+    generated here, never taken from the client, so no client can make its request share an id
+    with another's and have a label meant for one attached to the other."""
     return uuid.uuid4().hex
+
+
+def client_request_id(sent) -> Optional[str]:
+    """The id a client sent (a tracing system's X-Request-Id), when it is a plain token of at most
+    128 characters: answered back as CLIENT_ID_HEADER beside the server's own."""
+    return sent if isinstance(sent, str) and _CLIENT_ID.fullmatch(sent) else None
 
 
 def logged_request_id(prediction_log) -> str:

@@ -66,8 +66,9 @@ def _check_values(name: str, array: np.ndarray, dtype: tf.dtypes.DType) -> None:
 
 
 class Servable:
-    def __init__(self, name: str, version: int, path: str, metrics=None):
+    def __init__(self, name: str, version: int, path: str, metrics=None, max_rows: Optional[int] = None):
         self.name, self.version, self.path = name, version, path
+        self.max_rows = max_rows
         self.metrics = metrics or NoMetrics()
         self._loaded = tf.saved_model.load(path)
         self._functions = {k: v for k, v in self._loaded.signatures.items() if not k.startswith("__")}
@@ -89,9 +90,19 @@ class Servable:
         if found != method_name:
             raise invalid(f"Expected {kind} signature method_name to be {method_name}. Was: {found}")
 
+    def check_rows(self, rows: int) -> None:
+        """Refuses (INVALID_ARGUMENT) a request of more rows than max_rows (None: no limit), before
+        the model runs."""
+        if self.max_rows is not None and rows > self.max_rows:
+            raise invalid(
+                f"the request holds {rows} rows; this server answers at most {self.max_rows} per request "
+                "(--max_batch_rows): send them in smaller requests"
+            )
+
     def classify(self, signature_name: str, serialized_examples) -> "tuple[np.ndarray, np.ndarray]":
         """TF Serving's Classify: serialized tf.Examples -> (class labels [n, k] bytes, scores [n, k])."""
         self.check_method(signature_name, CLASSIFY_METHOD, "classification")
+        self.check_rows(len(serialized_examples))
         fn = self._function(signature_name)
         started = time.perf_counter()
         try:

@@ -26,6 +26,7 @@ from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
 
 log = logging.getLogger("serving.server")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest REST body / gRPC message accepted
+DEFAULT_MAX_ROWS = 1024  # rows (images, pictures, examples) one request may hold
 AUTO_PORT = -1  # --port=auto / --rest_api_port=auto: the system picks a free port (0 keeps TF Serving's "off")
 
 
@@ -122,6 +123,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--request_log_max_file_seconds", type=float, default=60.0, help="... or at this age, and a new one begun"
     )
     p.add_argument(
+        "--max_batch_rows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        help="rows (images, pictures, examples) one request may hold; more: INVALID_ARGUMENT before the model runs",
+    )
+    p.add_argument(
         "--request_log_queue_size", type=int, default=1024, help="records waiting for the disk; more are dropped"
     )
     p.add_argument("--access_log", action="store_true", help="log one line per REST request")
@@ -153,6 +160,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         batcher=batching.Batcher(batching.read_parameters(args.batching_parameters_file))
         if args.enable_batching == "true"
         else None,
+        max_rows=args.max_batch_rows,
         max_file_bytes=args.request_log_max_file_bytes,
         max_file_seconds=args.request_log_max_file_seconds,
         queue_size=args.request_log_queue_size,

@@ -200,6 +200,9 @@ def test_predict_pictures_over_both_protocols_equals_the_savedmodel(clients, pic
         np.testing.assert_array_equal(prediction.images, expected[signatures.SEEN_IMAGES_OUTPUT].numpy())
         assert prediction.digit_found.tolist() == [True] * 8 + [False]
         assert prediction.classes[-1] == signatures.NO_DIGIT_CLASS
+        # The same model behind it: the 28x28 images it saw, sent as arrays, get the same answer.
+        as_arrays = client.predict_images(prediction.images[:8])
+        np.testing.assert_allclose(as_arrays.probabilities, prediction.probabilities[:8], rtol=0, atol=1e-6)
 
 
 def test_metadata_lists_the_picture_signature(clients):

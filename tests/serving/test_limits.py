@@ -95,3 +95,37 @@ def test_connections_beyond_the_cap_get_a_429_with_json(tmp_path, exported_model
         for sock in held:
             sock.close()
         server.stop()
+
+
+def test_a_request_of_more_rows_than_the_limit_is_refused_before_the_model_runs(tmp_path, exported_model):
+    """--max_batch_rows: Predict (images and pictures, REST and gRPC) and Classify requests of more
+    rows get INVALID_ARGUMENT in plain words; requests at the limit are answered."""
+    import grpc
+    import numpy as np
+    import pytest
+
+    from modules import features, signatures
+    from serving.client import RestClient, ServingRequestError
+    from serving.grpc_client import GrpcClient
+    from serving.images import png
+
+    base = str(tmp_path / MODEL_NAME)
+    publish(exported_model, base, 1)
+    images = np.zeros((5, 28, 28), np.uint8)
+    images[:, 8:20, 12:16] = 255
+    with start_server("dev", base, "--max_batch_rows=4") as server:
+        rest, grpc_client = RestClient(server.rest_url, MODEL_NAME), GrpcClient(server.grpc_target, MODEL_NAME)
+        for client in (rest, grpc_client):
+            assert client.predict_images(images[:4]).classes.shape == (4,)
+            for call, rows in ((client.predict_images, images), (client.predict_pictures, [png(i) for i in images])):
+                with pytest.raises(ServingRequestError) as refused:
+                    call(rows)
+                assert refused.value.status in (400, grpc.StatusCode.INVALID_ARGUMENT)
+                assert "holds 5 rows; this server answers at most 4 per request" in refused.value.message
+        grpc_client.close()
+        body = {
+            "signature_name": signatures.CLASSIFY_SIGNATURE,
+            "examples": [{features.IMAGE_KEY: image.reshape(-1).tolist()} for image in images],
+        }
+        classify = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:classify", json=body, timeout=30)
+        assert classify.status_code == 400 and "holds 5 rows" in classify.json()["error"]

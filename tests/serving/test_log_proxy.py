@@ -48,7 +48,8 @@ def test_answers_pass_through_with_an_id_and_the_log_holds_them(proxy, server, t
         json={"signature_name": signatures.IMAGES_SIGNATURE, "inputs": {"images": images[3:6].tolist()}},
         timeout=30,
     )
-    assert columnar.status_code == 200 and columnar.headers["X-Request-Id"] == "trace-9"
+    assert columnar.status_code == 200 and columnar.headers["X-Client-Request-Id"] == "trace-9"
+    assert len(columnar.headers["X-Request-Id"]) == 32  # the proxy's own: the key in the log
     # Errors and other routes pass through untouched (and are not logged).
     missing = requests.get(f"{proxy.url}/v1/models/nope", timeout=30)
     assert missing.status_code == 404 and missing.headers["X-Request-Id"]
@@ -59,7 +60,7 @@ def test_answers_pass_through_with_an_id_and_the_log_holds_them(proxy, server, t
 
     rows, problems = request_logs.read(request_logs.log_files(proxy.log_prefix), MODEL_NAME)
     assert problems.bad_records == 0
-    assert rows.request_ids.tolist() == [first.request_id] * 3 + ["trace-9"] * 3
+    assert rows.request_ids.tolist() == [first.request_id] * 3 + [columnar.headers["X-Request-Id"]] * 3
     assert rows.versions.tolist() == [1] * 6  # pinned to the answering version, explicit or not
     np.testing.assert_array_equal(rows.images, images)
     np.testing.assert_allclose(rows.probabilities[:3], first.probabilities, atol=1e-6)

@@ -55,11 +55,12 @@ def test_a_bad_logging_config_is_refused_in_plain_words(text, message):
         request_log.spec_from_config(_logging_config(text), "/x")
 
 
-def test_a_client_id_is_kept_only_when_it_is_a_plain_token():
-    assert request_log.request_id("trace-42.a:b") == "trace-42.a:b"
-    for bad in ("", "has space", "x" * 129, "new\nline"):
-        generated = request_log.request_id(bad)
-        assert generated != bad and len(generated) == 32
+def test_request_ids_are_generated_and_a_client_id_is_kept_only_when_it_is_a_plain_token():
+    ids = {request_log.request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 32 for i in ids)
+    assert request_log.client_request_id("trace-42.a:b") == "trace-42.a:b"
+    for bad in ("", "has space", "x" * 129, "new\nline", None, b"bytes"):
+        assert request_log.client_request_id(bad) is None
 
 
 def _offer(logger, n: int) -> None:
@@ -160,14 +161,15 @@ def test_every_answer_carries_a_request_id_and_logged_requests_read_back_exactly
     ]
     ids = [a.request_id for a in answers]
     assert all(ids) and len(set(ids)) == 3
-    # A client's own id (a tracing header) is the one answered and logged.
+    # A client's own id (a tracing header) ...
     traced = requests.post(
         f"{logging_server.rest_url}/v1/models/{MODEL_NAME}:predict",
         headers={"X-Request-Id": "trace-7"},
         json={"signature_name": signatures.IMAGES_SIGNATURE, "instances": images[6:7].tolist()},
         timeout=30,
     )
-    assert traced.headers["X-Request-Id"] == "trace-7"
+    # ... is answered back for tracing beside the server's own id, which alone is logged.
+    assert traced.headers["X-Client-Request-Id"] == "trace-7" and len(traced.headers["X-Request-Id"]) == 32
     # A picture is logged as the 28x28 image the model made of it; a blank page is no row.
     page, blank = suite.render(images[7], suite.Page(paper=200), np.random.default_rng(0)), suite.blank_pages(1)[0]
     seen = rest.predict_pictures([page, blank])
@@ -179,7 +181,8 @@ def test_every_answer_carries_a_request_id_and_logged_requests_read_back_exactly
 
     rows, problems = request_logs.read(request_logs.log_files(logging_server.log_prefix), MODEL_NAME)
     assert problems.bad_records == 0 and problems.truncated_files == 0
-    assert rows.request_ids.tolist() == [ids[0]] * 3 + [ids[1]] * 2 + [ids[2], "trace-7", seen.request_id]
+    traced_id = traced.headers["X-Request-Id"]
+    assert rows.request_ids.tolist() == [ids[0]] * 3 + [ids[1]] * 2 + [ids[2], traced_id, seen.request_id]
     assert rows.rows.tolist() == [0, 1, 2, 0, 1, 0, 0, 0]
     np.testing.assert_array_equal(rows.images, np.concatenate([images[:7], seen.images[:1]]))
     answered = np.concatenate([a.probabilities for a in answers])
