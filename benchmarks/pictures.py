@@ -211,6 +211,30 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def family_table(report: dict) -> str:
+    """One line per family: per suite, the lowest accuracy at its ordinary strengths and at the
+    strengths past them, beside the clean arrays'."""
+    suites_ = list(report["suites"])
+    head = " | ".join(f"{s}: ordinary, worst | {s}: beyond" for s in suites_)
+    lines = [f"| family | {head} |", "|---|" + "---|---|" * len(suites_)]
+    lines.append(
+        "| clean 28x28 arrays | " + " | ".join(f"{report['suites'][s]['clean arrays']:.3f} | -" for s in suites_) + " |"
+    )
+    for family, strengths in report["families"].items():
+        cells = []
+        for s in suites_:
+            scores = report["suites"][s]["families"]
+            for ordinary in (True, False):
+                picked = [
+                    (scores[f"{family}: {x['strength']}"]["accuracy"], x["strength"])
+                    for x in strengths
+                    if x["ordinary"] == ordinary
+                ]
+                cells.append(f"{min(picked)[0]:.3f} ({min(picked)[1]})" if picked else "-")
+        lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", help="a pushed version directory (default: newest in serving_model/mnist)")
@@ -227,6 +251,7 @@ def main(argv=None) -> int:
     report.update(run(predict_pictures, predict_images, clean_arrays, args.rows, write_to=args.write_pictures))
     output.write_json(report, args.output)
     print(table(report))
+    print(family_table(report))
     print(json.dumps(report["meets"], indent=2))
     return 0
 

@@ -1,10 +1,12 @@
 """TF Serving's gRPC API: PredictionService.Predict / Classify / Regress (refused: no regression
 signature) / GetModelMetadata, ModelService.GetModelStatus and HandleReloadConfigRequest.
 
-Every answer carries the request id in its trailing metadata (`x-request-id`; the caller's own when
-its metadata sent a plain one), the key of a logged request (serving/request_log.py)."""
+Every answer carries the request id the server generated in its trailing metadata (`x-request-id`),
+the key of a logged request (serving/request_log.py); a caller's own plain `x-request-id` comes
+back as `x-client-request-id`."""
 
 import math
+import os
 import time
 from concurrent import futures
 from typing import Optional, Tuple
@@ -157,18 +159,34 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, repository: ModelRepository, config_dir: str):
+    def __init__(self, repository: ModelRepository, config_dir: str, allow_reload: bool = True):
         self.repository = repository
         self.config_dir = config_dir  # what relative base paths in a reloaded configuration are relative to
+        self.allow_reload = allow_reload
 
     @_abort_on_error
     def HandleReloadConfigRequest(self, request, context):
         """Applies a new ModelServerConfig (models added, removed, policies and labels changed); an
-        error is both the call's status and the response's, as in TF Serving."""
+        error is both the call's status and the response's, as in TF Serving. Turned off
+        (--enable_reload_config_request=false): UNIMPLEMENTED. A request log outside the
+        configuration's folder is refused: whoever reaches this port cannot make the server write
+        files elsewhere."""
+        if not self.allow_reload:
+            raise ServingError(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "HandleReloadConfigRequest is turned off on this server (--enable_reload_config_request=false)",
+            )
         try:
             models = configs_from_proto(request.config, self.config_dir)
         except ValueError as e:
             raise invalid(f"the configuration is not valid: {e}") from e
+        root = os.path.realpath(self.config_dir)
+        for model in models:
+            if model.logging and os.path.commonpath([root, os.path.realpath(model.logging.filename_prefix)]) != root:
+                raise invalid(
+                    f"the configuration is not valid: model {model.name}'s request log "
+                    f"{model.logging.filename_prefix!r} lies outside {root}"
+                )
         self.repository.reload(models)
         return model_management_pb2.ReloadConfigResponse()
 
@@ -185,10 +203,12 @@ def make_server(
     workers: int = 8,
     max_concurrent_rpcs: Optional[int] = None,
     config_dir: str = ".",
+    allow_reload: bool = True,
 ) -> "tuple[grpc.Server, int]":
     """-> (the server, the port it bound: port, or the one the system chose for port 0).
     max_concurrent_rpcs: calls running or queued at once; gRPC answers one more RESOURCE_EXHAUSTED.
-    config_dir: relative base paths of a configuration sent to HandleReloadConfigRequest start there."""
+    config_dir: relative base paths of a configuration sent to HandleReloadConfigRequest start there.
+    allow_reload: False turns HandleReloadConfigRequest off (UNIMPLEMENTED)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -201,7 +221,9 @@ def make_server(
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(repository, max_message_bytes), server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, config_dir), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(repository, config_dir, allow_reload), server
+    )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"gRPC could not bind {host}:{port}")

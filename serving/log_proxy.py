@@ -22,18 +22,49 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Dict, Optional, Tuple
 
 import requests
 
 from serving import request_log
+from serving.errors import ServingError
 from serving.metrics import CONTENT_TYPE, ServingMetrics
-from serving.rest_api import ROUTE, BoundedServer
+from serving.rest_api import ROUTE, BoundedServer, read_body
+from serving.server import DEFAULT_MAX_REQUEST_BYTES
 
 log = logging.getLogger("serving.log_proxy")
 METRICS_PATH = "/log_proxy/metrics"
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+# Headers for one hop only (RFC 9110 7.6.1), never forwarded either way; so are those a message's
+# Connection header names, and Content-Encoding of an answer (its body is forwarded decoded).
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+}
+DEFAULT_MAX_ANSWER_BYTES = 64 << 20  # an upstream answer larger than this is not relayed (502)
+
+
+def _end_to_end(headers, also=()) -> Dict[str, str]:
+    """The headers that are not hop-by-hop: neither _HOP_BY_HOP nor named in Connection."""
+    values = [v for k, v in headers.items() if k.lower() == "connection"]
+    named = {token.strip().lower() for value in values for token in value.split(",")}
+    dropped = _HOP_BY_HOP | named | {a.lower() for a in also}
+    return {k: v for k, v in headers.items() if k.lower() not in dropped}
+
+
+@dataclass
+class _Answer:
+    status_code: int
+    headers: Dict[str, str]
+    content: bytes
 
 
 class Upstream:
@@ -50,6 +81,14 @@ class Upstream:
         if not hasattr(self._local, "session"):
             self._local.session = requests.Session()
         return self._local.session
+
+    def label_version(self, model: str, label: str) -> Optional[int]:
+        """The version a label names now (None: the upstream does not say)."""
+        try:
+            status = self.session.get(f"{self.url}/v1/models/{model}/labels/{label}", timeout=self.timeout)
+            return int(status.json()["model_version_status"][0]["version"]) if status.status_code == 200 else None
+        except (requests.RequestException, ValueError, KeyError, IndexError, TypeError):
+            return None
 
     def latest_version(self, model: str) -> Optional[int]:
         checked, version = self._latest.get(model, (0.0, None))
@@ -92,11 +131,17 @@ def _specs(signature_def: dict):
     return specs
 
 
+class _TooLarge(Exception):
+    pass
+
+
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream: Upstream
     loggers: Dict[str, request_log.RequestLogger]
     metrics: ServingMetrics
+    max_request_bytes: int
+    max_answer_bytes: int
 
     def setup(self):
         super().setup()
@@ -109,13 +154,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, headers, body: bytes, request_id: str) -> None:
         self.send_response(status)
-        for key, value in headers.items():
-            if key.lower() not in _HOP_BY_HOP and key.lower() not in (
-                "content-length",
-                request_log.REQUEST_ID_METADATA,
-                request_log.CLIENT_ID_METADATA,
-            ):
-                self.send_header(key, value)
+        also = ("content-length", "content-encoding", request_log.REQUEST_ID_HEADER, request_log.CLIENT_ID_HEADER)
+        for key, value in _end_to_end(headers, also).items():
+            self.send_header(key, value)
         self.send_header(request_log.REQUEST_ID_HEADER, request_id)
         client_id = request_log.client_request_id(self.headers.get(request_log.REQUEST_ID_HEADER))
         if client_id:
@@ -125,45 +166,66 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _forward(self, method: str, path: str, body: bytes) -> requests.Response:
+    def _forward(self, method: str, path: str, body: bytes) -> _Answer:
         """Asks the upstream. path is an origin-form target under /v1/ (checked in _handle), so the
         upstream's scheme, host and port are the only ones a request can reach; redirects are not followed."""
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
-        return self.upstream.session.request(
+        headers = _end_to_end(self.headers, ("host", "content-length"))
+        answer = self.upstream.session.request(
             method,
             self.upstream.url + path,
             data=body or None,
             headers=headers,
             timeout=self.upstream.timeout,
             allow_redirects=False,
+            stream=True,
         )
+        content, size = [], 0
+        with answer:
+            for chunk in answer.iter_content(1 << 16):  # decoded, as the Content-Encoding said
+                size += len(chunk)
+                if size > self.max_answer_bytes:
+                    raise _TooLarge(f"the model server's answer exceeds {self.max_answer_bytes} bytes")
+                content.append(chunk)
+        return _Answer(answer.status_code, dict(answer.headers), b"".join(content))
+
+    def _refuse(self, status: int, message: str, request_id: str) -> None:
+        """TF Serving's JSON error shape."""
+        self._answer(status, {"Content-Type": "application/json"}, json.dumps({"error": message}).encode(), request_id)
 
     def _handle(self, method: str) -> None:
         request_id = request_log.request_id()
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = read_body(self, method, self.max_request_bytes)
+        except ServingError as e:
+            self._refuse(e.http_status, e.message, request_id)
+            return
         path = self.path.split("?", 1)[0]
         if method == "GET" and path == METRICS_PATH:
             self._answer(200, {"Content-Type": CONTENT_TYPE}, self.metrics.exposition(), request_id)
             return
         if not path.startswith("/v1/"):  # absolute-form, "@host/...", "//host/...": never another address
-            payload = json.dumps({"error": f"only /v1/ paths of the model server are served; got '{path[:100]}'"})
-            self._answer(400, {"Content-Type": "application/json"}, payload.encode(), request_id)
+            self._refuse(400, f"only /v1/ paths of the model server are served; got '{path[:100]}'", request_id)
             return
         route = ROUTE.match(path)
         logger = (
             self.loggers.get(route["name"]) if route and route["action"] == ":predict" and method == "POST" else None
         )
         version = None
-        if logger is not None and route["version"] is None and route["label"] is None:
-            version = self.upstream.latest_version(route["name"])
+        if logger is not None and route["version"] is None:  # pinned, so the log names who answered
+            if route["label"] is None:
+                version = self.upstream.latest_version(route["name"])
+            else:
+                version = self.upstream.label_version(route["name"], route["label"])
         pinned = f"/v1/models/{route['name']}/versions/{version}:predict" if version else self.path
         try:
             answer = self._forward(method, pinned, body)
             if version and answer.status_code == 404:  # the pinned version went away: ask as the client asked
                 version, answer = None, self._forward(method, self.path, body)
+        except _TooLarge as e:
+            self._refuse(502, str(e), request_id)
+            return
         except requests.RequestException as e:
-            payload = json.dumps({"error": f"the model server did not answer: {type(e).__name__}"}).encode()
-            self._answer(503, {"Content-Type": "application/json"}, payload, request_id)
+            self._refuse(503, f"the model server did not answer: {type(e).__name__}", request_id)
             return
         self._answer(answer.status_code, answer.headers, answer.content, request_id)
         if logger is not None and answer.status_code == 200:
@@ -211,8 +273,21 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
-def make_server(upstream_url: str, host: str, port: int, model_config_file: str, **log_options):
-    """-> (the HTTP server, its loggers by model name)."""
+def make_server(
+    upstream_url: str,
+    host: str,
+    port: int,
+    model_config_file: str,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    timeout_seconds: float = 30.0,
+    max_connections: int = 512,
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+    **log_options,
+):
+    """-> (the HTTP server, its loggers by model name). The limits are serving.server's, with its
+    defaults and answers: a body over max_request_bytes is 429, a connection silent for
+    timeout_seconds is closed, one more than max_connections gets a 429 unread; an upstream answer
+    over max_answer_bytes is a 502."""
     from serving.repository import configs_from_file
 
     metrics = ServingMetrics()
@@ -224,9 +299,18 @@ def make_server(upstream_url: str, host: str, port: int, model_config_file: str,
     handler = type(
         "Handler",
         (_ProxyHandler,),
-        {"upstream": Upstream(upstream_url), "loggers": loggers, "metrics": metrics, "timeout": 30.0},
+        {
+            "upstream": Upstream(upstream_url, timeout_seconds),
+            "loggers": loggers,
+            "metrics": metrics,
+            "timeout": timeout_seconds,  # socket timeout of every read
+            "max_request_bytes": max_request_bytes,
+            "max_answer_bytes": max_answer_bytes,
+        },
     )
-    return BoundedServer((host, port), handler), loggers
+    server = BoundedServer((host, port), handler)
+    server.max_connections = max_connections
+    return server, loggers
 
 
 def main(argv=None) -> int:
@@ -235,9 +319,22 @@ def main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8511)
     p.add_argument("--model_config_file", required=True, help="the models.config with logging_config")
+    p.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="largest body accepted")
+    p.add_argument("--rest_api_timeout_in_ms", type=int, default=30000, help="a connection silent this long is closed")
+    p.add_argument("--rest_api_max_connections", type=int, default=512, help="open connections at most")
+    p.add_argument("--max_answer_bytes", type=int, default=DEFAULT_MAX_ANSWER_BYTES, help="largest upstream answer")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server, loggers = make_server(args.upstream, args.host, args.port, args.model_config_file)
+    server, loggers = make_server(
+        args.upstream,
+        args.host,
+        args.port,
+        args.model_config_file,
+        args.max_request_bytes,
+        args.rest_api_timeout_in_ms / 1000,
+        args.rest_api_max_connections,
+        args.max_answer_bytes,
+    )
     # SIGTERM (docker stop, kubectl delete): stop serving, then write what is queued and close the files.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     log.info("logging proxy on http://%s:%d for %s; logging %s", args.host, args.port, args.upstream, sorted(loggers))

@@ -127,30 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         return match["name"], version, match["label"], action
 
     def _body(self, method: str) -> bytes:
-        """Reads the whole body (whatever the method, so the next request on the connection starts clean)."""
-        length = self.headers.get("Content-Length")
-        if length is None and method != "POST":
-            return b""
-        if length is None or not length.isdigit():
-            self.close_connection = True
-            raise invalid("the request needs a Content-Length header with the body's size in bytes")
-        if int(length) > self.max_request_bytes:
-            # Read and drop a body of reasonable size, so the client can finish sending and read
-            # the 413 (closing on a client mid-send gives it a broken pipe, not an answer).
-            if int(length) <= _DRAIN_LIMIT_BYTES:
-                remaining = int(length)
-                while remaining > 0:
-                    chunk = self.rfile.read(min(remaining, 1 << 16))
-                    if not chunk:
-                        break
-                    remaining -= len(chunk)
-            else:
-                self.close_connection = True
-            raise ServingError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"request body of {length} bytes exceeds the limit of {self.max_request_bytes}",
-            )
-        return self.rfile.read(int(length))
+        return read_body(self, method, self.max_request_bytes)
 
     def _handle(self, method: str) -> None:
         started, status = time.perf_counter(), "OK"
@@ -231,6 +208,43 @@ _TOO_MANY_CONNECTIONS = (
     + f"Content-Length: {len(_TOO_MANY_BODY)}\r\n\r\n".encode()
     + _TOO_MANY_BODY
 )
+
+
+def read_body(handler: BaseHTTPRequestHandler, method: str, max_bytes: int) -> bytes:
+    """The whole body of the handler's request, read whatever the method, so the next request on
+    the connection starts clean. Refused (and the connection closed, so no unread byte is taken
+    for the next request): Transfer-Encoding of any kind (a chunked body is not accepted: send
+    Content-Length), a Content-Length that is not a plain count, a POST without one; a body over
+    max_bytes is RESOURCE_EXHAUSTED."""
+    length = handler.headers.get("Content-Length")
+    if handler.headers.get("Transfer-Encoding") is not None:
+        handler.close_connection = True
+        raise ServingError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Transfer-Encoding is not accepted; send the body with a Content-Length header",
+        )
+    if length is None and method != "POST":
+        return b""
+    if length is None or not (length.isascii() and length.isdigit()) or len(length) > 20:
+        handler.close_connection = True
+        raise invalid("the request needs a Content-Length header with the body's size in bytes")
+    if int(length) > max_bytes:
+        # Read and drop a body of reasonable size, so the client can finish sending and read
+        # the 429 (closing on a client mid-send gives it a broken pipe, not an answer).
+        if int(length) <= _DRAIN_LIMIT_BYTES:
+            remaining = int(length)
+            while remaining > 0:
+                chunk = handler.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        else:
+            handler.close_connection = True
+        raise ServingError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"request body of {length} bytes exceeds the limit of {max_bytes}",
+        )
+    return handler.rfile.read(int(length))
 
 
 class BoundedServer(ThreadingHTTPServer):

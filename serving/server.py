@@ -123,6 +123,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--request_log_max_file_seconds", type=float, default=60.0, help="... or at this age, and a new one begun"
     )
     p.add_argument(
+        "--enable_reload_config_request",
+        choices=["true", "false"],
+        default="true",
+        help="gRPC HandleReloadConfigRequest (it replaces the served models): false where clients reach the gRPC port",
+    )
+    p.add_argument(
         "--max_batch_rows",
         type=int,
         default=DEFAULT_MAX_ROWS,
@@ -180,6 +186,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
             args.max_request_bytes,
             max_concurrent_rpcs=args.grpc_max_concurrent_rpcs,
             config_dir=os.path.dirname(os.path.abspath(args.model_config_file or ".")),
+            allow_reload=args.enable_reload_config_request == "true",
         )
         grpc_server.start()
         log.info("gRPC API on %s:%d", args.host, bound["grpc"])

@@ -31,5 +31,7 @@ def test_the_benchmark_reports_every_family_and_blank_pages_come_back_no_digit(e
     assert all(mnist["families"][k]["no digit"] == 0.0 for k in keys if not k.startswith("small"))
     table = capsys.readouterr().out
     assert all(f"| {family} |" in table for family in pictures.FAMILIES)
+    summary = pictures.family_table(report).splitlines()
+    assert len(summary) == 3 + len(pictures.FAMILIES) and summary[0].count("|") == 6
     written = os.listdir(folder / "mnist_test" / "paper_grey_180")
     assert len(written) == 6 and all(name.endswith(".png") for name in written)

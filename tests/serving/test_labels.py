@@ -292,3 +292,22 @@ def test_canary_flow_push_label_promote_with_no_failed_labelled_request(tmp_path
             stop.set()
             asker.join()
     assert failures == []
+
+
+def test_reload_can_be_turned_off_and_cannot_send_the_request_log_outside_the_config_folder(push, tmp_path):
+    config = tmp_path / "models.config"
+    config.write_text(_config([(MODEL_NAME, str(push), "latest { num_versions: 1 }", {})]))
+    logged = 'logging_config { sampling_config { sampling_rate: 1 } log_collector_config { filename_prefix: "%s" } }'
+    with _server(config) as srv:
+        for prefix in ("/tmp/elsewhere/requests", "../outside/requests"):
+            text = _config([(MODEL_NAME, str(push), "latest { num_versions: 1 }", {})])
+            text = text.replace('model_platform: "tensorflow"', 'model_platform: "tensorflow" ' + logged % prefix)
+            with pytest.raises(grpc.RpcError) as refused:
+                _reload(srv.grpc_target, text)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "request log" in refused.value.details() and "lies outside" in refused.value.details()
+        assert RestClient(srv.rest_url, MODEL_NAME).status()[0]["state"] == "AVAILABLE"
+    with _server(config, "--enable_reload_config_request=false") as srv:
+        with pytest.raises(grpc.RpcError) as off:
+            _reload(srv.grpc_target, config.read_text())
+        assert off.value.code() == grpc.StatusCode.UNIMPLEMENTED and "turned off" in off.value.details()
