@@ -105,6 +105,16 @@ class _Record:
     input_dtypes: Dict[str, object]  # tf.DType of each input, as the signature declares it
     outputs: Dict[str, np.ndarray]
     timestamp: float
+    size: int = 0  # bytes its arrays hold: what it costs while queued
+
+
+def _size(arrays: Dict[str, np.ndarray]) -> int:
+    """Bytes the arrays hold (a string array: its strings' lengths, not numpy's pointers)."""
+    total = 0
+    for array in arrays.values():
+        array = np.asarray(array)
+        total += sum(len(v) for v in array.reshape(-1)) if array.dtype == object else array.nbytes
+    return total
 
 
 class RequestLogger:
@@ -118,8 +128,14 @@ class RequestLogger:
         max_file_bytes: int = 64 << 20,
         max_file_seconds: float = 60.0,
         queue_size: int = 1024,
+        queue_bytes: int = 256 << 20,
     ):
+        """queue_size and queue_bytes bound what waits for the disk, in records and in the bytes
+        their arrays hold: a record past either is dropped and counted (queue_full)."""
         self.spec, self.metrics, self.model_name = spec, metrics, model_name
+        self.queue_bytes = queue_bytes
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self.max_file_bytes, self.max_file_seconds = max_file_bytes, max_file_seconds
         self.written = 0
         self.dropped: Dict[str, int] = {}  # reason -> records dropped
@@ -135,13 +151,26 @@ class RequestLogger:
         """Queues one answered request, if sampled. Never blocks, never raises."""
         if self._random.random() >= self.spec.sampling_rate:
             return
+        size = _size(inputs) + _size(outputs)
         record = _Record(
-            request_id, self.model_name, version, signature_name, inputs, input_dtypes, outputs, time.time()
+            request_id, self.model_name, version, signature_name, inputs, input_dtypes, outputs, time.time(), size
         )
+        with self._bytes_lock:
+            fits = self._queued_bytes + size <= self.queue_bytes
+            if fits:
+                self._queued_bytes += size
+        if not fits:
+            self._drop("queue_full")
+            return
         try:
             self._queue.put_nowait(record)
         except queue.Full:
+            self._release(size)
             self._drop("queue_full")
+
+    def _release(self, size: int) -> None:
+        with self._bytes_lock:
+            self._queued_bytes -= size
 
     def _drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -171,6 +200,7 @@ class RequestLogger:
         self._close()
 
     def _write_record(self, record: _Record) -> None:
+        self._release(record.size)
         try:
             self._write(_prediction_log(record).SerializeToString())
             self.written += 1

@@ -137,6 +137,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--request_log_queue_size", type=int, default=1024, help="records waiting for the disk; more are dropped"
     )
+    p.add_argument(
+        "--request_log_queue_bytes",
+        type=int,
+        default=256 << 20,
+        help="... and the bytes their tensors hold at most; more are dropped",
+    )
     p.add_argument("--access_log", action="store_true", help="log one line per REST request")
     p.add_argument("--log_file", help="where library and TensorFlow output goes (default: a file in the temp dir)")
     p.add_argument("--verbose", action="store_true", help="keep every library's output on the terminal")
@@ -170,6 +176,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         max_file_bytes=args.request_log_max_file_bytes,
         max_file_seconds=args.request_log_max_file_seconds,
         queue_size=args.request_log_queue_size,
+        queue_bytes=args.request_log_queue_bytes,
     )
     repository.start(args.file_system_poll_wait_seconds)
     stop = stop or threading.Event()

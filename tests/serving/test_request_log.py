@@ -83,6 +83,25 @@ def test_a_full_queue_drops_and_counts_records_instead_of_waiting(tmp_path):
     assert len(rows) == logger.written and problems.bad_records == 0
 
 
+def test_the_queue_is_bounded_in_bytes_as_well_as_in_records(tmp_path):
+    """Records of 784 + 40 bytes each against a budget of 2,000 bytes: at most two wait at once;
+    what does not fit is dropped and counted, and the budget frees as records are written."""
+    logger = request_log.RequestLogger(
+        request_log.LoggingSpec(str(tmp_path / "requests"), 1.0), NoMetrics(), MODEL_NAME, queue_bytes=2000
+    )
+    _offer(logger, 200)
+    logger.close()
+    dropped = logger.dropped.get("queue_full", 0)
+    assert dropped > 0 and logger.written + dropped == 200 and logger.written >= 2
+    assert logger._queued_bytes == 0
+    big = request_log.RequestLogger(
+        request_log.LoggingSpec(str(tmp_path / "big"), 1.0), NoMetrics(), MODEL_NAME, queue_bytes=100
+    )
+    _offer(big, 1)  # one record larger than the whole budget
+    big.close()
+    assert big.dropped == {"queue_full": 1} and big.written == 0
+
+
 def test_a_refusing_disk_drops_and_counts_records(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")
