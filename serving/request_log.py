@@ -9,8 +9,9 @@ Configured per model as TF Serving configures it, in models.config (ModelConfig.
       log_collector_config { type: "tfrecord" filename_prefix: "/logs/mnist/requests" }
     }
 
-Files are `<filename_prefix>-<UTC start time>-<sequence>.tfrecord`, rotated by size and age
-(server flags). TF Serving's open-source build has no log collector to name here
+Files are `<filename_prefix>-<UTC start time>-<host>-<pid>-<sequence>.tfrecord`, rotated by size and
+age (server flags); a name is claimed by creating the file (O_EXCL), so replicas writing to one
+volume never open, or truncate, each other's files. TF Serving's open-source build has no log collector to name here
 (tensorflow/serving#408, #2223); serving/log_proxy.py gives the real server the same logs.
 
 The request id: TF Serving's LogMetadata has no field for one, and its own logger never fills
@@ -27,6 +28,7 @@ import os
 import queue
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -46,6 +48,9 @@ REQUEST_ID_METADATA = REQUEST_ID_HEADER.lower()
 CLIENT_ID_HEADER = "X-Client-Request-Id"
 CLIENT_ID_METADATA = CLIENT_ID_HEADER.lower()
 _SEQUENCE = itertools.count(1)  # file numbers, shared by every logger of the process
+# Replicas sharing a volume may share a process id (each container's server is pid 1): the host
+# name (a container's own) keeps their file names apart, and creating a file claims its name.
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64] or "host"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 WRITE_PAUSE_SECONDS = 0.05  # the writer thread's rest between bunches of records
 
@@ -216,10 +221,14 @@ class RequestLogger:
         if self._writer is None:
             started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
             os.makedirs(os.path.dirname(self.spec.filename_prefix) or ".", exist_ok=True)
-            path = ""
-            while not path or os.path.exists(path):  # never reopen (and so truncate) an existing file
-                path = f"{self.spec.filename_prefix}-{started}-{os.getpid()}-{next(_SEQUENCE):05d}{FILE_SUFFIX}"
-            self._writer = tf.io.TFRecordWriter(path)
+            while True:  # the name is claimed by creating the file: no other writer's file is reopened
+                path = f"{self.spec.filename_prefix}-{started}-{_HOST}-{os.getpid()}-{next(_SEQUENCE):05d}{FILE_SUFFIX}"
+                try:
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                    break
+                except FileExistsError:
+                    continue
+            self._writer = tf.io.TFRecordWriter(path)  # opens the empty file this writer just created
             self._file_bytes, self._file_opened = 0, time.monotonic()
         self._writer.write(serialized)
         self._file_bytes += len(serialized) + 16  # TFRecord framing: length, two CRCs

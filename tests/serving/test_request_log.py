@@ -102,6 +102,32 @@ def test_the_queue_is_bounded_in_bytes_as_well_as_in_records(tmp_path):
     assert big.dropped == {"queue_full": 1} and big.written == 0
 
 
+def test_a_file_another_replica_made_under_the_same_name_is_never_reopened(tmp_path, monkeypatch):
+    """Two replicas on one volume can share a process id and start in the same second: the name a
+    logger picks is claimed by creating the file, so it takes the next one instead of truncating."""
+    import datetime
+    import itertools
+    import os
+
+    monkeypatch.setattr(request_log, "_SEQUENCE", itertools.count(1))  # as a fresh process counts
+    prefix = str(tmp_path / "requests")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    theirs = []
+    for second in range(3):  # this second and the next two: wherever the logger's clock falls
+        started = (now + datetime.timedelta(seconds=second)).strftime("%Y%m%dT%H%M%S")
+        path = f"{prefix}-{started}-{request_log._HOST}-{os.getpid()}-00001{request_log.FILE_SUFFIX}"
+        with open(path, "wb") as f:
+            f.write(b"another replica's records")
+        theirs.append(path)
+    logger = request_log.RequestLogger(request_log.LoggingSpec(prefix, 1.0), NoMetrics(), MODEL_NAME)
+    _offer(logger, 1)
+    logger.close()
+    assert logger.written == 1
+    assert all(open(p, "rb").read() == b"another replica's records" for p in theirs)
+    mine = [p for p in request_logs.log_files(prefix) if p not in theirs]
+    assert len(mine) == 1 and len(request_logs.read(mine, MODEL_NAME)[0]) == 1
+
+
 def test_a_refusing_disk_drops_and_counts_records(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")
