@@ -141,6 +141,7 @@ class RequestLogger:
         self.queue_bytes = queue_bytes
         self._queued_bytes = 0
         self._bytes_lock = threading.Lock()
+        self._closed = False  # set by close(): a later offer is counted as dropped, never lost
         self.max_file_bytes, self.max_file_seconds = max_file_bytes, max_file_seconds
         self.written = 0
         self.dropped: Dict[str, int] = {}  # reason -> records dropped
@@ -160,18 +161,19 @@ class RequestLogger:
         record = _Record(
             request_id, self.model_name, version, signature_name, inputs, input_dtypes, outputs, time.time(), size
         )
-        with self._bytes_lock:
-            fits = self._queued_bytes + size <= self.queue_bytes
-            if fits:
-                self._queued_bytes += size
-        if not fits:
-            self._drop("queue_full")
-            return
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self._release(size)
-            self._drop("queue_full")
+        with self._bytes_lock:  # close() sets _closed under it: no record is queued behind its end mark
+            if self._closed:
+                reason = "closed"
+            elif self._queued_bytes + size > self.queue_bytes:
+                reason = "queue_full"
+            else:
+                try:
+                    self._queue.put_nowait(record)
+                    self._queued_bytes += size
+                    return
+                except queue.Full:
+                    reason = "queue_full"
+        self._drop(reason)
 
     def _release(self, size: int) -> None:
         with self._bytes_lock:
@@ -255,7 +257,10 @@ class RequestLogger:
                 log.warning("request log of model %s: closing a file failed (%s)", self.model_name, e)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Writes what is queued, closes the file and stops the writer."""
+        """Writes what is queued, closes the file and stops the writer; what is offered from now on is
+        counted as dropped ("closed")."""
+        with self._bytes_lock:
+            self._closed = True
         try:
             self._queue.put(None, timeout=timeout)
         except queue.Full:

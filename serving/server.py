@@ -217,11 +217,13 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         write_ports_file(args.ports_file, bound)
     log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], bound["grpc"], bound["rest"])
     stop.wait()
-    repository.stop()
+    # Stop taking requests first, let those in flight finish, then drain the request logs: every
+    # answered request's record is written or counted as dropped.
     if rest_server:
         rest_server.shutdown()
     if grpc_server:
-        grpc_server.stop(grace=1)
+        grpc_server.stop(grace=5).wait()
+    repository.stop()
 
 
 def write_ports_file(path: str, ports: dict) -> None:

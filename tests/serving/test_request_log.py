@@ -128,6 +128,20 @@ def test_a_file_another_replica_made_under_the_same_name_is_never_reopened(tmp_p
     assert len(mine) == 1 and len(request_logs.read(mine, MODEL_NAME)[0]) == 1
 
 
+def test_records_offered_after_the_log_closes_are_counted_not_lost(tmp_path):
+    """A reload or a shutdown closes a logger while requests may still answer: each record is
+    written or counted as dropped ("closed"), none vanishes behind the writer's end mark."""
+    logger = request_log.RequestLogger(
+        request_log.LoggingSpec(str(tmp_path / "requests"), 1.0), NoMetrics(), MODEL_NAME
+    )
+    _offer(logger, 100)
+    logger.close()
+    _offer(logger, 50)
+    assert logger.dropped.get("closed") == 50 and logger.written + sum(logger.dropped.values()) == 150
+    rows, _ = request_logs.read(request_logs.log_files(str(tmp_path / "requests")), MODEL_NAME)
+    assert len(rows) == logger.written
+
+
 def test_a_refusing_disk_drops_and_counts_records(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")
