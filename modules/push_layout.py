@@ -3,14 +3,14 @@ files a release puts beside the SavedModel, and the models.config written next t
 
     <push root>/models.config
     <push root>/<model name>/<version>/saved_model.pb, variables/, model.tflite, model_card.md, release.json
-    <push root>/<model name>/.staging-<version>-<pid>/   (a push in progress: no server loads it)
+    <push root>/<model name>/.staging-<version>-<host>-<pid>/   (a push in progress: no server loads it)
 
 The release writes this layout and the server reads it; both import this module, which needs
 only protobuf and TF Serving's config proto (no TensorFlow), so neither imports the other.
 """
 
 import os
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -50,6 +50,50 @@ def version_dirs(base_path: str) -> Dict[int, str]:
 def models_config_path(push_base_dir: str) -> str:
     """models.config sits beside the model's folder: <push root>/models.config."""
     return os.path.join(os.path.dirname(os.path.abspath(push_base_dir)), MODELS_CONFIG_FILE)
+
+
+def sync_folder(folder: str) -> None:
+    """The folder's entries (a file created or renamed in it) on disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_file(path: str, text: str) -> None:
+    """Writes text to path in one rename, its bytes and the rename on disk: a crash leaves the old
+    file or the new one, and a polling server never reads half of it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sync_folder(folder)
+
+
+def update_models_config(path: str, change: Callable[[Optional[str]], str]) -> str:
+    """Reads models.config (None when there is none), writes change(text) in its place, and returns
+    it, under an exclusive lock on a file beside it: a release and a label change never interleave
+    their reads and writes, so neither writes back a configuration the other has changed meanwhile."""
+    import fcntl
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f".{os.path.basename(path)}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            previous = None
+            if os.path.exists(path):
+                with open(path) as f:
+                    previous = f.read()
+            text = change(previous)
+            replace_file(path, text)
+            return text
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def render_models_config(

@@ -16,13 +16,14 @@ version the server reports AVAILABLE (TF Serving refuses anything else), hence t
 """
 
 import argparse
-import os
 import sys
 import time
 from typing import Dict, Optional
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
+
+from modules import push_layout
 
 STABLE, CANARY = "stable", "canary"
 
@@ -32,12 +33,17 @@ def _read(path: str) -> model_server_config_pb2.ModelServerConfig:
         return text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
 
 
-def _write(path: str, config: model_server_config_pb2.ModelServerConfig) -> None:
-    """Replaces the file in one rename: a polling server never reads half of it."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text_format.MessageToString(config))
-    os.replace(tmp, path)
+def _apply(path: str, name: str, labels: Dict[str, int], served) -> None:
+    """Sets the model's labels and served versions in the models.config on disk, read afresh and
+    written in one rename under the lock a release takes too (modules/push_layout.py), so a push
+    between two steps is kept, not written over."""
+
+    def change(text: Optional[str]) -> str:
+        config = text_format.Parse(text or "", model_server_config_pb2.ModelServerConfig())
+        _set(_model(config, name), labels, served)
+        return text_format.MessageToString(config)
+
+    push_layout.update_models_config(path, change)
 
 
 def _model(config, name: str):
@@ -113,8 +119,7 @@ def run(args) -> str:
         return f"model {model.name}: labels {labels or 'none'}; policy {policy or 'latest 1'}"
     if args.action == "stable":
         version = args.version or newest_version(model)
-        _set(model, {STABLE: version}, [version])
-        _write(args.config, config)
+        _apply(args.config, model.name, {STABLE: version}, [version])
         server.labelled(STABLE, version)
         return f"stable = version {version}; every other version unloaded"
     if STABLE not in labels:
@@ -123,25 +128,20 @@ def run(args) -> str:
     if args.action == "canary":
         if not args.version:
             raise SystemExit("canary needs the version to label")
-        _set(model, {STABLE: stable}, [stable, args.version])  # 1: load it, unlabelled
-        _write(args.config, config)
+        _apply(args.config, model.name, {STABLE: stable}, [stable, args.version])  # 1: load it, unlabelled
         server.available(args.version)
-        _set(model, {STABLE: stable, CANARY: args.version}, [stable, args.version])  # 2: label it
-        _write(args.config, config)
+        _apply(args.config, model.name, {STABLE: stable, CANARY: args.version}, [stable, args.version])  # 2: label it
         server.labelled(CANARY, args.version)
         return f"canary = version {args.version}; stable stays on version {stable}"
     if CANARY not in labels:
         raise SystemExit("no canary label: nothing to promote or roll back")
     canary = labels[CANARY]
     if args.action == "promote":
-        _set(model, {STABLE: canary}, [stable, canary])  # 1: move stable while both are loaded
-        _write(args.config, config)
+        _apply(args.config, model.name, {STABLE: canary}, [stable, canary])  # 1: move stable while both are loaded
         server.labelled(STABLE, canary)
-        _set(model, {STABLE: canary}, [canary])  # 2: unload the old stable version
-        _write(args.config, config)
+        _apply(args.config, model.name, {STABLE: canary}, [canary])  # 2: unload the old stable version
         return f"stable = version {canary} (was {stable}); canary label removed, version {stable} unloaded"
-    _set(model, {STABLE: stable}, [stable])  # rollback
-    _write(args.config, config)
+    _apply(args.config, model.name, {STABLE: stable}, [stable])  # rollback
     return f"canary version {canary} dropped; stable stays on version {stable}"
 
 

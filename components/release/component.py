@@ -106,11 +106,9 @@ def Release(
         version, destination = release(
             model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name
         )
-    config_path = push_layout.models_config_path(push_base_dir)
-    previous = tf.io.gfile.GFile(config_path).read() if tf.io.gfile.exists(config_path) else None
-    safe_push.write_atomically(
-        config_path,
-        push_layout.render_models_config(
+    push_layout.update_models_config(
+        push_layout.models_config_path(push_base_dir),
+        lambda previous: push_layout.render_models_config(
             [(model_name, os.path.abspath(push_base_dir))], previous=previous, pushed_version=int(version)
         ),
     )

@@ -3,16 +3,21 @@
 TFX's own Pusher copies file by file straight into <base>/<version>/, so a server polling the
 directory can find, and try to load, half a model. Here the copy goes to a hidden staging
 directory in the same folder (TF Serving only considers integer names) and becomes
-<base>/<version> with one rename, which is atomic on a local or mounted POSIX file system.
+<base>/<version> with one rename, which is atomic on a local or mounted POSIX file system; the
+copy's files and folders are on disk (fsync) before that rename, and the rename before the push
+returns, so a crash at any moment leaves the old versions or the new one complete. A staging copy
+left by a push that died is removed by a later push; one still being copied never is.
 """
 
 import json
 import os
+import re
 import shutil
+import socket
 import time
 from typing import Callable, Dict, Optional, Tuple
 
-from modules.push_layout import RELEASE_FILE, STAGING_PREFIX, version_dirs, version_of
+from modules.push_layout import RELEASE_FILE, STAGING_PREFIX, sync_folder, version_dirs, version_of
 
 
 def next_version(base_dir: str, now: Optional[float] = None) -> int:
@@ -38,12 +43,54 @@ def already_pushed(base_dir: str, model_uri: str) -> Optional[Tuple[int, str]]:
     return None
 
 
+STALE_STAGING_SECONDS = 3600  # another host's staging copy untouched this long belongs to a dead push
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+
+
+def _staging_name(version: int) -> str:
+    return f"{STAGING_PREFIX}{version}-{_HOST}-{os.getpid()}"
+
+
+def _running(name: str, path: str, now: float) -> bool:
+    """Whether the push that made this staging directory may still be copying: on this host, while
+    its process lives; on another host (pods sharing a volume), until it is STALE_STAGING_SECONDS old."""
+    parts = name[len(STAGING_PREFIX) :].rsplit("-", 2)
+    if len(parts) == 3 and parts[2].isdigit():
+        host, pid = parts[1], int(parts[2])
+        if host == _HOST:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return True
+    try:
+        return now - os.path.getmtime(path) < STALE_STAGING_SECONDS
+    except OSError:
+        return False
+
+
 def remove_stale_staging(base_dir: str) -> list:
-    """Deletes staging directories left by pushes that were killed; returns their names."""
-    stale = [n for n in os.listdir(base_dir) if n.startswith(STAGING_PREFIX)] if os.path.isdir(base_dir) else []
-    for name in stale:
-        shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
+    """Deletes staging directories left by pushes that died (never one still copying); returns
+    their names."""
+    names = [n for n in os.listdir(base_dir) if n.startswith(STAGING_PREFIX)] if os.path.isdir(base_dir) else []
+    now, stale = time.time(), []
+    for name in names:
+        path = os.path.join(base_dir, name)
+        if not _running(name, path, now):
+            shutil.rmtree(path, ignore_errors=True)
+            stale.append(name)
     return stale
+
+
+def _sync_tree(root: str) -> None:
+    """Every file and folder under root on disk (a copy's bytes before the rename that publishes it)."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                os.fsync(f.fileno())
+        sync_folder(folder)
 
 
 def push(
@@ -69,20 +116,15 @@ def push(
     final = os.path.join(base_dir, str(version))
     if os.path.exists(final):
         raise FileExistsError(f"version {version} already exists in {base_dir}")
-    staging = os.path.join(base_dir, f"{STAGING_PREFIX}{version}-{os.getpid()}")
+    staging = os.path.join(base_dir, _staging_name(version))
     try:
         copytree(model_dir, staging)
         for name, source in extra_files.items():
             shutil.copyfile(source, os.path.join(staging, name))
+        _sync_tree(staging)
         os.rename(staging, final)
+        sync_folder(base_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
-
-
-def write_atomically(path: str, text: str) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

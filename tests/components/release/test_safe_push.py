@@ -11,6 +11,7 @@ import pytest
 
 from components.release import safe_push
 from modules.push_layout import version_dirs
+from tests.timeouts import COMMAND_TIMEOUT
 
 
 def _names(base):
@@ -82,6 +83,22 @@ def test_a_push_killed_midway_is_invisible_to_serving_and_cleaned_by_the_next(tm
     assert list(version_dirs(base)) == [1]  # ...but no server would see it as a version
     safe_push.push(exported_model, base, {}, version=3)
     assert _names(base) == ["1", "3"]  # the next push removed the leftover
+
+
+def test_a_push_still_copying_is_not_cleaned_away_by_another_push(tmp_path, exported_model):
+    base = str(tmp_path / "mnist")
+    safe_push.push(exported_model, base, {}, version=1)
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_PUSH, exported_model, base])
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(n.startswith(safe_push.STAGING_PREFIX) for n in os.listdir(base)):
+            time.sleep(0.05)
+        safe_push.push(exported_model, base, {}, version=3)  # meanwhile: must leave the other copy alone
+        assert proc.wait(timeout=COMMAND_TIMEOUT) == 0
+    finally:
+        proc.kill()
+    assert _names(base) == ["1", "2", "3"]
+    assert all(os.path.isfile(os.path.join(base, v, "saved_model.pb")) for v in ("1", "2", "3"))
 
 
 def test_an_object_store_push_directory_is_refused_with_the_reason(exported_model):
