@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from modules.signatures import REGRESS_METHOD
+from modules.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 from serving import request_log, responses
 from serving.errors import ServingError, invalid
 from serving.repository import ModelRepository, configs_from_proto
@@ -66,13 +66,27 @@ def _abort_on_error(method):
     return wrapper
 
 
-def _serialized_examples(model_input) -> list:
-    """Serialized tf.Examples of a Classify/Regress request's Input."""
+def _example_count(model_input) -> int:
+    kind = model_input.WhichOneof("kind")
+    if kind is None:
+        raise invalid("the request's input holds no examples (example_list or example_list_with_context)")
+    return len(getattr(model_input, kind).examples)
+
+
+def _serialized_examples(model_input, max_bytes: int) -> list:
+    """Serialized tf.Examples of a Classify/Regress request's Input; a context that every example
+    would copy past max_bytes is refused before any copy is made."""
     kind = model_input.WhichOneof("kind")
     if kind == "example_list":
         return [e.SerializeToString() for e in model_input.example_list.examples]
     if kind == "example_list_with_context":
         shared = model_input.example_list_with_context.context
+        count = len(model_input.example_list_with_context.examples)
+        if shared.ByteSize() * count > max_bytes:
+            raise invalid(
+                f"the context shared by {count} examples would be copied into {shared.ByteSize() * count} "
+                f"bytes of examples; the limit is {max_bytes}"
+            )
         examples = []
         for e in model_input.example_list_with_context.examples:
             merged = tf.train.Example()
@@ -132,7 +146,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """TF Serving's Classify: tf.Examples in (example_list, or example_list_with_context whose
         context features every example shares), labels and scores out."""
         servable = self.repository.servable(request.model_spec.name, *_version(request.model_spec))
-        classes, scores = servable.classify(request.model_spec.signature_name, _serialized_examples(request.input))
+        servable.check_method(request.model_spec.signature_name, CLASSIFY_METHOD, "classification")
+        servable.check_rows(_example_count(request.input))  # both before any example is built
+        examples = _serialized_examples(request.input, self.max_tensor_bytes)
+        classes, scores = servable.classify(request.model_spec.signature_name, examples)
         response = classification_pb2.ClassificationResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version

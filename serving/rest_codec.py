@@ -7,7 +7,7 @@ answers {"outputs": ...}. Bytes travel as {"b64": "<base64>"}.
 import base64
 import binascii
 import json
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -220,15 +220,26 @@ def _example(features: dict) -> bytes:
     return example.SerializeToString()
 
 
-def parse_classify(body: bytes) -> Tuple[str, list]:
+def parse_classify(body: bytes, check=None, max_bytes: Optional[int] = None) -> Tuple[str, list]:
     """TF Serving's REST classify/regress request -> (signature name, serialized tf.Examples):
-    {"signature_name": ..., "context": {features shared by all}, "examples": [{features}, ...]}."""
+    {"signature_name": ..., "context": {features shared by all}, "examples": [{features}, ...]}.
+    check(signature, number of examples) runs before any example is built (the signature's method,
+    the row limit); a context that every example would copy past max_bytes is refused first."""
     request, signature = _request(body)
     if not isinstance(request.get("examples"), list) or not request["examples"]:
         raise invalid("the request needs 'examples': a non-empty list of objects")
     context = request.get("context", {})
     if not isinstance(context, dict):
         raise invalid("'context' must be an object of feature name -> value(s)")
+    if check is not None:
+        check(signature, len(request["examples"]))
+    if context and max_bytes is not None:
+        copied = len(json.dumps(context)) * len(request["examples"])
+        if copied > max_bytes:
+            raise invalid(
+                f"the context shared by {len(request['examples'])} examples would be copied into about "
+                f"{copied} bytes of examples; the limit is {max_bytes}"
+            )
     examples = [e if not isinstance(e, dict) else {**context, **e} for e in request["examples"]]
     return signature, [_example(e) for e in examples]
 

@@ -129,3 +129,43 @@ def test_a_request_of_more_rows_than_the_limit_is_refused_before_the_model_runs(
         }
         classify = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:classify", json=body, timeout=30)
         assert classify.status_code == 400 and "holds 5 rows" in classify.json()["error"]
+
+
+def test_a_classify_context_copied_into_every_example_is_bounded_before_it_is_built(tmp_path, exported_model):
+    """A context of 1.6 KB (gRPC) or 3 KB (JSON) shared by 1,000 empty examples would become 1.6 MB
+    or more of examples from a small request: refused (INVALID_ARGUMENT, REST and gRPC) against a
+    1 MiB limit before any is built."""
+    import grpc
+    import numpy as np
+    from tensorflow_serving.apis import classification_pb2, prediction_service_pb2_grpc
+
+    from modules import features, signatures
+
+    base = str(tmp_path / MODEL_NAME)
+    publish(exported_model, base, 1)
+    pixels = np.full(features.NUM_PIXELS, 255, np.int64)  # 2 bytes a pixel in a tf.Example, 4 in JSON
+    with start_server("dev", base, f"--max_request_bytes={1 << 20}", "--max_batch_rows=100000") as server:
+        body = {
+            "signature_name": signatures.CLASSIFY_SIGNATURE,
+            "context": {features.IMAGE_KEY: pixels.tolist()},
+            "examples": [{}] * 1000,
+        }
+        answer = requests.post(f"{server.rest_url}/v1/models/{MODEL_NAME}:classify", json=body, timeout=30)
+        assert answer.status_code == 400 and "would be copied into" in answer.json()["error"]
+        request = classification_pb2.ClassificationRequest()
+        request.model_spec.name, request.model_spec.signature_name = MODEL_NAME, signatures.CLASSIFY_SIGNATURE
+        shared = request.input.example_list_with_context
+        shared.context.features.feature[features.IMAGE_KEY].int64_list.value.extend(pixels.tolist())
+        for _ in range(1000):
+            shared.examples.add()
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            try:
+                stub.Classify(request, timeout=30)
+                raise AssertionError("the context bomb was answered")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "would be copied into" in e.details()
+            small = classification_pb2.ClassificationRequest()
+            small.CopyFrom(request)
+            del small.input.example_list_with_context.examples[2:]
+            assert len(stub.Classify(small, timeout=30).result.classifications) == 2  # still serving
