@@ -15,6 +15,8 @@ from typing import Callable, Dict, Iterable, Optional, Tuple
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from modules import durable
+
 SAVED_MODEL_FILE = "saved_model.pb"
 TFLITE_FILE = "model.tflite"
 CARD_FILE = "model_card.md"
@@ -52,28 +54,6 @@ def models_config_path(push_base_dir: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(push_base_dir)), MODELS_CONFIG_FILE)
 
 
-def sync_folder(folder: str) -> None:
-    """The folder's entries (a file created or renamed in it) on disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_file(path: str, text: str) -> None:
-    """Writes text to path in one rename, its bytes and the rename on disk: a crash leaves the old
-    file or the new one, and a polling server never reads half of it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    sync_folder(folder)
-
-
 def update_models_config(path: str, change: Callable[[Optional[str]], str]) -> str:
     """Reads models.config (None when there is none), writes change(text) in its place, and returns
     it, under an exclusive lock on a file beside it: a release and a label change never interleave
@@ -90,7 +70,7 @@ def update_models_config(path: str, change: Callable[[Optional[str]], str]) -> s
                 with open(path) as f:
                     previous = f.read()
             text = change(previous)
-            replace_file(path, text)
+            durable.replace_file(path, text)
             return text
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -34,7 +34,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from modules import features
+from modules import durable, features
 from monitoring.console import route_library_output
 from pipeline import configs
 
@@ -196,17 +196,8 @@ def write_new(store: str, joined: Dict[str, np.ndarray]) -> str:
         f.flush()
         os.fsync(f.fileno())  # the bytes on disk before the name that publishes them
     os.rename(tmp, path)
-    _sync_folder(store)
+    durable.sync_folder(store)
     return path
-
-
-def _sync_folder(folder: str) -> None:
-    """The folder's entries (a rename) on disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -232,14 +223,7 @@ def read_pending(store: str) -> List[dict]:
 
 def write_pending(store: str, pending: List[dict]) -> None:
     """Replaces pending.jsonl in one rename, its bytes on disk first."""
-    path = os.path.join(store, PENDING_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.writelines(json.dumps(p) + "\n" for p in pending)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _sync_folder(store)
+    durable.replace_file(os.path.join(store, PENDING_FILE), "".join(json.dumps(p) + "\n" for p in pending))
 
 
 def add_feedback(

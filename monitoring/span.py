@@ -24,7 +24,7 @@ from typing import Dict
 
 import numpy as np
 
-from modules import idx
+from modules import durable, idx
 from pipeline import configs
 
 ROWS_FILE = "feedback_rows.json"
@@ -95,7 +95,7 @@ def write_span(data_root: str, store: str, holdout_share: float = configs.FRESH_
     }
     with open(os.path.join(staging, ROWS_FILE), "w") as f:
         json.dump(written, f)
-    os.rename(staging, target)  # fails, rather than overwrites, if the span appeared meanwhile
+    durable.publish_tree(staging, target)  # fails, rather than overwrites, if the span appeared meanwhile
     return {k: v for k, v in written.items() if k != "rows"} | {"folder": target}
 
 

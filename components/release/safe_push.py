@@ -17,7 +17,8 @@ import socket
 import time
 from typing import Callable, Dict, Optional, Tuple
 
-from modules.push_layout import RELEASE_FILE, STAGING_PREFIX, sync_folder, version_dirs, version_of
+from modules import durable
+from modules.push_layout import RELEASE_FILE, STAGING_PREFIX, version_dirs, version_of
 
 
 def next_version(base_dir: str, now: Optional[float] = None) -> int:
@@ -84,15 +85,6 @@ def remove_stale_staging(base_dir: str) -> list:
     return stale
 
 
-def _sync_tree(root: str) -> None:
-    """Every file and folder under root on disk (a copy's bytes before the rename that publishes it)."""
-    for folder, _, files in os.walk(root):
-        for name in files:
-            with open(os.path.join(folder, name), "rb") as f:
-                os.fsync(f.fileno())
-        sync_folder(folder)
-
-
 def push(
     model_dir: str,
     base_dir: str,
@@ -121,9 +113,7 @@ def push(
         copytree(model_dir, staging)
         for name, source in extra_files.items():
             shutil.copyfile(source, os.path.join(staging, name))
-        _sync_tree(staging)
-        os.rename(staging, final)
-        sync_folder(base_dir)
+        durable.publish_tree(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
