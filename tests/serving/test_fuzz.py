@@ -176,8 +176,15 @@ def _send(conn_holder, server, method, path, body):
 
 
 def test_a_thousand_malformed_rest_requests_get_4xx_and_the_server_survives(dev_server):
+    """... and the server's memory after them is within 10% of where it was (resident set size,
+    after a warm-up of each answer kind, so the first-use allocations are not counted as growth)."""
+    import psutil
+
     rng = random.Random(20261122)
     conn_holder = [http.client.HTTPConnection("127.0.0.1", dev_server.rest_port, timeout=30)]
+    for method, path, body in _bad_requests(random.Random(1), 200):  # warm-up
+        _send(conn_holder, dev_server, method, path, body)
+    before = psutil.Process(dev_server.process.pid).memory_info().rss
     answers = {}
     n = 1200
     for method, path, body in _bad_requests(rng, n):
@@ -188,6 +195,8 @@ def test_a_thousand_malformed_rest_requests_get_4xx_and_the_server_survives(dev_
     assert sum(answers.values()) == n
     assert {400, 404, 429} <= set(answers), answers
     assert dev_server.alive()
+    after = psutil.Process(dev_server.process.pid).memory_info().rss
+    assert after <= 1.10 * before, f"resident memory grew from {before >> 20} MiB to {after >> 20} MiB"
     good = {"signature_name": signatures.IMAGES_SIGNATURE, "instances": [OK_IMAGE]}
     status, payload = _send(conn_holder, dev_server, "POST", PREDICT, _json(good))
     assert status == 200 and len(json.loads(payload)["predictions"]) == 1
