@@ -11,7 +11,6 @@ Writes benchmarks/results/picture_latency.json and prints a Markdown table.
 
 import argparse
 import os
-import platform
 import random
 import tempfile
 
@@ -20,7 +19,7 @@ import tensorflow as tf
 
 from benchmarks import output
 from benchmarks import pictures as suite
-from benchmarks.serving_bench import measure, median_row, newest_version_dir
+from benchmarks.serving_bench import envelope, measure, median_row, newest_version_dir
 from modules import idx, signatures
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
@@ -90,13 +89,7 @@ def run(model_dir: str, requests_per_client: int, rounds_per_cell: int, batches=
                     print(row, flush=True)
                     results.append(row)
             grpc_client.close()
-    return {
-        "model_dir": os.path.abspath(model_dir),
-        "requests_per_client": requests_per_client,
-        "rounds_per_cell": rounds_per_cell,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
-        "results": results,
-    }
+    return envelope(model_dir, requests_per_client, rounds_per_cell, results)
 
 
 def table(report: dict) -> str:

@@ -158,6 +158,11 @@ def run(model_dir: str, requests_per_client: int, rounds_per_cell: int) -> dict:
             proxy.shutdown()
             for logger in proxy_loggers.values():
                 logger.close()
+    return envelope(model_dir, requests_per_client, rounds_per_cell, results)
+
+
+def envelope(model_dir: str, requests_per_client: int, rounds_per_cell: int, results: list) -> dict:
+    """A latency benchmark's report: what was measured, on which machine, and the rows."""
     return {
         "model_dir": os.path.abspath(model_dir),
         "requests_per_client": requests_per_client,
