@@ -37,8 +37,11 @@ def replace_file(path: str, data) -> None:
 
 
 def publish_tree(staging: str, target: str) -> None:
-    """Renames a fully written staging folder to target (refused if target exists on the same file
-    system), everything in it on disk first and the rename after."""
+    """Renames a fully written staging folder to target (refused if target is a non-empty folder),
+    everything in it on disk first and the rename after."""
     sync_tree(staging)
-    os.rename(staging, target)
-    sync_folder(os.path.dirname(os.path.abspath(target)))
+    os.rename(staging, target)  # the commit point: from here on the new state is the state
+    try:
+        sync_folder(os.path.dirname(os.path.abspath(target)))
+    except OSError:  # a file system that cannot fsync a folder: the rename stands all the same
+        pass

@@ -199,7 +199,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             raise invalid(f"the configuration is not valid: {e}") from e
         root = os.path.realpath(self.config_dir)
         for model in models:
-            if model.logging and os.path.commonpath([root, os.path.realpath(model.logging.filename_prefix)]) != root:
+            # The folder the log's files land in (a prefix names files, not a folder).
+            folder = os.path.dirname(os.path.realpath(model.logging.filename_prefix + "-x")) if model.logging else root
+            if os.path.commonpath([root, folder]) != root:
                 raise invalid(
                     f"the configuration is not valid: model {model.name}'s request log "
                     f"{model.logging.filename_prefix!r} lies outside {root}"

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Dict, Optional, Tuple
+from urllib.parse import quote
 
 import requests
 
@@ -85,7 +86,8 @@ class Upstream:
     def label_version(self, model: str, label: str) -> Optional[int]:
         """The version a label names now (None: the upstream does not say)."""
         try:
-            status = self.session.get(f"{self.url}/v1/models/{model}/labels/{label}", timeout=self.timeout)
+            path = f"/v1/models/{quote(model, safe='')}/labels/{quote(label, safe='')}"
+            status = self.session.get(self.url + path, timeout=self.timeout)
             return int(status.json()["model_version_status"][0]["version"]) if status.status_code == 200 else None
         except (requests.RequestException, ValueError, KeyError, IndexError, TypeError):
             return None

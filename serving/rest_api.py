@@ -218,9 +218,13 @@ def read_body(handler: BaseHTTPRequestHandler, method: str, max_bytes: int) -> b
     """The whole body of the handler's request, read whatever the method, so the next request on
     the connection starts clean. Refused (and the connection closed, so no unread byte is taken
     for the next request): Transfer-Encoding of any kind (a chunked body is not accepted: send
-    Content-Length), a Content-Length that is not a plain count, a POST without one; a body over
+    Content-Length), a Content-Length that is not a plain count or comes twice, a POST without one; a body over
     max_bytes is RESOURCE_EXHAUSTED."""
-    length = handler.headers.get("Content-Length")
+    lengths = handler.headers.get_all("Content-Length") or []
+    if len(lengths) > 1:  # which one counts is where request smuggling starts: neither
+        handler.close_connection = True
+        raise invalid("the request has more than one Content-Length header")
+    length = lengths[0] if lengths else None
     if handler.headers.get("Transfer-Encoding") is not None:
         handler.close_connection = True
         raise ServingError(

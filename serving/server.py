@@ -217,8 +217,9 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         write_ports_file(args.ports_file, bound)
     log.info("serving models %s (gRPC port %s, REST port %s)", [m.name for m in models], bound["grpc"], bound["rest"])
     stop.wait()
-    # Stop taking requests first, let those in flight finish, then drain the request logs: every
-    # answered request's record is written or counted as dropped.
+    # Stop taking requests first (gRPC lets those in flight finish within its grace period; REST
+    # handler threads are not waited for), then drain the request logs: every answered request's
+    # record is written, or counted as dropped when it comes after its log closed.
     if rest_server:
         rest_server.shutdown()
     if grpc_server:

@@ -299,7 +299,8 @@ def test_reload_can_be_turned_off_and_cannot_send_the_request_log_outside_the_co
     config.write_text(_config([(MODEL_NAME, str(push), "latest { num_versions: 1 }", {})]))
     logged = 'logging_config { sampling_config { sampling_rate: 1 } log_collector_config { filename_prefix: "%s" } }'
     with _server(config) as srv:
-        for prefix in ("/tmp/elsewhere/requests", "../outside/requests"):
+        # The last: a prefix naming the folder itself, whose files would land beside it.
+        for prefix in ("/tmp/elsewhere/requests", "../outside/requests", str(tmp_path)):
             text = _config([(MODEL_NAME, str(push), "latest { num_versions: 1 }", {})])
             text = text.replace('model_platform: "tensorflow"', 'model_platform: "tensorflow" ' + logged % prefix)
             with pytest.raises(grpc.RpcError) as refused:

@@ -110,6 +110,12 @@ def _statuses(answer: bytes) -> list:
             400,
         ),
         ("POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n", "hello", 400),
+        # Two lengths: neither is taken (the rest of the body would be read as another request).
+        (
+            "POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 50\r\n",
+            "{}GET /v1/models/smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+        ),
         ("POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\n", "GET /v1/models/smuggled HTTP/1.1\r\n\r\n", 400),
         ("POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n", "x", 429),
         ("POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n", "x" * 2000, 429),
