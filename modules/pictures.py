@@ -1,12 +1,12 @@
 """Pictures of digits -> MNIST's 28x28 images, in TensorFlow ops, so the SavedModel does it.
 
-A photo or scan of a written digit (PNG, JPEG, BMP or GIF; any size; grey or colour; dark ink on
+A photo or scan of a written digit (PNG, JPEG or BMP; any size; grey or colour; dark ink on
 light paper or light on dark) becomes what MNIST's digits are: white ink on black, the ink's
 bounding box fitted into 20x20 keeping its aspect ratio, centred by mass in 28x28.
 
 The steps, each a function below:
-1. decode: refuse a header that declares more than MAX_PIXELS (before any pixel is decoded), an
-   animated GIF, a picture smaller than MIN_SIDE; to grey, transparent pixels as white paper.
+1. decode: refuse a header that declares more than MAX_PIXELS (before any pixel is decoded), a GIF
+   (GIF_REFUSED), a picture smaller than MIN_SIDE; to grey, transparent pixels as white paper.
 2. to a working size (longer side WORK_SIDE), so the cost does not grow with the photo's size.
 3. polarity: ink is the minority whose values lie far from the paper's, so the sign of the
    third moment about the median says whether the ink is darker or lighter than the paper.
@@ -28,6 +28,9 @@ SIZE, BOX = 28, 20  # MNIST's field and the box its digits are fitted into
 
 MAX_PIXELS = 4096 * 4096  # a larger header is refused before decoding (a 12 MP phone photo fits)
 MIN_SIDE = 8  # a smaller picture cannot hold a readable digit
+# TensorFlow's GIF decoder decodes every frame before anything can be checked, and a GIF's header
+# (its canvas) does not bound its frames: a small GIF could decode to gigabytes.
+GIF_REFUSED = "GIF is not accepted (its frames are decoded before their size can be checked): send PNG or JPEG"
 WORK_SIDE = 256  # the longer side pictures are brought to before the recipe runs
 PAPER_GRID = 128  # the paper's level is found on the picture averaged down to this many pixels a side
 PAPER_WINDOW = 35  # ... through a window this wide (27% of the side): wider than a stroke
@@ -53,17 +56,14 @@ def _uint(data, start: int, length: int, little_endian: bool):
 
 
 def declared_size(data) -> tf.Tensor:
-    """(height, width) int64 that the header of a PNG, GIF, BMP or JPEG declares, read without
-    decoding pixels; (-1, -1) for bytes none of them."""
+    """(height, width) int64 that the header of a PNG, BMP or JPEG declares, read without decoding
+    pixels; (-1, -1) for bytes none of them; a GIF is refused (GIF_REFUSED)."""
     head = tf.strings.substr(data, 0, 4)
     length = tf.strings.length(data)
     long_enough = length >= 26
 
     def png():
         return tf.stack([_uint(data, 20, 4, False), _uint(data, 16, 4, False)])
-
-    def gif():
-        return tf.stack([_uint(data, 8, 2, True), _uint(data, 6, 2, True)])
 
     def bmp():
         height = _uint(data, 22, 4, True)
@@ -77,10 +77,12 @@ def declared_size(data) -> tf.Tensor:
         return tf.constant([-1, -1], tf.int64)
 
     is_png = tf.logical_and(long_enough, tf.equal(head, b"\x89PNG"))
-    is_gif = tf.logical_and(long_enough, tf.equal(tf.strings.substr(data, 0, 3), b"GIF"))
+    is_gif = tf.equal(tf.strings.substr(data, 0, 3), b"GIF")
     is_bmp = tf.logical_and(long_enough, tf.equal(tf.strings.substr(data, 0, 2), b"BM"))
     is_jpeg = tf.logical_and(length >= 4, tf.equal(tf.strings.substr(data, 0, 2), b"\xff\xd8"))
-    return tf.case([(is_png, png), (is_gif, gif), (is_bmp, bmp), (is_jpeg, jpeg)], default=unknown, exclusive=False)
+    gif = tf.debugging.Assert(tf.logical_not(is_gif), [tf.constant(GIF_REFUSED)])
+    with tf.control_dependencies([gif]):
+        return tf.case([(is_png, png), (is_bmp, bmp), (is_jpeg, jpeg)], default=unknown, exclusive=False)
 
 
 def decode(data) -> tf.Tensor:
@@ -88,35 +90,19 @@ def decode(data) -> tf.Tensor:
     transparent pixels as white paper."""
     size = declared_size(data)
     checks = [
-        tf.debugging.Assert(
-            tf.reduce_all(size >= 0), [tf.constant("the bytes are not a PNG, JPEG, GIF or BMP picture")]
-        ),
+        tf.debugging.Assert(tf.reduce_all(size >= 0), [tf.constant("the bytes are not a PNG, JPEG or BMP picture")]),
         tf.debugging.Assert(
             size[0] * size[1] <= MAX_PIXELS,
             [tf.constant(f"the header declares more than {MAX_PIXELS} pixels: (height, width) ="), size],
         ),
     ]
     with tf.control_dependencies(checks):
-        is_gif = tf.equal(tf.strings.substr(data, 0, 3), b"GIF")
-
-    def gif():
-        frames = tf.io.decode_gif(data)
-        one = tf.debugging.Assert(
-            tf.equal(tf.shape(frames)[0], 1),
-            [tf.constant("an animated GIF is not one picture: frames ="), tf.shape(frames)[0]],
-        )
-        with tf.control_dependencies([one]):
-            return tf.concat([frames[0], tf.fill(tf.shape(frames[0, :, :, :1]), tf.constant(255, tf.uint8))], -1)
-
-    def other():
         image = tf.io.decode_image(data, channels=0, expand_animations=False)
-        channels = tf.shape(image)[2]
-        rgb = tf.cond(channels >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
-        opaque = tf.fill(tf.shape(image[:, :, :1]), tf.constant(255, tf.uint8))
-        alpha = tf.cond(tf.equal(channels % 2, 0), lambda: image[:, :, -1:], lambda: opaque)  # grey+alpha, RGBA
-        return tf.concat([rgb, alpha], -1)
-
-    rgba = tf.cond(is_gif, gif, other)
+    channels = tf.shape(image)[2]
+    rgb = tf.cond(channels >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
+    opaque = tf.fill(tf.shape(image[:, :, :1]), tf.constant(255, tf.uint8))
+    alpha = tf.cond(tf.equal(channels % 2, 0), lambda: image[:, :, -1:], lambda: opaque)  # grey+alpha, RGBA
+    rgba = tf.concat([rgb, alpha], -1)
     shape = tf.shape(rgba)[:2]
     big_enough = tf.debugging.Assert(
         tf.reduce_min(shape) >= MIN_SIDE,

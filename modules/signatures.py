@@ -3,7 +3,7 @@ clients and servers can know the contract without loading the model's libraries.
 
 SERVING_SIGNATURE = "serving_default"  # serialized tf.Example -> probabilities
 IMAGES_SIGNATURE = "predict_images"  # uint8 [batch, 28, 28] -> probabilities, classes
-PICTURES_SIGNATURE = "predict_pictures"  # encoded PNG/JPEG/GIF/BMP [batch] -> ... and the 28x28 seen
+PICTURES_SIGNATURE = "predict_pictures"  # encoded PNG/JPEG/BMP [batch] -> ... and the 28x28 seen
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Example -> transformed features (Evaluator)
 
 EXAMPLES_INPUT = "examples"
