@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from modules.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from modules.signatures import REGRESS_METHOD
 from serving import request_log, responses
 from serving.errors import ServingError, invalid
 from serving.repository import ModelRepository, configs_from_proto
@@ -146,8 +146,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """TF Serving's Classify: tf.Examples in (example_list, or example_list_with_context whose
         context features every example shares), labels and scores out."""
         servable = self.repository.servable(request.model_spec.name, *_version(request.model_spec))
-        servable.check_method(request.model_spec.signature_name, CLASSIFY_METHOD, "classification")
-        servable.check_rows(_example_count(request.input))  # both before any example is built
+        servable.check_classify(request.model_spec.signature_name, _example_count(request.input))  # before any is built
         examples = _serialized_examples(request.input, self.max_tensor_bytes)
         classes, scores = servable.classify(request.model_spec.signature_name, examples)
         response = classification_pb2.ClassificationResponse()

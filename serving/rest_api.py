@@ -25,7 +25,7 @@ from typing import Optional
 import grpc
 from google.protobuf import json_format
 
-from modules.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from modules.signatures import REGRESS_METHOD
 from serving import metrics, request_log, responses, rest_codec
 from serving.errors import ServingError, invalid, not_found
 from serving.repository import ModelRepository
@@ -150,12 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, _proto_json(responses.model_metadata(self.repository, name, version, label)))
             elif action == ":classify":
                 servable = self.repository.servable(name, version, label)
-
-                def check(signature: str, rows: int) -> None:
-                    servable.check_method(signature, CLASSIFY_METHOD, "classification")
-                    servable.check_rows(rows)
-
-                signature, examples = rest_codec.parse_classify(body, check, self.max_request_bytes)
+                signature, examples = rest_codec.parse_classify(body, servable.check_classify, self.max_request_bytes)
                 self._send_json(200, rest_codec.format_classify(*servable.classify(signature, examples)))
             elif action == ":regress":  # no model here has a regression signature: TF Serving's refusal
                 servable = self.repository.servable(name, version, label)

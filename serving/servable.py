@@ -99,10 +99,15 @@ class Servable:
                 "(--max_batch_rows): send them in smaller requests"
             )
 
+    def check_classify(self, signature_name: str, rows: int) -> None:
+        """What a Classify request must pass before its examples are built: the signature's method
+        and the row limit."""
+        self.check_method(signature_name, CLASSIFY_METHOD, "classification")
+        self.check_rows(rows)
+
     def classify(self, signature_name: str, serialized_examples) -> "tuple[np.ndarray, np.ndarray]":
         """TF Serving's Classify: serialized tf.Examples -> (class labels [n, k] bytes, scores [n, k])."""
-        self.check_method(signature_name, CLASSIFY_METHOD, "classification")
-        self.check_rows(len(serialized_examples))
+        self.check_classify(signature_name, len(serialized_examples))
         fn = self._function(signature_name)
         started = time.perf_counter()
         try:
