@@ -26,7 +26,7 @@ setup(
         "requests",
         # The release's robustness suite (modules/distortions.py); TFMA installs it too.
         "scipy",
-        # The model server's Prometheus metrics (serving/metrics.py).
+        # The model server's Prometheus metrics (serving/server/metrics.py).
         "prometheus-client",
         # Digits by other writers (benchmarks/other_writers.py: its bundled UCI digits); tfx needs it too.
         "scikit-learn",

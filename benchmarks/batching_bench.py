@@ -1,7 +1,7 @@
 """Where server-side batching can pay on this machine: batch-1 requests from 8 closed-loop clients
 (threads, each sending its next request when the last is answered, as in serving_bench.py), once
 without batching and once per BatchingParameters below, both in-process (Servable.predict against
-serving.batching.Batcher, no network, no server: the ceiling) and over gRPC (serving.server with and
+serving.server.batching.Batcher, no network, no server: the ceiling) and over gRPC (serving.server with and
 without --enable_batching; the plain server and one batching setting also with TF Serving's
 thread flags at one thread, rows "1 TF thread"). Every path once per round in a shuffled order;
 each row is the rounds' median.
@@ -32,10 +32,10 @@ from modules import idx, signatures
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
-from serving import batching
-from serving.grpc_client import GrpcClient
-from serving.process import ServerProcess
-from serving.servable import Servable
+from serving.clients.grpc_client import GrpcClient
+from serving.server import batching
+from serving.server.servable import Servable
+from serving.tools.process import ServerProcess
 
 DEPLOYED = os.path.join(PROJECT, "serving", "deploy", "batching_parameters.txt")
 # (name, max_batch_size, batch_timeout_micros, num_batch_threads); "deploy" is read from DEPLOYED.

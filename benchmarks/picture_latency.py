@@ -23,9 +23,9 @@ from benchmarks.serving_bench import envelope, measure, median_row, newest_versi
 from modules import idx, signatures
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
-from serving.client import RestClient
-from serving.grpc_client import GrpcClient
-from serving.process import ServerProcess
+from serving.clients.grpc_client import GrpcClient
+from serving.clients.rest_client import RestClient
+from serving.tools.process import ServerProcess
 
 BATCHES = (1, 32)
 INPUTS = {

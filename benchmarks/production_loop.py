@@ -32,8 +32,8 @@ import numpy as np
 from benchmarks import other_writers, output
 from modules import distortions, idx, push_layout
 from pipeline import configs
-from serving.client import RestClient, ServingRequestError
-from serving.process import ServerProcess
+from serving.clients.rest_client import RestClient, ServingRequestError
+from serving.tools.process import ServerProcess
 
 REQUESTS_OF = 10  # images per request
 # With the thicker pen both trainings leave out the pen and scan distortions (modules/augment.py):

@@ -2,7 +2,7 @@
 SavedModel call on the same inputs (every path once per round in a shuffled order, 5 rounds, each
 row the rounds' median); batch 1 and 32, 1 and 8 concurrent clients; each API also
 against a second server with Prometheus metrics on and every request logged (rows "+metrics+log"),
-for their overhead; and REST through the request-log proxy (serving/log_proxy.py, logging every
+for their overhead; and REST through the request-log proxy (serving/tools/log_proxy.py, logging every
 request) in front of the first server, for the proxy's added latency on deployments of the real
 TF Serving; and each API against a third server batching as the deployment does
 (--enable_batching with serving/deploy/batching_parameters.txt, rows "+batching").
@@ -31,10 +31,10 @@ from modules.push_layout import render_models_config, version_dirs
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
 from pipeline.configs import PROJECT_ROOT as PROJECT
-from serving import log_proxy
-from serving.client import RestClient
-from serving.grpc_client import GrpcClient
-from serving.process import ServerProcess
+from serving.clients.grpc_client import GrpcClient
+from serving.clients.rest_client import RestClient
+from serving.tools import log_proxy
+from serving.tools.process import ServerProcess
 
 BATCHES = (1, 32)
 CONCURRENCY = (1, 8)

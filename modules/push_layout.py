@@ -88,7 +88,7 @@ def render_models_config(
     <folder>/<model name>/requests-*. previous: the text of the models.config this one replaces;
     what an operator set there is kept: a model's logging_config, and its version_labels, which put
     it in canary mode: the policy then serves the labelled versions plus pushed_version, unlabelled
-    until `python -m serving.labels canary` labels it (serving/labels.py)."""
+    until `python -m serving.tools.labels canary` labels it (serving/tools/labels.py)."""
     kept = {}
     if previous:
         for old in text_format.Parse(previous, model_server_config_pb2.ModelServerConfig()).model_config_list.config:

@@ -13,7 +13,7 @@ integer 0-9, lines that cannot be read. A label whose id no log holds yet (its r
 the server's queue, or in a file not yet rotated) waits in the store's pending.jsonl and is joined
 by a later call; after --wait_seconds it is refused as unknown.
 
-The ids are the server's own (serving/request_log.py): a client cannot choose the id its request
+The ids are the server's own (serving/server/request_log.py): a client cannot choose the id its request
 is logged under. One call at a time changes a store (a lock file), so two calls never store the
 same row twice; the readers (the monitor, the span writer) drop any row stored twice with
 different labels.

@@ -1,4 +1,4 @@
-"""Reads the server's request logs (serving/request_log.py) back: one row per served image, with the
+"""Reads the server's request logs (serving/server/request_log.py) back: one row per served image, with the
 request id, the version that answered, the image and the probabilities it answered.
 
 Bad files never stop a read: a truncated tail (a file still being written, a crash mid-write), a
@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from modules import features, signatures
-from serving.request_log import FILE_SUFFIX, logged_request_id
+from serving.server.request_log import FILE_SUFFIX, logged_request_id
 
 
 @dataclass

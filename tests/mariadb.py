@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 
-from serving.process import free_port
+from serving.tools.process import free_port
 
 USER, PASSWORD, DATABASE = "mlmd", "mlmd-test-secret", "mlmd"
 

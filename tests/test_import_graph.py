@@ -38,6 +38,11 @@ def offenders(package: str, forbidden: str):
         ("components", "serving"),
         ("serving", "components"),
         ("serving", "pipeline"),
+        # Serving's three parts: the server stands alone; a client needs neither the operator's tools nor
+        # the server (beyond the wire names it shares, such as the request-id header); see serving/README.md.
+        ("serving/server", "serving.clients"),
+        ("serving/server", "serving.tools"),
+        ("serving/clients", "serving.tools"),
         ("modules", "tfx.orchestration"),
         # The user code (Transform's and Trainer's modules) stands on its own: the Kubeflow image,
         # Beam workers and the served SavedModel import it without the rest of the project.
@@ -58,13 +63,13 @@ def test_no_arrow_runs_backwards(package, forbidden):
 
 def test_the_scan_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from serving.client import RestClient\n")
-    assert list(imported_modules(module)) == ["serving.client"]
+    module.write_text("def f():\n    from serving.clients.rest_client import RestClient\n")
+    assert list(imported_modules(module)) == ["serving.clients.rest_client"]
 
 
 def test_the_client_imports_without_tensorflow():
     code = (
-        "import sys; import serving.client, modules.signatures, modules.push_layout, modules.idx; "
+        "import sys; import serving.clients.rest_client, modules.signatures, modules.push_layout, modules.idx; "
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tfx')); "
         "print(heavy)"
     )

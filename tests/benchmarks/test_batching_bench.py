@@ -1,10 +1,10 @@
 """The batching benchmark's parameter files, CPU accounting and ratios (its servers are measured by
-running it; tests/serving/test_batching.py proves the batching itself)."""
+running it; tests/serving/server/test_batching.py proves the batching itself)."""
 
 import os
 
 from benchmarks import batching_bench
-from serving import batching
+from serving.server import batching
 
 
 def test_every_parameter_set_survives_the_servers_reader(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from components.idx_example_gen.executor import to_example
 from modules import cnn, export, features, signatures
 from modules.hparams import HParams
-from serving.images import png
+from serving.clients.images import png
 from tests.timeouts import COMMAND_TIMEOUT
 
 # Runs in a fresh interpreter that imports only TensorFlow: no TFT, no Keras import by us.

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from modules import signatures
-from serving import request_log
-from serving.metrics import NoMetrics
+from serving.server import request_log
+from serving.server.metrics import NoMetrics
 
 MODEL_NAME = "mnist"
 

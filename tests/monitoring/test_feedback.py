@@ -54,8 +54,8 @@ def test_a_csv_without_the_needed_columns_is_refused(logged, tmp_path):
 def _log_as(prefix: str, request_id: str, images) -> None:
     """Logs one request of `images` under the given id, as the server does."""
     from modules import signatures
-    from serving import request_log
-    from serving.metrics import NoMetrics
+    from serving.server import request_log
+    from serving.server.metrics import NoMetrics
 
     logger = request_log.RequestLogger(request_log.LoggingSpec(prefix, 1.0), NoMetrics(), MODEL_NAME)
     probabilities = np.full((len(images), 10), 0.1, np.float32)

@@ -4,7 +4,7 @@ import numpy as np
 
 from monitoring import report
 from monitoring.request_logs import PictureSample
-from serving.images import png
+from serving.clients.images import png
 
 
 def _result() -> dict:

@@ -54,8 +54,8 @@ def test_a_window_keeps_only_rows_answered_inside_it(logged):
 
 def _log_pictures(prefix: str, pictures: list, seen: np.ndarray, found: list) -> None:
     from modules import signatures
-    from serving import request_log
-    from serving.metrics import NoMetrics
+    from serving.server import request_log
+    from serving.server.metrics import NoMetrics
 
     logger = request_log.RequestLogger(request_log.LoggingSpec(prefix, 1.0), NoMetrics(), MODEL_NAME)
     outputs = {

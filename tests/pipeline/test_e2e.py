@@ -165,9 +165,9 @@ def test_pushed_model_alone_gives_the_evaluator_accuracy(runs, scored_alone):
 
 def test_accuracy_through_rest_and_grpc_equals_the_evaluators(runs):
     """The pushed model behind serving.server, every test image sent over REST (JSON) and gRPC."""
-    from serving.cli import evaluate
-    from serving.client import RestClient
-    from serving.grpc_client import GrpcClient
+    from serving.clients.cli import evaluate
+    from serving.clients.grpc_client import GrpcClient
+    from serving.clients.rest_client import RestClient
     from tests.serving.conftest import start_server
 
     first, _, output_root, serving_dir = runs[:4]

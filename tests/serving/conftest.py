@@ -10,7 +10,7 @@ import pytest
 
 from components.release import safe_push
 from pipeline import configs
-from serving.process import ServerProcess
+from serving.tools.process import ServerProcess
 
 MODEL_NAME = configs.MODEL_NAME
 SERVER_KINDS = ["dev", "tensorflow_model_server"]

@@ -14,8 +14,9 @@ from modules import push_layout
 from monitoring import check
 from pipeline import configs
 from pipeline.configs import PROJECT_ROOT
-from serving import log_proxy, metrics
-from serving.repository import ModelConfig, configs_from_file
+from serving.server import metrics
+from serving.server.repository import ModelConfig, configs_from_file
+from serving.tools import log_proxy
 from tests.timeouts import COMMAND_TIMEOUT
 
 DEPLOY = os.path.join(PROJECT_ROOT, "serving", "deploy")

@@ -1,0 +1,35 @@
+"""`python -m serving.clients.cli predict` on picture files: each file's answer from predict_pictures, a
+blank page said to hold no digit, the same answers as the signature in process."""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from benchmarks import pictures as suite
+from modules import signatures
+from serving.clients import cli
+from tests.serving.conftest import MODEL_NAME
+
+
+def test_predict_reads_picture_files_and_says_no_digit_for_a_blank_page(
+    dev_server, exported_model, test_images_labels, tmp_path, capsys
+):
+    rng = np.random.default_rng(0)
+    pages = [suite.render(d, suite.Page(paper=200, jpeg=85), rng) for d in test_images_labels[0][:3]]
+    pages.append(suite.blank_pages(1)[0])
+    files = []
+    for i, data in enumerate(pages):
+        path = tmp_path / f"page{i}.{'jpg' if i < 3 else 'png'}"
+        path.write_bytes(data)
+        files.append(str(path))
+    assert cli.main(["--rest", dev_server.rest_url, "--model", MODEL_NAME, "predict", *files]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    expected = (
+        tf.saved_model.load(exported_model)
+        .signatures[signatures.PICTURES_SIGNATURE](pictures=tf.constant(pages))[signatures.CLASSES_OUTPUT]
+        .numpy()
+    )
+    assert [a["file"] for a in answers] == files
+    assert [a["class"] for a in answers[:3]] == expected[:3].tolist()
+    assert answers[3]["class"] is None and "no ink" in answers[3]["no digit"]
