@@ -40,7 +40,9 @@ def _port(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m serving.server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--port", type=_port, default=8500, help="gRPC port (0: no gRPC; auto: any free port)")
     p.add_argument("--rest_api_port", type=_port, default=8501, help="REST port (0: no REST; auto: any free port)")
     p.add_argument(
