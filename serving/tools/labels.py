@@ -33,17 +33,27 @@ def _read(path: str) -> model_server_config_pb2.ModelServerConfig:
         return text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
 
 
-def _apply(path: str, name: str, labels: Dict[str, int], served) -> None:
-    """Sets the model's labels and served versions in the models.config on disk, read afresh and
-    written in one rename under the lock a release takes too (modules/push_layout.py), so a push
-    between two steps is kept, not written over."""
+def _apply(path: str, name: str, labels: Dict[str, int], add=(), remove=(), only=None) -> None:
+    """Sets the model's labels and changes its served versions in the models.config on disk, read
+    afresh and written in one rename under the lock a release takes too (modules/push_layout.py):
+    `add` and `remove` change the versions served now, so a version a push added between two steps
+    stays loaded; `only` replaces them (the `stable` reset)."""
 
     def change(text: Optional[str]) -> str:
         config = text_format.Parse(text or "", model_server_config_pb2.ModelServerConfig())
-        _set(_model(config, name), labels, served)
+        model = _model(config, name)
+        served = set(only) if only is not None else (set(served_versions(model)) | set(add)) - set(remove)
+        served |= set(labels.values())  # a label names a loaded version
+        _set(model, labels, served)
         return text_format.MessageToString(config)
 
     push_layout.update_models_config(path, change)
+
+
+def served_versions(model) -> list:
+    """The versions a `specific` policy serves (empty for `latest` and `all`)."""
+    policy = model.model_version_policy
+    return list(policy.specific.versions) if policy.WhichOneof("policy_choice") == "specific" else []
 
 
 def _model(config, name: str):
@@ -119,7 +129,7 @@ def run(args) -> str:
         return f"model {model.name}: labels {labels or 'none'}; policy {policy or 'latest 1'}"
     if args.action == "stable":
         version = args.version or newest_version(model)
-        _apply(args.config, model.name, {STABLE: version}, [version])
+        _apply(args.config, model.name, {STABLE: version}, only=[version])
         server.labelled(STABLE, version)
         return f"stable = version {version}; every other version unloaded"
     if STABLE not in labels:
@@ -128,20 +138,20 @@ def run(args) -> str:
     if args.action == "canary":
         if not args.version:
             raise SystemExit("canary needs the version to label")
-        _apply(args.config, model.name, {STABLE: stable}, [stable, args.version])  # 1: load it, unlabelled
+        _apply(args.config, model.name, {STABLE: stable}, add=[args.version])  # 1: load it, unlabelled
         server.available(args.version)
-        _apply(args.config, model.name, {STABLE: stable, CANARY: args.version}, [stable, args.version])  # 2: label it
+        _apply(args.config, model.name, {STABLE: stable, CANARY: args.version})  # 2: label it
         server.labelled(CANARY, args.version)
         return f"canary = version {args.version}; stable stays on version {stable}"
     if CANARY not in labels:
         raise SystemExit("no canary label: nothing to promote or roll back")
     canary = labels[CANARY]
     if args.action == "promote":
-        _apply(args.config, model.name, {STABLE: canary}, [stable, canary])  # 1: move stable while both are loaded
+        _apply(args.config, model.name, {STABLE: canary})  # 1: move stable while both are loaded
         server.labelled(STABLE, canary)
-        _apply(args.config, model.name, {STABLE: canary}, [canary])  # 2: unload the old stable version
+        _apply(args.config, model.name, {STABLE: canary}, remove=[stable])  # 2: unload the old stable version
         return f"stable = version {canary} (was {stable}); canary label removed, version {stable} unloaded"
-    _apply(args.config, model.name, {STABLE: stable}, [stable])  # rollback
+    _apply(args.config, model.name, {STABLE: stable}, remove=[canary])  # rollback
     return f"canary version {canary} dropped; stable stays on version {stable}"
 
 

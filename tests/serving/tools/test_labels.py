@@ -312,3 +312,42 @@ def test_reload_can_be_turned_off_and_cannot_send_the_request_log_outside_the_co
         with pytest.raises(grpc.RpcError) as off:
             _reload(srv.grpc_target, config.read_text())
         assert off.value.code() == grpc.StatusCode.UNIMPLEMENTED and "turned off" in off.value.details()
+
+
+@pytest.mark.parametrize(
+    "action, version, labels_after, served_after",
+    [
+        ("canary", 4, {"stable": 1, "canary": 4}, [1, 2, 3, 4]),
+        ("promote", None, {"stable": 2}, [2, 3]),
+        ("rollback", None, {"stable": 1}, [1, 3]),
+        ("stable", 3, {"stable": 3}, [3]),
+    ],
+)
+def test_a_label_step_keeps_a_version_a_push_added_meanwhile(tmp_path, action, version, labels_after, served_after):
+    """Stable 1, canary 2, and version 3 loaded unlabelled by a push that landed while an operator
+    was between steps: each step changes only the versions it names (`stable` resets on purpose)."""
+    from serving.tools import labels
+
+    (tmp_path / MODEL_NAME / "3").mkdir(parents=True)
+    config = tmp_path / "models.config"
+    config.write_text(
+        _config(
+            [
+                (
+                    MODEL_NAME,
+                    str(tmp_path / MODEL_NAME),
+                    "specific { versions: 1 versions: 2 versions: 3 }",
+                    {"stable": 1, "canary": 2},
+                )
+            ]
+        )
+    )
+    namespace = argparse.Namespace(
+        config=str(config), server=None, model_name=MODEL_NAME, timeout=1, action=action, version=version
+    )
+    labels.run(namespace)
+    model = text_format.Parse(config.read_text(), model_server_config_pb2.ModelServerConfig()).model_config_list.config[
+        0
+    ]
+    assert dict(model.version_labels) == labels_after
+    assert list(model.model_version_policy.specific.versions) == served_after
