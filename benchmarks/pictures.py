@@ -34,7 +34,7 @@ class Page:
     side: int = 200  # the page's pixels (square)
     paper: float = 235.0
     ink: tuple = (20, 20, 20)  # RGB
-    digit: float = 0.6  # the digit's height as a share of the page
+    digit: float = 0.6  # the longer side of the digit's ink as a share of the page's side
     offset: tuple = (0.0, 0.0)  # the digit's centre moved by this share of the page (down, right)
     pen: int = 0  # the strokes wider (> 0) or narrower (< 0) by this many of MNIST's 28 pixels
     slant: float = 0.0  # shear, as the tangent of the angle
@@ -65,13 +65,19 @@ FAMILIES: Dict[str, List[tuple]] = {
 }
 
 
-def _ink_alpha(digit: np.ndarray, page: Page, height: int) -> np.ndarray:
+def _ink_alpha(digit: np.ndarray, page: Page, longer_side: int) -> np.ndarray:
     """A digit image (ink bright, any size) -> the ink's coverage [height, width] in [0, 1] at the
-    page's scale, its pen and slant applied."""
+    page's scale, its pen and slant applied. The scale is set by the ink's own box, so its longer
+    side is longer_side pixels whatever margin the source image has (MNIST's 28x28 holds a 20x20
+    box; a UCI scan's ink fills its 32x32)."""
+    ys, xs = np.nonzero(digit > 0)
+    if len(ys):
+        digit = digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    scale = longer_side / max(digit.shape)  # page pixels per source pixel
     img = Image.fromarray(digit.astype(np.uint8))
-    width = max(1, round(height * img.width / img.height))
+    width, height = max(1, round(img.width * scale)), max(1, round(img.height * scale))
     img = img.resize((width, height), Image.BICUBIC)
-    radius = round(abs(page.pen) * height / digit.shape[0] / 2)  # half the change on each side
+    radius = round(abs(page.pen) * longer_side / 20 / 2)  # pen counts MNIST pixels; half on each side
     if radius:
         img = img.filter((ImageFilter.MaxFilter if page.pen > 0 else ImageFilter.MinFilter)(2 * radius + 1))
     if page.slant:
@@ -94,7 +100,7 @@ def render(digit: np.ndarray, page: Page, rng: np.random.Generator) -> bytes:
         paper -= page.shadow / (1 + np.exp(-(ys - xs - 0.2) * 12))
     rgb = np.repeat(paper[:, :, None], 3, axis=2)
     if digit is not None:
-        alpha = _ink_alpha(digit, page, max(4, round(page.digit * side * 28 / 20)))  # MNIST's digit is 20 of 28
+        alpha = _ink_alpha(digit, page, max(3, round(page.digit * side)))
         h, w = alpha.shape
         top = int(round(side / 2 + page.offset[0] * side - h / 2))
         left = int(round(side / 2 + page.offset[1] * side - w / 2))
@@ -137,6 +143,14 @@ def suites() -> Dict[str, Callable]:
     return {"mnist test": mnist, "uci other writers": uci}
 
 
+def pen_arrays(arrays: np.ndarray, pen: int) -> np.ndarray:
+    """28x28 digits (ink bright) with strokes wider (pen > 0) or narrower by |pen| pixels."""
+    from scipy import ndimage
+
+    change = ndimage.grey_dilation if pen > 0 else ndimage.grey_erosion
+    return np.stack([change(a, size=(abs(pen) + 1, abs(pen) + 1)) for a in arrays])
+
+
 def accuracy(classes: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(classes == labels)) if len(labels) else float("nan")
 
@@ -146,8 +160,16 @@ def run(predict_pictures, predict_images, clean_arrays, rows: int, seed: int = 0
     report = {"families": {}, "suites": {}}
     for suite, source in suites().items():
         digits, labels = source(rows)
-        clean = accuracy(predict_images(clean_arrays[suite](rows)), labels)
-        rows_report = {"clean arrays": clean, "families": {}}
+        arrays = clean_arrays[suite](rows)
+        rows_report = {
+            "clean arrays": accuracy(predict_images(arrays), labels),
+            # The pen family's change made on the 28x28 arrays themselves: what the model does with
+            # wider or narrower strokes, with no picture in between.
+            "pen on arrays": {
+                s: accuracy(predict_images(pen_arrays(arrays, page.pen)), labels) for s, page, _ in FAMILIES["pen"]
+            },
+            "families": {},
+        }
         for family, strengths in FAMILIES.items():
             report["families"][family] = [{"strength": s, "ordinary": o} for s, _, o in strengths]
             for strength, page, _ in strengths:
@@ -232,6 +254,15 @@ def family_table(report: dict) -> str:
                 ]
                 cells.append(f"{min(picked)[0]:.3f} ({min(picked)[1]})" if picked else "-")
         lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    cells = []
+    for s in suites_:
+        pen = report["suites"][s]["pen on arrays"]
+        for ordinary in (True, False):
+            picked = [
+                (pen[x["strength"]], x["strength"]) for x in report["families"]["pen"] if x["ordinary"] == ordinary
+            ]
+            cells.append(f"{min(picked)[0]:.3f} ({min(picked)[1]})" if picked else "-")
+    lines.append("| pen, the same change on the 28x28 arrays | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

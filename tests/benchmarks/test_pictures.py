@@ -32,6 +32,28 @@ def test_the_benchmark_reports_every_family_and_blank_pages_come_back_no_digit(e
     table = capsys.readouterr().out
     assert all(f"| {family} |" in table for family in pictures.FAMILIES)
     summary = pictures.family_table(report).splitlines()
-    assert len(summary) == 3 + len(pictures.FAMILIES) and summary[0].count("|") == 6
+    assert len(summary) == 4 + len(pictures.FAMILIES) and summary[0].count("|") == 6
+    assert all(
+        set(suite["pen on arrays"]) == {s for s, _, _ in pictures.FAMILIES["pen"]}
+        for suite in report["suites"].values()
+    )
     written = os.listdir(folder / "mnist_test" / "paper_grey_180")
     assert len(written) == 6 and all(name.endswith(".png") for name in written)
+
+
+def test_a_page_sizes_the_digit_by_its_ink_not_by_the_margin_around_it():
+    """MNIST's 28x28 keeps a margin around a 20x20 box, a UCI scan has none: both digits' ink
+    comes out the same size on the page."""
+    ink = np.zeros((20, 12), np.uint8)
+    ink[:, 4:8] = 255
+    with_margin = np.zeros((28, 28), np.uint8)
+    with_margin[4:24, 8:20] = ink
+    page = pictures.Page(side=100, digit=0.5)
+    assert pictures._ink_alpha(with_margin, page, 50).shape == pictures._ink_alpha(ink, page, 50).shape == (50, 10)
+
+
+def test_pen_arrays_widen_and_narrow_the_strokes():
+    digit = np.zeros((1, 28, 28), np.uint8)
+    digit[0, 4:24, 12:16] = 255
+    ink = {pen: int((pictures.pen_arrays(digit, pen) > 0).sum()) for pen in (-1, 1, 2)}
+    assert ink[-1] < (digit > 0).sum() < ink[1] < ink[2]
