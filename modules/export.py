@@ -104,7 +104,7 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=PICTURES_INPUT)])
     def serve_pictures(encoded):
-        """Encoded pictures (PNG, JPEG, BMP; any size, grey or colour, either polarity) [batch]
+        """Encoded pictures (PNG, JPEG, BMP, one-frame GIF; any size, grey or colour, either polarity) [batch]
         -> MNIST's 28x28 by modules/pictures.py, then as serve_images; also the 28x28 images the
         model saw and whether each held a digit (none: class NO_DIGIT_CLASS)."""
         seen, found = pictures.batch_from_bytes(encoded)

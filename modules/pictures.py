@@ -1,12 +1,13 @@
 """Pictures of digits -> MNIST's 28x28 images, in TensorFlow ops, so the SavedModel does it.
 
-A photo or scan of a written digit (PNG, JPEG or BMP; any size; grey or colour; dark ink on
+A photo or scan of a written digit (PNG, JPEG, BMP or a one-frame GIF; any size; grey or colour; dark ink on
 light paper or light on dark) becomes what MNIST's digits are: white ink on black, the ink's
 bounding box fitted into 20x20 keeping its aspect ratio, centred by mass in 28x28.
 
 The steps, each a function below:
 1. decode: refuse a header that declares more than MAX_PIXELS (before any pixel is decoded), a GIF
-   (GIF_REFUSED), a picture smaller than MIN_SIDE; to grey, transparent pixels as white paper.
+   of more than one frame or with a frame outside its canvas (its blocks walked, not decoded), a
+   picture smaller than MIN_SIDE; to grey, transparent pixels as white paper.
 2. to a working size (longer side WORK_SIDE), so the cost does not grow with the photo's size.
 3. polarity: ink is the minority whose values lie far from the paper's, so the sign of the
    third moment about the median says whether the ink is darker or lighter than the paper.
@@ -28,9 +29,13 @@ SIZE, BOX = 28, 20  # MNIST's field and the box its digits are fitted into
 
 MAX_PIXELS = 4096 * 4096  # a larger header is refused before decoding (a 12 MP phone photo fits)
 MIN_SIDE = 8  # a smaller picture cannot hold a readable digit
-# TensorFlow's GIF decoder decodes every frame before anything can be checked, and a GIF's header
-# (its canvas) does not bound its frames: a small GIF could decode to gigabytes.
-GIF_REFUSED = "GIF is not accepted (its frames are decoded before their size can be checked): send PNG or JPEG"
+# TensorFlow's GIF decoder decodes every frame, each on the whole canvas, before anything can be
+# checked, and a GIF's header does not say how many frames follow: a small GIF could decode to
+# gigabytes. So a GIF's blocks are walked first (gif_frames): one frame, inside its canvas, or refused.
+GIF_ANIMATED = "an animated GIF is not accepted (it holds more than one frame): send one picture"
+GIF_FRAME_OUTSIDE = "the GIF has a frame outside its canvas"
+GIF_MALFORMED = "the GIF's blocks do not parse (a truncated or damaged GIF)"
+GIF_MAX_BLOCKS = 256  # extensions and frames walked at most (a GIF holds a few); more: refused as malformed
 WORK_SIDE = 256  # the longer side pictures are brought to before the recipe runs
 PAPER_GRID = 128  # the paper's level is found on the picture averaged down to this many pixels a side
 PAPER_WINDOW = 35  # ... through a window this wide (27% of the side): wider than a stroke
@@ -56,14 +61,17 @@ def _uint(data, start: int, length: int, little_endian: bool):
 
 
 def declared_size(data) -> tf.Tensor:
-    """(height, width) int64 that the header of a PNG, BMP or JPEG declares, read without decoding
-    pixels; (-1, -1) for bytes none of them; a GIF is refused (GIF_REFUSED)."""
+    """(height, width) int64 that the header of a PNG, GIF, BMP or JPEG declares, read without
+    decoding pixels (a GIF's canvas); (-1, -1) for bytes none of them."""
     head = tf.strings.substr(data, 0, 4)
     length = tf.strings.length(data)
     long_enough = length >= 26
 
     def png():
         return tf.stack([_uint(data, 20, 4, False), _uint(data, 16, 4, False)])
+
+    def gif():
+        return tf.stack([_uint(data, 8, 2, True), _uint(data, 6, 2, True)])
 
     def bmp():
         height = _uint(data, 22, 4, True)
@@ -77,12 +85,103 @@ def declared_size(data) -> tf.Tensor:
         return tf.constant([-1, -1], tf.int64)
 
     is_png = tf.logical_and(long_enough, tf.equal(head, b"\x89PNG"))
-    is_gif = tf.equal(tf.strings.substr(data, 0, 3), b"GIF")
     is_bmp = tf.logical_and(long_enough, tf.equal(tf.strings.substr(data, 0, 2), b"BM"))
     is_jpeg = tf.logical_and(length >= 4, tf.equal(tf.strings.substr(data, 0, 2), b"\xff\xd8"))
-    gif = tf.debugging.Assert(tf.logical_not(is_gif), [tf.constant(GIF_REFUSED)])
-    with tf.control_dependencies([gif]):
-        return tf.case([(is_png, png), (is_bmp, bmp), (is_jpeg, jpeg)], default=unknown, exclusive=False)
+    branches = [(is_png, png), (is_gif(data), gif), (is_bmp, bmp), (is_jpeg, jpeg)]
+    return tf.case(branches, default=unknown, exclusive=False)
+
+
+def is_gif(data) -> tf.Tensor:
+    """Whether the bytes start as a GIF does, with room for its header (13 bytes)."""
+    return tf.logical_and(tf.strings.length(data) >= 13, tf.equal(tf.strings.substr(data, 0, 3), b"GIF"))
+
+
+def gif_frames(data) -> "tuple[tf.Tensor, tf.Tensor, tf.Tensor]":
+    """A GIF's block structure walked without decoding a pixel -> (frames: int32, counted up to 2;
+    every frame counted lies inside the canvas: bool; the blocks parse: bool).
+
+    A GIF is a header, a colour table, then blocks until the trailer (0x3B): extensions (0x21,
+    a label) and frames (0x2C, a descriptor, a colour table, a code size), each followed by
+    sub-blocks (a size byte, then that many bytes; size 0 ends the chain). Where each chain ends is
+    found for every byte at once by pointer doubling (each byte read as a size byte jumps past its
+    sub-block, and the jumps are composed until nothing moves: about log2 of the GIF's length
+    passes), so the cost stays a few vector passes however many sub-blocks a GIF holds. More than
+    GIF_MAX_BLOCKS blocks: not parsing."""
+    raw = tf.cast(tf.io.decode_raw(data, tf.uint8), tf.int32)
+    n = tf.size(raw)
+
+    def byte(k):
+        return tf.where(k < n, tf.gather(raw, tf.clip_by_value(k, 0, tf.maximum(n - 1, 0))), -1)
+
+    def u16(k):
+        return byte(k) + 256 * byte(k + 1)
+
+    def colour_table(packed):  # a flag in bit 7, the size in bits 0-2
+        return tf.where(packed >= 128, 3 * tf.bitwise.left_shift(2, packed % 8), 0)
+
+    # chain_end[k]: the position of the 0 that ends a chain of sub-blocks starting at k; n: the data
+    # ends first.
+    at = tf.range(n + 1)
+    sizes = tf.concat([raw, [0]], 0)
+    jump = tf.where(tf.logical_or(sizes == 0, at == n), at, tf.minimum(at + 1 + sizes, n))
+    jump = tf.where(at == n, n, jump)
+    chain_end, _ = tf.while_loop(
+        lambda j, moved: moved,
+        lambda j, moved: (tf.gather(j, j), tf.reduce_any(tf.gather(j, j) != j)),
+        (jump, tf.constant(True)),
+    )
+
+    def end_of_chain(k):
+        return tf.gather(chain_end, tf.clip_by_value(k, 0, n))
+
+    width, height = u16(6), u16(8)
+    RUNNING, DONE, BAD, OUTSIDE = 0, 1, 2, 3
+
+    def body(i, pos, frames, status):
+        b = byte(pos)
+        is_frame = b == 0x2C
+        inside = tf.logical_and(u16(pos + 1) + u16(pos + 5) <= width, u16(pos + 3) + u16(pos + 7) <= height)
+        chain = end_of_chain(tf.where(is_frame, pos + 11 + colour_table(byte(pos + 9)), pos + 2))
+        status = tf.where(
+            b == 0x3B,
+            DONE,
+            tf.where(
+                b < 0,
+                tf.where(pos == n, DONE, BAD),  # no trailer, the data ending right after a block: read on
+                tf.where(
+                    tf.logical_and(is_frame, tf.logical_not(inside)),
+                    OUTSIDE,
+                    tf.where(tf.logical_and(tf.logical_or(is_frame, b == 0x21), chain < n), RUNNING, BAD),
+                ),
+            ),
+        )
+        frames = frames + tf.cast(is_frame, tf.int32)
+        status = tf.where(tf.logical_and(status == RUNNING, frames > 1), DONE, status)  # animated: enough read
+        return i + 1, chain + 1, frames, status
+
+    start = 13 + colour_table(byte(10))
+    _, _, frames, status = tf.while_loop(
+        lambda i, pos, frames, status: tf.logical_and(status == RUNNING, i < GIF_MAX_BLOCKS),
+        body,
+        (tf.constant(0), start, tf.constant(0), tf.constant(RUNNING)),
+    )
+    return frames, status != OUTSIDE, tf.logical_or(status == DONE, status == OUTSIDE)
+
+
+def _gif_checks(data) -> tf.Tensor:
+    """For a GIF: its blocks parse, it holds one frame, inside its canvas; for other bytes: true."""
+
+    def check():
+        frames, inside, parses = gif_frames(data)
+        asserts = [
+            tf.debugging.Assert(parses, [tf.constant(GIF_MALFORMED)]),
+            tf.debugging.Assert(frames <= 1, [tf.constant(GIF_ANIMATED), tf.constant("frames:"), frames]),
+            tf.debugging.Assert(inside, [tf.constant(GIF_FRAME_OUTSIDE)]),
+        ]
+        with tf.control_dependencies(asserts):
+            return tf.constant(True)
+
+    return tf.cond(is_gif(data), check, lambda: tf.constant(True))
 
 
 def decode(data) -> tf.Tensor:
@@ -90,7 +189,10 @@ def decode(data) -> tf.Tensor:
     transparent pixels as white paper."""
     size = declared_size(data)
     checks = [
-        tf.debugging.Assert(tf.reduce_all(size >= 0), [tf.constant("the bytes are not a PNG, JPEG or BMP picture")]),
+        tf.debugging.Assert(
+            tf.reduce_all(size >= 0), [tf.constant("the bytes are not a PNG, JPEG, BMP or GIF picture")]
+        ),
+        _gif_checks(data),
         tf.debugging.Assert(
             size[0] * size[1] <= MAX_PIXELS,
             [tf.constant(f"the header declares more than {MAX_PIXELS} pixels: (height, width) ="), size],

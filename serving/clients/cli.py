@@ -29,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     commands.add_parser("status", help="versions and their states")
     commands.add_parser("metadata", help="the model's signatures")
     predict = commands.add_parser(
-        "predict", help="classify pictures (PNG, JPEG, BMP files: photos, scans) through predict_pictures"
+        "predict", help="classify pictures (PNG, JPEG, BMP, GIF files: photos, scans) through predict_pictures"
     )
     predict.add_argument("files", nargs="+")
     evaluate = commands.add_parser("evaluate", help="accuracy over the MNIST test IDX files in --data-dir")

@@ -107,7 +107,7 @@ class GrpcClient:
         return Prediction(out[PROBABILITIES], out[CLASSES], served, request_id)
 
     def predict_pictures(self, pictures: Sequence[bytes], version: Optional[int] = None) -> Prediction:
-        """Encoded pictures (PNG, JPEG, BMP file bytes) as a string tensor."""
+        """Encoded pictures (PNG, JPEG, BMP, GIF file bytes) as a string tensor."""
         out, served, request_id = self._predict_with_id(
             PICTURES_SIGNATURE, {PICTURES_INPUT: np.array(list(pictures), dtype=object)}, version
         )

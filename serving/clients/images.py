@@ -10,7 +10,7 @@ from PIL import Image
 
 
 def load(path: str) -> bytes:
-    """A picture file's bytes (PNG, JPEG or BMP), unchanged."""
+    """A picture file's bytes (PNG, JPEG, BMP or GIF), unchanged."""
     with open(path, "rb") as f:
         return f.read()
 

@@ -97,7 +97,7 @@ class RestClient:
         return Prediction(np.array(out[PROBABILITIES], np.float32), np.array(out[CLASSES], np.int64), None, request_id)
 
     def predict_pictures(self, pictures: Sequence[bytes], version: Optional[int] = None) -> Prediction:
-        """Encoded pictures (PNG, JPEG, BMP file bytes), sent as TF Serving's {"b64": ...}."""
+        """Encoded pictures (PNG, JPEG, BMP, GIF file bytes), sent as TF Serving's {"b64": ...}."""
         inputs = {PICTURES_INPUT: [{"b64": base64.b64encode(p).decode("ascii")} for p in pictures]}
         out, request_id = self._predict(PICTURES_SIGNATURE, inputs, version)
         return Prediction(

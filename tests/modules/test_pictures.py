@@ -105,19 +105,66 @@ def test_transparent_pixels_are_paper(recipe, digits):
     assert found.numpy().all() and _correlation(seen.numpy()[0], seen.numpy()[1]) > 0.99
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF"])
 def test_the_header_gives_the_size_without_decoding(fmt):
     data = _encode(np.zeros((37, 53), np.uint8), fmt)
     assert pictures.declared_size(tf.constant(data)).numpy().tolist() == [37, 53]
 
 
-def _gif() -> bytes:
-    """A GIF whose canvas declares 8x8 and whose one frame is 600x600: its header cannot bound it."""
+def _gif(frames, **options) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(np.full((600, 600), 255, np.uint8)).save(buffer, "GIF")
-    data = bytearray(buffer.getvalue())
+    images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+    images[0].save(buffer, "GIF", save_all=len(images) > 1, append_images=images[1:], **options)
+    return buffer.getvalue()
+
+
+def _gif_frame_outside_canvas() -> bytes:
+    """A GIF whose canvas declares 8x8 and whose one frame is 600x600."""
+    data = bytearray(_gif([np.full((600, 600), 255, np.uint8)]))
     data[6:10] = (8).to_bytes(2, "little") + (8).to_bytes(2, "little")
     return bytes(data)
+
+
+def _truncated_gif() -> bytes:
+    """A one-frame GIF cut in the middle of its frame's data."""
+    data = _gif([np.random.default_rng(0).integers(0, 255, (64, 64))])
+    return data[: len(data) // 2]
+
+
+def _gif_sub_blocks_of_one_byte(count: int) -> bytes:
+    """A one-frame GIF whose frame data is `count` one-byte sub-blocks (legal, and the most work for
+    a reader that steps through them one by one)."""
+    data = _gif([np.zeros((16, 16), np.uint8)])
+    header = 13 + 3 * 2 ** ((data[10] & 7) + 1)
+    descriptor = b"\x2c" + bytes(4) + (16).to_bytes(2, "little") * 2 + b"\x00"
+    return data[:header] + descriptor + b"\x08" + b"\x01\x00" * count + b"\x00\x3b"
+
+
+def test_a_one_frame_gif_reads_as_the_same_picture_in_png(recipe, digits):
+    page = suite.render(digits[0], suite.Page(paper=200), np.random.default_rng(0))
+    grey = np.asarray(Image.open(io.BytesIO(page)).convert("L"))
+    seen, found = recipe(tf.constant([_encode(grey), _gif([grey])]))
+    assert found.numpy().all() and np.array_equal(seen.numpy()[0], seen.numpy()[1])
+
+
+def test_walking_a_gif_counts_its_frames_and_checks_them_against_the_canvas():
+    frame = np.full((20, 30), 200, np.uint8)
+    walk = tf.function(pictures.gif_frames)
+    counted = {
+        "one frame": walk(_gif([frame])),
+        "three frames": walk(_gif([frame, 255 - frame, frame // 2])),
+        "a frame outside": walk(_gif_frame_outside_canvas()),
+        "truncated": walk(_truncated_gif()),
+        "a million sub-blocks": walk(_gif_sub_blocks_of_one_byte(1_000_000)),
+    }
+    as_lists = {name: [bool(x) if x.dtype == bool else int(x) for x in values] for name, values in counted.items()}
+    assert as_lists == {
+        "one frame": [1, True, True],
+        "three frames": [2, True, True],  # counting stops at the second frame
+        "a frame outside": [1, False, True],
+        "truncated": [1, True, False],
+        "a million sub-blocks": [1, True, True],
+    }
 
 
 def _bomb() -> bytes:
@@ -126,10 +173,12 @@ def _bomb() -> bytes:
 
 
 BAD = {
-    "not a picture": (lambda: b"GET / HTTP/1.1 this is text", "not a PNG, JPEG or BMP"),
+    "not a picture": (lambda: b"GET / HTTP/1.1 this is text", "not a PNG, JPEG, BMP or GIF"),
     "truncated PNG": (lambda: _encode(np.full((64, 64), 128, np.uint8))[:60], "PNG"),
     "over the pixel limit": (_bomb, "declares more than"),
-    "a GIF": (_gif, "GIF is not accepted"),
+    "an animated GIF": (lambda: _gif([np.zeros((32, 32)), np.full((32, 32), 255)]), "animated GIF is not accepted"),
+    "a GIF frame outside its canvas": (_gif_frame_outside_canvas, "frame outside its canvas"),
+    "a truncated GIF": (_truncated_gif, "do not parse"),
     "1x1": (lambda: _encode(np.zeros((1, 1), np.uint8)), "smaller than"),
 }
 

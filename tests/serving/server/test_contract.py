@@ -231,10 +231,10 @@ def _png_header_only(height: int, width: int) -> bytes:
 @pytest.mark.parametrize(
     "name, words",
     [
-        ("not a picture", "not a PNG, JPEG or BMP"),
+        ("not a picture", "not a PNG, JPEG, BMP or GIF"),
         ("truncated PNG", "Invalid PNG"),
         ("bomb header", "header declares more than"),
-        ("a GIF", "GIF is not accepted"),
+        ("an animated GIF", "animated GIF is not accepted"),
         ("1x1", "smaller than"),
     ],
 )
@@ -253,7 +253,7 @@ def test_bad_pictures_are_invalid_argument_in_plain_words_and_the_server_keeps_s
         "not a picture": b"%PDF-1.7 this is a document, not a picture",
         "truncated PNG": pictures[0][: len(pictures[0]) // 2],
         "bomb header": _png_header_only(50_000, 50_000),
-        "a GIF": encoded(lambda b: frames[0].save(b, "GIF", save_all=True, append_images=frames[1:])),
+        "an animated GIF": encoded(lambda b: frames[0].save(b, "GIF", save_all=True, append_images=frames[1:])),
         "1x1": encoded(lambda b: Image.new("L", (1, 1), 255).save(b, "PNG")),
     }[name]
     rest, grpc_client = clients
