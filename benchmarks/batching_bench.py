@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import output
-from benchmarks.serving_bench import measure, median_row, newest_version_dir
+from benchmarks.serving_bench import measure, median_row, newest_version_dir, serving_folder
 from modules import idx, signatures
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
@@ -97,9 +97,7 @@ def run(model_dir: str, clients: int, requests: int, rounds: int) -> dict:
             servable, signatures.IMAGES_SIGNATURE, {key: b}
         )
     with tempfile.TemporaryDirectory() as tmp:
-        base = os.path.join(tmp, configs.MODEL_NAME)
-        os.makedirs(base)
-        os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
+        base = serving_folder(tmp, model_dir)
         servers = {}
         try:
             for threads in ((), ONE_TF_THREAD):

@@ -10,7 +10,6 @@ Writes benchmarks/results/picture_latency.json and prints a Markdown table.
 """
 
 import argparse
-import os
 import random
 import tempfile
 
@@ -19,7 +18,7 @@ import tensorflow as tf
 
 from benchmarks import output
 from benchmarks import pictures as suite
-from benchmarks.serving_bench import envelope, measure, median_row, newest_version_dir
+from benchmarks.serving_bench import envelope, measure, median_row, newest_version_dir, serving_folder
 from modules import idx, signatures
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
@@ -54,9 +53,7 @@ def run(model_dir: str, requests_per_client: int, rounds_per_cell: int, batches=
     }
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        base = os.path.join(tmp, configs.MODEL_NAME)
-        os.makedirs(base)
-        os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
+        base = serving_folder(tmp, model_dir)
         with ServerProcess(base, configs.MODEL_NAME) as server:
             rest = RestClient(server.rest_url, configs.MODEL_NAME)
             grpc_client = GrpcClient(server.grpc_target, configs.MODEL_NAME)

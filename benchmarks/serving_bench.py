@@ -47,6 +47,14 @@ def newest_version_dir() -> str:
     return versions[max(versions)]
 
 
+def serving_folder(tmp: str, model_dir: str) -> str:
+    """A model base path under tmp holding model_dir as version 1 (a link), for a server to load."""
+    base = os.path.join(tmp, configs.MODEL_NAME)
+    os.makedirs(base)
+    os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
+    return base
+
+
 def measure(call, batches, concurrency: int, requests_per_client: int) -> dict:
     """Runs call(batch) requests_per_client times in each of `concurrency` threads."""
     latencies, errors = [], []
@@ -102,9 +110,7 @@ def run(model_dir: str, requests_per_client: int, rounds_per_cell: int) -> dict:
     signature = tf.saved_model.load(model_dir).signatures[signatures.IMAGES_SIGNATURE]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        base = os.path.join(tmp, configs.MODEL_NAME)
-        os.makedirs(base)
-        os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
+        base = serving_folder(tmp, model_dir)
         monitoring = os.path.join(tmp, "monitoring.config")
         with open(monitoring, "w") as f:
             f.write('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')

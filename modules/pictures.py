@@ -34,8 +34,11 @@ MIN_SIDE = 8  # a smaller picture cannot hold a readable digit
 # gigabytes. So a GIF's blocks are walked first (gif_frames): one frame, inside its canvas, or refused.
 GIF_ANIMATED = "an animated GIF is not accepted (it holds more than one frame): send one picture"
 GIF_FRAME_OUTSIDE = "the GIF has a frame outside its canvas"
-GIF_MALFORMED = "the GIF's blocks do not parse (a truncated or damaged GIF)"
+GIF_MALFORMED = "the GIF's blocks do not parse (a truncated or damaged GIF, or over 64 KB of extensions)"
+GIF_TOO_LONG = "the GIF is longer than its canvas can need (more than 2 bytes a pixel)"
 GIF_MAX_BLOCKS = 256  # extensions and frames walked at most (a GIF holds a few); more: refused as malformed
+GIF_MAX_EXTENSION_BYTES = 65536  # comments, application data: more is refused (the decoder copies each piece)
+GIF_BYTES_PER_PIXEL = 2  # LZW codes are at most 12 bits a pixel: a longer GIF carries something else
 WORK_SIDE = 256  # the longer side pictures are brought to before the recipe runs
 PAPER_GRID = 128  # the paper's level is found on the picture averaged down to this many pixels a side
 PAPER_WINDOW = 35  # ... through a window this wide (27% of the side): wider than a stroke
@@ -106,7 +109,7 @@ def gif_frames(data) -> "tuple[tf.Tensor, tf.Tensor, tf.Tensor]":
     found for every byte at once by pointer doubling (each byte read as a size byte jumps past its
     sub-block, and the jumps are composed until nothing moves: about log2 of the GIF's length
     passes), so the cost stays a few vector passes however many sub-blocks a GIF holds. More than
-    GIF_MAX_BLOCKS blocks: not parsing."""
+    GIF_MAX_BLOCKS blocks or GIF_MAX_EXTENSION_BYTES of extensions: not parsing."""
     raw = tf.cast(tf.io.decode_raw(data, tf.uint8), tf.int32)
     n = tf.size(raw)
 
@@ -137,7 +140,7 @@ def gif_frames(data) -> "tuple[tf.Tensor, tf.Tensor, tf.Tensor]":
     width, height = u16(6), u16(8)
     RUNNING, DONE, BAD, OUTSIDE = 0, 1, 2, 3
 
-    def body(i, pos, frames, status):
+    def body(i, pos, frames, extension_bytes, status):
         b = byte(pos)
         is_frame = b == 0x2C
         inside = tf.logical_and(u16(pos + 1) + u16(pos + 5) <= width, u16(pos + 3) + u16(pos + 7) <= height)
@@ -156,23 +159,32 @@ def gif_frames(data) -> "tuple[tf.Tensor, tf.Tensor, tf.Tensor]":
             ),
         )
         frames = frames + tf.cast(is_frame, tf.int32)
+        extension_bytes = extension_bytes + tf.where(b == 0x21, chain - pos, 0)
         status = tf.where(tf.logical_and(status == RUNNING, frames > 1), DONE, status)  # animated: enough read
-        return i + 1, chain + 1, frames, status
+        status = tf.where(extension_bytes > GIF_MAX_EXTENSION_BYTES, BAD, status)
+        return i + 1, chain + 1, frames, extension_bytes, status
 
     start = 13 + colour_table(byte(10))
-    _, _, frames, status = tf.while_loop(
-        lambda i, pos, frames, status: tf.logical_and(status == RUNNING, i < GIF_MAX_BLOCKS),
+    _, _, frames, _, status = tf.while_loop(
+        lambda i, pos, frames, extension_bytes, status: tf.logical_and(status == RUNNING, i < GIF_MAX_BLOCKS),
         body,
-        (tf.constant(0), start, tf.constant(0), tf.constant(RUNNING)),
+        (tf.constant(0), start, tf.constant(0), tf.constant(0), tf.constant(RUNNING)),
     )
     return frames, status != OUTSIDE, tf.logical_or(status == DONE, status == OUTSIDE)
 
 
 def _gif_checks(data) -> tf.Tensor:
-    """For a GIF: its blocks parse, it holds one frame, inside its canvas; for other bytes: true."""
+    """For a GIF: no longer than its canvas can need (checked first, so the walk's cost is bounded by
+    the canvas), its blocks parse, it holds one frame, inside its canvas; for other bytes: true."""
 
     def check():
-        frames, inside, parses = gif_frames(data)
+        height, width = tf.unstack(declared_size(data))
+        longest = GIF_BYTES_PER_PIXEL * width * height + GIF_MAX_EXTENSION_BYTES + 2048  # + header, tables
+        short_enough = tf.debugging.Assert(
+            tf.cast(tf.strings.length(data), tf.int64) <= longest, [tf.constant(GIF_TOO_LONG)]
+        )
+        with tf.control_dependencies([short_enough]):
+            frames, inside, parses = gif_frames(tf.identity(data))
         asserts = [
             tf.debugging.Assert(parses, [tf.constant(GIF_MALFORMED)]),
             tf.debugging.Assert(frames <= 1, [tf.constant(GIF_ANIMATED), tf.constant("frames:"), frames]),

@@ -14,7 +14,6 @@ import numpy as np
 
 from modules import idx
 from serving.clients import images
-from serving.clients.grpc_client import GrpcClient
 from serving.clients.rest_client import RestClient, ServingRequestError
 
 
@@ -40,7 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def client_for(args):
-    return RestClient(args.rest, args.model) if args.rest else GrpcClient(args.grpc, args.model)
+    if args.rest:
+        return RestClient(args.rest, args.model)
+    from serving.clients.grpc_client import GrpcClient  # TensorFlow's protos: loaded only for gRPC
+
+    return GrpcClient(args.grpc, args.model)
 
 
 def evaluate(client, data_dir: str, limit=None, batch_size: int = 100) -> dict:

@@ -1,4 +1,4 @@
-"""The gRPC client for TF Serving's API, with the REST client's interface (client.py):
+"""The gRPC client for TF Serving's API, with the REST client's interface (rest_client.py):
 
     GrpcClient("127.0.0.1:8500", "mnist").predict_images(images)   # uint8 [n, 28, 28]
     GrpcClient("127.0.0.1:8500", "mnist").predict_pictures([png_bytes, jpeg_bytes])

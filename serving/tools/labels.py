@@ -33,17 +33,29 @@ def _read(path: str) -> model_server_config_pb2.ModelServerConfig:
         return text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
 
 
-def _apply(path: str, name: str, labels: Dict[str, int], add=(), remove=(), only=None) -> None:
-    """Sets the model's labels and changes its served versions in the models.config on disk, read
-    afresh and written in one rename under the lock a release takes too (modules/push_layout.py):
-    `add` and `remove` change the versions served now, so a version a push added between two steps
-    stays loaded; `only` replaces them (the `stable` reset)."""
+def _apply(path: str, name: str, before: Dict[str, int], labels: Dict[str, int], add=(), remove=(), only=None):
+    """Changes the model's labels from `before` to `labels` and its served versions in the
+    models.config on disk, read afresh and written in one rename under the lock a release takes too
+    (modules/push_layout.py): `add` and `remove` change the versions served now, so a version a push
+    added between two steps stays loaded; `only` replaces them (the `stable` reset). Nothing is
+    written, and the command stops in plain words, when the labels on disk are no longer `before`
+    or a label would name a version no longer served (a push between two steps unloads an
+    unlabelled version, and TF Serving refuses a label on a version it does not load)."""
 
     def change(text: Optional[str]) -> str:
         config = text_format.Parse(text or "", model_server_config_pb2.ModelServerConfig())
         model = _model(config, name)
+        if only is None and dict(model.version_labels) != before:
+            raise SystemExit(
+                f"the labels changed meanwhile (now {dict(model.version_labels)}, expected {before}); nothing changed"
+            )
         served = set(only) if only is not None else (set(served_versions(model)) | set(add)) - set(remove)
-        served |= set(labels.values())  # a label names a loaded version
+        gone = sorted(set(labels.values()) - served)
+        if gone:
+            raise SystemExit(
+                f"version(s) {gone} are no longer served (a push changed models.config meanwhile); "
+                f"nothing changed in this step: run the command again"
+            )
         _set(model, labels, served)
         return text_format.MessageToString(config)
 
@@ -90,7 +102,8 @@ class Server:
                 pass
             time.sleep(0.5)
         raise SystemExit(
-            f"the server at {self.url} did not show {what} within {self.timeout:.0f} s; nothing more changed"
+            f"the server at {self.url} did not show {what} within {self.timeout:.0f} s; "
+            "the steps after it were not taken"
         )
 
     def available(self, version: int) -> None:
@@ -129,7 +142,7 @@ def run(args) -> str:
         return f"model {model.name}: labels {labels or 'none'}; policy {policy or 'latest 1'}"
     if args.action == "stable":
         version = args.version or newest_version(model)
-        _apply(args.config, model.name, {STABLE: version}, only=[version])
+        _apply(args.config, model.name, labels, {STABLE: version}, only=[version])
         server.labelled(STABLE, version)
         return f"stable = version {version}; every other version unloaded"
     if STABLE not in labels:
@@ -138,20 +151,22 @@ def run(args) -> str:
     if args.action == "canary":
         if not args.version:
             raise SystemExit("canary needs the version to label")
-        _apply(args.config, model.name, {STABLE: stable}, add=[args.version])  # 1: load it, unlabelled
+        # 1: load it, unlabelled (a canary it replaces is unloaded); 2: label it
+        replaced = [labels[CANARY]] if labels.get(CANARY) not in (None, stable, args.version) else []
+        _apply(args.config, model.name, labels, {STABLE: stable}, add=[args.version], remove=replaced)
         server.available(args.version)
-        _apply(args.config, model.name, {STABLE: stable, CANARY: args.version})  # 2: label it
+        _apply(args.config, model.name, {STABLE: stable}, {STABLE: stable, CANARY: args.version})
         server.labelled(CANARY, args.version)
         return f"canary = version {args.version}; stable stays on version {stable}"
     if CANARY not in labels:
         raise SystemExit("no canary label: nothing to promote or roll back")
     canary = labels[CANARY]
     if args.action == "promote":
-        _apply(args.config, model.name, {STABLE: canary})  # 1: move stable while both are loaded
+        _apply(args.config, model.name, labels, {STABLE: canary})  # 1: move stable while both are loaded
         server.labelled(STABLE, canary)
-        _apply(args.config, model.name, {STABLE: canary}, remove=[stable])  # 2: unload the old stable version
+        _apply(args.config, model.name, {STABLE: canary}, {STABLE: canary}, remove=[stable])  # 2: unload the old one
         return f"stable = version {canary} (was {stable}); canary label removed, version {stable} unloaded"
-    _apply(args.config, model.name, {STABLE: stable}, remove=[canary])  # rollback
+    _apply(args.config, model.name, labels, {STABLE: stable}, remove=[canary])  # rollback
     return f"canary version {canary} dropped; stable stays on version {stable}"
 
 

@@ -140,6 +140,15 @@ def _gif_sub_blocks_of_one_byte(count: int) -> bytes:
     return data[:header] + descriptor + b"\x08" + b"\x01\x00" * count + b"\x00\x3b"
 
 
+def _gif_with_comment(length: int) -> bytes:
+    """A one-frame 400x400 GIF with a comment of `length` bytes before its frame."""
+    data = _gif([np.zeros((400, 400), np.uint8)])
+    header = 13 + 3 * 2 ** ((data[10] & 7) + 1)
+    chunks = [b"x" * min(255, length - k) for k in range(0, length, 255)]
+    comment = b"\x21\xfe" + b"".join(bytes([len(c)]) + c for c in chunks) + b"\x00"
+    return data[:header] + comment + data[header:]
+
+
 def test_a_one_frame_gif_reads_as_the_same_picture_in_png(recipe, digits):
     page = suite.render(digits[0], suite.Page(paper=200), np.random.default_rng(0))
     grey = np.asarray(Image.open(io.BytesIO(page)).convert("L"))
@@ -179,6 +188,8 @@ BAD = {
     "an animated GIF": (lambda: _gif([np.zeros((32, 32)), np.full((32, 32), 255)]), "animated GIF is not accepted"),
     "a GIF frame outside its canvas": (_gif_frame_outside_canvas, "frame outside its canvas"),
     "a truncated GIF": (_truncated_gif, "do not parse"),
+    "a GIF longer than its canvas needs": (lambda: _gif_sub_blocks_of_one_byte(100_000), "longer than its canvas"),
+    "a GIF of 100 KB of comments": (lambda: _gif_with_comment(100_000), "over 64 KB of extensions"),
     "1x1": (lambda: _encode(np.zeros((1, 1), np.uint8)), "smaller than"),
 }
 

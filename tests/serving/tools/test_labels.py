@@ -317,7 +317,7 @@ def test_reload_can_be_turned_off_and_cannot_send_the_request_log_outside_the_co
 @pytest.mark.parametrize(
     "action, version, labels_after, served_after",
     [
-        ("canary", 4, {"stable": 1, "canary": 4}, [1, 2, 3, 4]),
+        ("canary", 4, {"stable": 1, "canary": 4}, [1, 3, 4]),  # the canary it replaces is unloaded
         ("promote", None, {"stable": 2}, [2, 3]),
         ("rollback", None, {"stable": 1}, [1, 3]),
         ("stable", 3, {"stable": 3}, [3]),
@@ -351,3 +351,23 @@ def test_a_label_step_keeps_a_version_a_push_added_meanwhile(tmp_path, action, v
     ]
     assert dict(model.version_labels) == labels_after
     assert list(model.model_version_policy.specific.versions) == served_after
+
+
+@pytest.mark.parametrize(
+    "before, labels_after, words",
+    [
+        # canary's second step, after a push replaced the unlabelled version 2 with version 3
+        ({"stable": 1}, {"stable": 1, "canary": 2}, "no longer served"),
+        # another command moved the labels since this one read them
+        ({"stable": 5}, {"stable": 5, "canary": 3}, "the labels changed meanwhile"),
+    ],
+)
+def test_a_step_that_no_longer_fits_the_configuration_writes_nothing(tmp_path, before, labels_after, words):
+    from serving.tools import labels
+
+    config = tmp_path / "models.config"
+    config.write_text(_config([(MODEL_NAME, str(tmp_path), "specific { versions: 1 versions: 3 }", {"stable": 1})]))
+    written = config.read_text()
+    with pytest.raises(SystemExit, match=words):
+        labels._apply(str(config), MODEL_NAME, before, labels_after)
+    assert config.read_text() == written
