@@ -35,6 +35,7 @@ setup(
         # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test;
         # ruff formats and lints the tree (pinned: another version may format differently);
         # pytest-random-order runs the suite shuffled on request (`pytest --random-order`).
-        "test": ["pytest", "pytest-timeout", "pytest-random-order", "selenium", "ruff==0.17.6"],
+        # saliency: PAIR's integrated gradients, the independent reference for the explain signatures.
+        "test": ["pytest", "pytest-timeout", "pytest-random-order", "selenium", "ruff==0.17.6", "saliency"],
     },
 )

@@ -15,8 +15,9 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from modules import calibration, features, pictures
+from modules import attributions, calibration, features, pictures
 from modules.signatures import (
+    ATTRIBUTIONS_OUTPUT,
     CLASSES_OUTPUT,
     CLASSIFY_CLASSES,
     CLASSIFY_INPUTS,
@@ -25,6 +26,8 @@ from modules.signatures import (
     CLASSIFY_SIGNATURE,
     DIGIT_FOUND_OUTPUT,
     EXAMPLES_INPUT,
+    EXPLAIN_SIGNATURE,
+    EXPLAIN_TARGETS_SIGNATURE,
     IMAGES_INPUT,
     IMAGES_SIGNATURE,
     NO_DIGIT_CLASS,
@@ -33,6 +36,8 @@ from modules.signatures import (
     PROBABILITIES_OUTPUT,
     SEEN_IMAGES_OUTPUT,
     SERVING_SIGNATURE,
+    TARGETS_INPUT,
+    TARGETS_OUTPUT,
     TRANSFORM_SIGNATURE,
 )
 
@@ -81,11 +86,44 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
     examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
     images_spec = tf.TensorSpec([None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], tf.uint8, name=IMAGES_INPUT)
 
+    def predict_transformed(transformed_images):
+        """The Transform graph's image feature [n, 784] -> the served (calibrated) probabilities."""
+        probabilities = module.model({image_key: transformed_images}, training=False)
+        return tf.nn.softmax(tf.math.log(tf.maximum(probabilities, calibration.TINY)) / module.temperature, axis=-1)
+
     def predict_raw(raw_features):
         """Raw features (as tf.Example parsing gives them) -> probabilities, via the Transform graph."""
-        transformed = module.tft_layer(raw_features)
-        probabilities = module.model({image_key: transformed[image_key]}, training=False)
-        return tf.nn.softmax(tf.math.log(tf.maximum(probabilities, calibration.TINY)) / module.temperature, axis=-1)
+        return predict_transformed(module.tft_layer(raw_features)[image_key])
+
+    def transformed_pixels(images):
+        """uint8 [n, 28, 28] -> the Transform graph's image feature [n, 784], from the same int64
+        [n, 784] feature tf.Example parsing yields."""
+        pixels = tf.reshape(tf.cast(images, tf.int64), [-1, features.NUM_PIXELS])
+        return module.tft_layer({features.IMAGE_KEY: pixels})[image_key]
+
+    def explain(images, targets=None):
+        """Integrated gradients of each row's target class (None: the predicted one), from a black
+        image (modules/attributions.py).
+        The path runs through the Transform graph's output: its scaling is affine, so the attributions
+        are those of the path in pixels, and they add up to the served probability's rise from black."""
+        x = transformed_pixels(images)
+        probabilities = predict_transformed(x)
+        if targets is None:
+            targets = tf.argmax(probabilities, axis=-1)
+        in_range = tf.logical_and(targets >= 0, targets < features.NUM_CLASSES)
+        checked = tf.debugging.Assert(
+            tf.reduce_all(in_range), [tf.constant(f"targets must be classes 0 to {features.NUM_CLASSES - 1}:"), targets]
+        )
+        with tf.control_dependencies([checked]):
+            targets = tf.identity(targets)
+        black = transformed_pixels(tf.zeros([1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], tf.uint8))[0]
+        maps = attributions.batch_integrated_gradients(predict_transformed, x, black, targets, attributions.STEPS)
+        return {
+            PROBABILITIES_OUTPUT: probabilities,
+            CLASSES_OUTPUT: tf.argmax(probabilities, axis=-1),
+            TARGETS_OUTPUT: targets,
+            ATTRIBUTIONS_OUTPUT: tf.reshape(maps, [-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH]),
+        }
 
     @tf.function(input_signature=[examples_spec])
     def serve_examples(examples):
@@ -98,9 +136,19 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
 
         The pixels become the same int64 [batch, 784] feature tf.Example parsing yields, so both
         signatures run the identical Transform graph and model."""
-        pixels = tf.reshape(tf.cast(images, tf.int64), [-1, features.NUM_PIXELS])
-        probabilities = predict_raw({features.IMAGE_KEY: pixels})
+        probabilities = predict_transformed(transformed_pixels(images))
         return {PROBABILITIES_OUTPUT: probabilities, CLASSES_OUTPUT: tf.argmax(probabilities, axis=-1)}
+
+    @tf.function(input_signature=[images_spec])
+    def explain_images(images):
+        """uint8 pixels [batch, 28, 28] -> probabilities, classes, and the attributions [batch, 28, 28]
+        of the predicted class (float32; they add up to its probability's rise from a black image)."""
+        return explain(images)
+
+    @tf.function(input_signature=[images_spec, tf.TensorSpec([None], tf.int64, name=TARGETS_INPUT)])
+    def explain_images_for(images, targets):
+        """As explain_images, for the class given per row in targets (int64 0-9) [batch]."""
+        return explain(images, targets)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=PICTURES_INPUT)])
     def serve_pictures(encoded):
@@ -133,6 +181,8 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
         SERVING_SIGNATURE: serve_examples.get_concrete_function(),
         IMAGES_SIGNATURE: serve_images.get_concrete_function(),
         PICTURES_SIGNATURE: serve_pictures.get_concrete_function(),
+        EXPLAIN_SIGNATURE: explain_images.get_concrete_function(),
+        EXPLAIN_TARGETS_SIGNATURE: explain_images_for.get_concrete_function(),
         CLASSIFY_SIGNATURE: classify.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }

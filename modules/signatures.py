@@ -5,6 +5,13 @@ SERVING_SIGNATURE = "serving_default"  # serialized tf.Example -> probabilities
 IMAGES_SIGNATURE = "predict_images"  # uint8 [batch, 28, 28] -> probabilities, classes
 PICTURES_SIGNATURE = "predict_pictures"  # encoded PNG/JPEG/BMP [batch] -> ... and the 28x28 seen
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Example -> transformed features (Evaluator)
+# Integrated gradients (modules/attributions.py): uint8 [batch, 28, 28] -> probabilities, classes and
+# attributions [batch, 28, 28] of the predicted class; ..._for takes the class per row as `targets`.
+EXPLAIN_SIGNATURE = "explain_images"
+EXPLAIN_TARGETS_SIGNATURE = "explain_images_for"
+TARGETS_INPUT = "targets"
+ATTRIBUTIONS_OUTPUT = "attributions"
+TARGETS_OUTPUT = "targets"  # the class each row's attributions explain
 
 EXAMPLES_INPUT = "examples"
 IMAGES_INPUT = "images"

@@ -95,12 +95,12 @@ def test_images_labels(span_dir):
 
 
 @pytest.fixture(scope="session")
-def exported_model(tmp_path_factory, transform_output, train_images_labels) -> str:
-    """A SavedModel of the project's CNN after one epoch on 4,000 real training images. Seeded (weights,
+def trained_model(train_images_labels):
+    """The project's CNN (Keras) after one epoch on 4,000 real training images. Seeded (weights,
     dropout, shuffling), so tests that read its answers see the same model whatever ran before."""
     import keras
 
-    from modules import cnn, export, features
+    from modules import cnn, features
     from modules.hparams import HParams
 
     images, labels = train_images_labels
@@ -116,6 +116,14 @@ def exported_model(tmp_path_factory, transform_output, train_images_labels) -> s
         epochs=1,
         verbose=0,
     )
+    return model
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory, transform_output, trained_model) -> str:
+    """trained_model exported as the serving SavedModel, every signature."""
+    from modules import export
+
     path = str(tmp_path_factory.mktemp("exported") / "model")
-    export.export_serving_model(model, transform_output, path)
+    export.export_serving_model(trained_model, transform_output, path)
     return path

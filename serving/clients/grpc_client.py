@@ -21,16 +21,21 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from modules.signatures import CLASSES_OUTPUT as CLASSES
 from modules.signatures import (
+    ATTRIBUTIONS_OUTPUT,
     DIGIT_FOUND_OUTPUT,
     EXAMPLES_INPUT,
+    EXPLAIN_SIGNATURE,
+    EXPLAIN_TARGETS_SIGNATURE,
     IMAGES_INPUT,
     IMAGES_SIGNATURE,
     PICTURES_INPUT,
     PICTURES_SIGNATURE,
     SEEN_IMAGES_OUTPUT,
+    TARGETS_INPUT,
+    TARGETS_OUTPUT,
 )
+from modules.signatures import CLASSES_OUTPUT as CLASSES
 from modules.signatures import PROBABILITIES_OUTPUT as PROBABILITIES
 from modules.signatures import SERVING_SIGNATURE as EXAMPLES_SIGNATURE
 from serving.clients.rest_client import Prediction, ServingRequestError
@@ -113,6 +118,24 @@ class GrpcClient:
         )
         return Prediction(
             out[PROBABILITIES], out[CLASSES], served, request_id, out[SEEN_IMAGES_OUTPUT], out[DIGIT_FOUND_OUTPUT]
+        )
+
+    def explain_images(
+        self, images: np.ndarray, targets: Optional[Sequence[int]] = None, version: Optional[int] = None
+    ) -> Prediction:
+        """Integrated gradients of each image's predicted class, or of targets (one class per row)."""
+        inputs = {IMAGES_INPUT: np.asarray(images, np.uint8)}
+        if targets is not None:
+            inputs[TARGETS_INPUT] = np.asarray(targets, np.int64)
+        signature = EXPLAIN_SIGNATURE if targets is None else EXPLAIN_TARGETS_SIGNATURE
+        out, served, request_id = self._predict_with_id(signature, inputs, version)
+        return Prediction(
+            out[PROBABILITIES],
+            out[CLASSES],
+            served,
+            request_id,
+            attributions=out[ATTRIBUTIONS_OUTPUT],
+            targets=out[TARGETS_OUTPUT],
         )
 
     def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:

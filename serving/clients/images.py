@@ -15,6 +15,20 @@ def load(path: str) -> bytes:
         return f.read()
 
 
+def heat_map(image: np.ndarray, attributions: np.ndarray, scale: int = 10) -> bytes:
+    """A PNG of the 28x28 image the model saw (grey, dimmed) under its attributions: red where a pixel
+    raised the explained class's probability, blue where it lowered it, full colour at the largest
+    magnitude; each pixel drawn as a scale x scale square."""
+    grey = np.asarray(image, np.float32)[:, :, None] / 255.0 * 0.35
+    strength = np.asarray(attributions, np.float32)
+    strength = strength / max(float(np.abs(strength).max()), 1e-12)
+    red = np.clip(strength, 0, 1)[:, :, None] * np.array([1.0, 0.15, 0.1])
+    blue = np.clip(-strength, 0, 1)[:, :, None] * np.array([0.1, 0.3, 1.0])
+    rgb = np.clip(grey + red + blue, 0, 1)
+    big = np.kron(rgb, np.ones((scale, scale, 1)))
+    return png((big * 255).round().astype(np.uint8))
+
+
 def png(pixels: np.ndarray) -> bytes:
     """A uint8 array (grey [h, w] or RGB [h, w, 3]) encoded as PNG."""
     buffer = io.BytesIO()

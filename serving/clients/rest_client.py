@@ -15,16 +15,21 @@ from typing import List, Optional, Sequence
 import numpy as np
 import requests
 
-from modules.signatures import CLASSES_OUTPUT as CLASSES
 from modules.signatures import (
+    ATTRIBUTIONS_OUTPUT,
     DIGIT_FOUND_OUTPUT,
     EXAMPLES_INPUT,
+    EXPLAIN_SIGNATURE,
+    EXPLAIN_TARGETS_SIGNATURE,
     IMAGES_INPUT,
     IMAGES_SIGNATURE,
     PICTURES_INPUT,
     PICTURES_SIGNATURE,
     SEEN_IMAGES_OUTPUT,
+    TARGETS_INPUT,
+    TARGETS_OUTPUT,
 )
+from modules.signatures import CLASSES_OUTPUT as CLASSES
 from modules.signatures import PROBABILITIES_OUTPUT as PROBABILITIES
 from modules.signatures import SERVING_SIGNATURE as EXAMPLES_SIGNATURE
 
@@ -43,6 +48,8 @@ class Prediction:
     request_id: Optional[str] = None  # the id the server gave the request: the key of a label sent back later
     images: Optional[np.ndarray] = None  # predict_pictures: uint8 [n, 28, 28], what the model saw
     digit_found: Optional[np.ndarray] = None  # predict_pictures: bool [n] (False: class is NO_DIGIT_CLASS)
+    attributions: Optional[np.ndarray] = None  # explain_images: float32 [n, 28, 28], integrated gradients
+    targets: Optional[np.ndarray] = None  # explain_images: int64 [n], the class each map explains
 
 
 class RestClient:
@@ -107,6 +114,24 @@ class RestClient:
             request_id,
             np.array(out[SEEN_IMAGES_OUTPUT], np.uint8),
             np.array(out[DIGIT_FOUND_OUTPUT], bool),
+        )
+
+    def explain_images(
+        self, images: np.ndarray, targets: Optional[Sequence[int]] = None, version: Optional[int] = None
+    ) -> Prediction:
+        """Integrated gradients of each image's predicted class, or of targets (one class per row)."""
+        inputs = {IMAGES_INPUT: np.asarray(images, np.uint8).tolist()}
+        if targets is not None:
+            inputs[TARGETS_INPUT] = [int(t) for t in targets]
+        signature = EXPLAIN_SIGNATURE if targets is None else EXPLAIN_TARGETS_SIGNATURE
+        out, request_id = self._predict(signature, inputs, version)
+        return Prediction(
+            np.array(out[PROBABILITIES], np.float32),
+            np.array(out[CLASSES], np.int64),
+            None,
+            request_id,
+            attributions=np.array(out[ATTRIBUTIONS_OUTPUT], np.float32),
+            targets=np.array(out[TARGETS_OUTPUT], np.int64),
         )
 
     def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> np.ndarray:

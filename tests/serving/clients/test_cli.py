@@ -33,3 +33,23 @@ def test_predict_reads_picture_files_and_says_no_digit_for_a_blank_page(
     assert [a["file"] for a in answers] == files
     assert [a["class"] for a in answers[:3]] == expected[:3].tolist()
     assert answers[3]["class"] is None and "no ink" in answers[3]["no digit"]
+
+
+def test_explain_writes_a_heat_map_beside_each_picture_over_rest_and_grpc(
+    dev_server, exported_model, test_images_labels, tmp_path, capsys
+):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    page = tmp_path / "page.png"
+    page.write_bytes(suite.render(test_images_labels[0][0], suite.Page(paper=210), rng))
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(suite.blank_pages(1)[0])
+    for where in (["--rest", dev_server.rest_url], ["--grpc", dev_server.grpc_target]):
+        assert cli.main([*where, "--model", MODEL_NAME, "explain", str(page), str(blank), "--target", "4"]) == 0
+        answers = json.loads(capsys.readouterr().out)
+        assert answers[0]["explained class"] == 4 and answers[0]["heat map"] == str(tmp_path / "page.explained.png")
+        assert answers[1]["class"] is None
+        heat = np.asarray(Image.open(answers[0]["heat map"]))
+        assert heat.shape == (280, 280, 3) and heat.std() > 0
+    assert not (tmp_path / "blank.explained.png").exists()

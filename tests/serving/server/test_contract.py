@@ -205,6 +205,43 @@ def test_predict_pictures_over_both_protocols_equals_the_savedmodel(clients, pic
         np.testing.assert_allclose(as_arrays.probabilities, prediction.probabilities[:8], rtol=0, atol=1e-6)
 
 
+def test_explain_images_over_both_protocols_equals_the_savedmodel(clients, batch, exported_model):
+    images = batch[0][:4]
+    loaded = tf.saved_model.load(exported_model)
+    expected = loaded.signatures[signatures.EXPLAIN_SIGNATURE](images=tf.constant(images))
+    for_three = loaded.signatures[signatures.EXPLAIN_TARGETS_SIGNATURE](
+        images=tf.constant(images), targets=tf.constant([3] * 4, tf.int64)
+    )
+    for client in clients:
+        explained = client.explain_images(images)
+        np.testing.assert_array_equal(explained.targets, expected[signatures.TARGETS_OUTPUT].numpy())
+        np.testing.assert_allclose(
+            explained.attributions, expected[signatures.ATTRIBUTIONS_OUTPUT].numpy(), rtol=0, atol=1e-6
+        )
+        chosen = client.explain_images(images, targets=[3] * 4)
+        assert chosen.targets.tolist() == [3] * 4
+        np.testing.assert_allclose(
+            chosen.attributions, for_three[signatures.ATTRIBUTIONS_OUTPUT].numpy(), rtol=0, atol=1e-6
+        )
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [("a target outside 0-9", "targets must be classes 0 to 9"), ("images of the wrong shape", "")],
+)
+def test_bad_explain_requests_are_invalid_argument_and_the_server_keeps_serving(clients, batch, case, words):
+    images = batch[0][:2]
+    for client in clients:
+        with pytest.raises(ServingRequestError) as refused:
+            if case == "a target outside 0-9":
+                client.explain_images(images, targets=[12, 0])
+            else:
+                client.explain_images(images[:, :14])
+        assert refused.value.status in (400, grpc.StatusCode.INVALID_ARGUMENT), (case, refused.value.status)
+        assert words in str(refused.value), str(refused.value)
+        assert client.explain_images(images).attributions.shape == (2, 28, 28)  # still serving
+
+
 def test_metadata_lists_the_picture_signature(clients):
     for client in clients:
         defs = client.metadata()["metadata"]["signature_def"]["signature_def"]
