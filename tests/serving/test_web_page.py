@@ -1,5 +1,6 @@
 """The draw-a-digit page in headless Chromium: draw a stroke, the page sends the canvas as PNG to
-predict_pictures, and the model's answer and the 28x28 image it made of the drawing appear."""
+predict_pictures, and the model's answer, the 28x28 image it made of the drawing and the heat map
+of why (explain_images on that 28x28) appear."""
 
 import json
 import shutil
@@ -70,6 +71,11 @@ def test_drawing_a_one_shows_the_predicted_class_and_probabilities(browser, dev_
     ys, xs = np.nonzero(seen)
     weights = seen[ys, xs].astype(float)
     assert abs(np.average(ys, weights=weights) - 14) <= 1 and abs(np.average(xs, weights=weights) - 14) <= 1
+    # The heat map explains that 28x28: its positive attribution lies on the stroke.
+    why = np.array(json.loads(browser.find_element("id", "why").get_attribute("data-attributions")), np.float32)
+    positive = np.clip(why, 0, None)
+    assert why.shape == (28, 28) and positive.sum() > 0
+    assert positive[seen > 0].sum() / positive.sum() > 0.8
 
 
 def test_clear_then_a_zero(browser, dev_server):
