@@ -20,6 +20,7 @@ from modules import durable
 SAVED_MODEL_FILE = "saved_model.pb"
 TFLITE_FILE = "model.tflite"
 CARD_FILE = "model_card.md"
+EXPLANATIONS_FILE = "explanations.png"  # the model card's picture (components/release/explanations.py)
 RELEASE_FILE = "release.json"
 MODELS_CONFIG_FILE = "models.config"
 STAGING_PREFIX = ".staging-"  # hidden and not an integer: TF Serving never loads a half-copied version

@@ -9,6 +9,7 @@ import glob
 import html
 import json
 import os
+import shutil
 from typing import Any, Dict, List, Optional
 
 import matplotlib.ticker
@@ -181,7 +182,24 @@ def write(summary: dict, output_root: str) -> str:
     release_path = os.path.join(summary.get("pushed_model_dir") or "", RELEASE_FILE)
     if summary.get("pushed_model_dir") and os.path.isfile(release_path):
         with open(release_path) as f:
-            robust = json.load(f).get("robustness")
+            released = json.load(f)
+        robust = released.get("robustness")
+        explained = released.get("explanations")
+        if explained and os.path.isfile(os.path.join(summary["pushed_model_dir"], explained["file"])):
+            shutil.copy(
+                os.path.join(summary["pushed_model_dir"], explained["file"]), os.path.join(plots, "explanations.png")
+            )
+            sections.append(
+                "<h2>Explanations (integrated gradients: red raised the answer, blue lowered it)</h2>"
+                "<img src='run_report/explanations.png' alt='the most confident mistakes and each class mean map'>"
+                + table(
+                    ["test index", "label", "answer", "second"],
+                    [
+                        [m["index"], m["label"], *(f"{c} ({p:.2f})" for c, p in m["top_classes"])]
+                        for m in explained["mistakes"]
+                    ],
+                )
+            )
         if robust:
             sections.append(
                 f"<h2>Robustness ({robust['examples']} test images, each family at its middle strength)</h2>"

@@ -5,8 +5,9 @@ Only a model the Evaluator blessed is released (for a span made from production 
 blessing includes beating the latest blessed model on the span's held-out fresh rows:
 pipeline/blessing.py).
 The version directory holds the SavedModel, `model.tflite` (quantized, evaluated on the test
-split), `model_card.md` and `release.json`, and appears under its integer name in one rename
-(safe_push); the layout is modules/push_layout.py. `models.config` for TF Serving is written beside the model's folder.
+split), `model_card.md`, `explanations.png` (components/release/explanations.py) and
+`release.json`, and appears under its integer name in one rename (safe_push); the layout is
+modules/push_layout.py. `models.config` for TF Serving is written beside the model's folder.
 The PushedModel artifact carries TFX Pusher's properties (pushed, pushed_destination,
 pushed_version), so tools that read those keep working.
 """
@@ -29,7 +30,7 @@ from tfx.types.standard_artifacts import (
 )
 
 from components import tfx_files
-from components.release import confidence, inputs, record, robustness, safe_push
+from components.release import confidence, explanations, inputs, record, robustness, safe_push
 from modules import push_layout
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     robust = robustness.release_record(images, labels, predict, probabilities, baseline, previous if baseline else None)
     with tempfile.TemporaryDirectory() as scratch:
         tflite_path = os.path.join(scratch, push_layout.TFLITE_FILE)
+        explained_png = os.path.join(scratch, push_layout.EXPLANATIONS_FILE)
+        explained = explanations.release_record(
+            explanations.explainer(saved_model), images, labels, probabilities, explained_png
+        )
         released = record.build(
             model_name=model_name,
             version=version,
@@ -75,8 +80,13 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             tflite_record=record.tflite_result(saved_model, images, labels, tflite_path),
             confidence_record=confidence.result(probabilities, labels),
             robustness_record=robust,
+            explanations_record=explained,
         )
-        extra_files = {push_layout.TFLITE_FILE: tflite_path, **record.card_files(released, scratch)}
+        extra_files = {
+            push_layout.TFLITE_FILE: tflite_path,
+            push_layout.EXPLANATIONS_FILE: explained_png,
+            **record.card_files(released, scratch),
+        }
         destination = safe_push.push(saved_model, push_base_dir, version=version, extra_files=extra_files)
     log.info(record.summary_line(released, destination))
     return version, destination

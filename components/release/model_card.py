@@ -177,11 +177,35 @@ def _robustness(card: Dict[str, Any]) -> List[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in robustness_rows(robust)]
 
 
+def _explanations(card: Dict[str, Any]) -> List[str]:
+    """The most confident mistakes with the attribution map of their answer, and each class's mean map."""
+    explained = card.get("explanations")
+    if not explained:
+        return []
+    lines = [
+        "## Explanations",
+        "Integrated gradients (the `explain_images` signature this version serves): red pixels raised",
+        "the answer's probability, blue lowered it. Top: the test digits this version gets wrong with",
+        "the highest confidence and the map of each answer; bottom: each class's mean map over",
+        f"{explained['per_class_images']} test digits of that class.",
+        "",
+        f"![explanations]({explained['file']})",
+        "",
+        "| test index | label | answer | second |",
+        "|---|---|---|---|",
+    ]
+    for m in explained["mistakes"]:
+        (first, p1), (second, p2) = m["top_classes"]
+        lines.append(f"| {m['index']} | {m['label']} | {first} ({p1:.2f}) | {second} ({p2:.2f}) |")
+    return lines
+
+
 def render(card: Dict[str, Any]) -> str:
     """card: model_name, version, pushed_at, data {span, uri, split_counts}, schema {feature: text},
     training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
     tflite {size_bytes, accuracy}, confidence (components.release.confidence.result, or None),
     robustness (components.release.robustness.release_record, or None),
+    explanations (components.release.explanations.release_record, or None),
     saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}
     (components.release.record.build makes it)."""
     header = [
@@ -199,6 +223,7 @@ def render(card: Dict[str, Any]) -> str:
         _evaluation(card),
         _confidence(card),
         _robustness(card),
+        _explanations(card),
         _files(card),
     ]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"

@@ -35,6 +35,7 @@ def build(
     tflite_record: Dict[str, Any],
     confidence_record: Optional[Dict[str, Any]] = None,
     robustness_record: Optional[Dict[str, Any]] = None,
+    explanations_record: Optional[Dict[str, Any]] = None,
     now: Optional[float] = None,
 ) -> Dict[str, Any]:
     training = export.read_training_record(saved_model_dir)
@@ -51,6 +52,8 @@ def build(
         "confidence": {**confidence_record, "calibration": training.get("calibration")} if confidence_record else None,
         # Each handwriting family at its middle strength, with the replaced version's accuracy.
         "robustness": robustness_record,
+        # The most confident mistakes and each class's mean attribution map (explanations.png).
+        "explanations": explanations_record,
         "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),
         "thresholds": metrics.thresholds(evaluation_uri),
         "lineage": {"model": model_uri, "evaluation": evaluation_uri, "blessing": blessing_uri},

@@ -282,6 +282,9 @@ def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs, sc
     assert f"version {versions[0]}" in card and "span **1**" in card and "## Confidence" in card
     assert "## Robustness" in card and "| thicker | 3 px square dilation |" in card
     assert f"Accuracy **{saved_model_accuracy:.4f}**" in card and "| 9 |" in card
+    # What it bases its answers on: the picture beside the card, its confident mistakes listed.
+    assert "## Explanations" in card and os.path.getsize(os.path.join(version_dir, "explanations.png")) > 10_000
+    assert all(m["label"] != m["top_classes"][0][0] for m in release["explanations"]["mistakes"])
     with open(os.path.join(os.path.dirname(serving_dir), "models.config")) as f:
         assert f'base_path: "{serving_dir}"' in f.read()
     per_class = release["metrics"]["candidate"]["per_class"]
@@ -295,7 +298,8 @@ def test_run_report_has_curves_confusion_matrix_and_decision(runs):
     assert "<p class='decision'>BLESSED: test accuracy" in page
     assert "Evaluation (test split)" in page and "Data (span 1)" in page
     assert "each family at its middle strength" in page and "<td>low resolution</td>" in page
-    for png in ("training_curves.png", "confusion_matrix.png", "per_class_accuracy.png"):
+    assert "Explanations (integrated gradients" in page
+    for png in ("training_curves.png", "confusion_matrix.png", "per_class_accuracy.png", "explanations.png"):
         assert f"run_report/{png}" in page
         with open(os.path.join(output_root, "run_report", png), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -135,3 +135,16 @@ def test_robustness_section_lists_each_family_next_to_the_replaced_version():
     assert "## Robustness" in text and "| family | strength | accuracy | ECE | low-confidence | version 3 |" in text
     assert "| clean | - | 0.9968 |  |  | 0.9961 |" in text
     assert "| low resolution | 11 px scan | 0.9907 | 0.0021 | 0.42% | 0.3887 |" in text
+
+
+def test_explanations_section_shows_the_picture_and_each_confident_mistake():
+    card = _card()
+    assert "## Explanations" not in model_card.render(card)
+    card["explanations"] = {
+        "file": "explanations.png",
+        "per_class_images": 20,
+        "mistakes": [{"index": 247, "label": 4, "top_classes": [[6, 0.97], [4, 0.02]]}],
+    }
+    text = model_card.render(card)
+    assert "## Explanations" in text and "![explanations](explanations.png)" in text
+    assert "| 247 | 4 | 6 (0.97) | 4 (0.02) |" in text
