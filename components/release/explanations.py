@@ -49,7 +49,10 @@ def release_record(explain, images: np.ndarray, labels: np.ndarray, probabilitie
     mistake_maps = explain(images[mistakes], answers[mistakes]) if mistakes else np.zeros((0, 28, 28), np.float32)
     rows = per_class_rows(labels)
     class_means = np.stack(
-        [explain(images[rows[c]], np.full(len(rows[c]), c)).mean(axis=0) for c in range(features.NUM_CLASSES)]
+        [
+            explain(images[rows[c]], np.full(len(rows[c]), c)).mean(axis=0) if rows[c] else np.zeros((28, 28))
+            for c in range(features.NUM_CLASSES)
+        ]
     )
     described = []
     for i in mistakes:
