@@ -42,6 +42,20 @@ def integrated_gradients(
     return (x - baseline) * mean_gradient
 
 
+def saved_model_explainer(saved_model_dir: str) -> Callable:
+    """A function: (uint8 images [n, 28, 28], classes [n]) -> attributions float32 [n, 28, 28], through
+    a served SavedModel's explain_images_for signature (KeyError: the model has none)."""
+    from modules import signatures
+
+    signature = tf.saved_model.load(saved_model_dir).signatures[signatures.EXPLAIN_TARGETS_SIGNATURE]
+
+    def explain(images, classes):
+        out = signature(images=tf.constant(images, tf.uint8), targets=tf.constant(classes, tf.int64))
+        return out[signatures.ATTRIBUTIONS_OUTPUT].numpy()
+
+    return explain
+
+
 def batch_integrated_gradients(probability, xs: tf.Tensor, baseline: tf.Tensor, targets: tf.Tensor, steps: int):
     """integrated_gradients for each row of xs [batch, ...] and targets [batch], one row at a time
     (a row's path is one batch of steps + 1 inputs, so memory does not grow with the batch)."""

@@ -58,6 +58,30 @@ def _iso(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+LOW_CONFIDENCE_EXPLAINED = 8  # the least confident answers of a version shown with their attribution maps
+
+
+def explain_low_confidence(rows, bound: float, version_dir):
+    """The least confident answers under the bound, explained by the version's own explain
+    signature: {"images", "answers", "top", "maps"}, {"note": why not} or None (no such answer)."""
+    top = rows.probabilities.max(axis=1)
+    low = np.flatnonzero(top < bound)
+    if not len(low):
+        return None
+    low = low[np.argsort(top[low], kind="stable")][:LOW_CONFIDENCE_EXPLAINED]
+    if not version_dir:
+        return {"note": "the pushed version's folder is gone: its answers cannot be explained"}
+    from modules import attributions
+
+    answers = rows.probabilities[low].argmax(axis=1)
+    images = np.clip(np.round(rows.images[low]), 0, 255).astype(np.uint8)
+    try:
+        maps = attributions.saved_model_explainer(version_dir)(images, answers)
+    except KeyError:
+        return {"note": "this version has no explain signature (pushed before it existed)"}
+    return {"images": images, "answers": answers, "top": top[low], "maps": maps}
+
+
 def run_check(
     log_prefix: str,
     metadata,
@@ -147,6 +171,7 @@ def run_check(
             "served_mix": checks.class_mix(mine.probabilities),
             "test_mix": model.test_class_mix,
             "top_probabilities": mine.probabilities.max(axis=1),
+            "why": explain_low_confidence(mine, low_confidence_bound, model.version_dir),
         }
     known_rows = rows.select(np.isin(rows.versions, list(known)))
     if len(known_rows):

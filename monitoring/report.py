@@ -116,6 +116,8 @@ def write(result: dict, plots: Dict[str, object], out_dir: str) -> str:
                 drawn["top_probabilities"], result["low_confidence_bound"], os.path.join(out_dir, names["confidence"])
             )
             sections.append("".join(f"<img src='{n}' alt='{k}'>" for k, n in names.items()))
+            if drawn.get("why"):
+                sections.append(_why(drawn["why"], version, out_dir))
     if plots.get(RECEIVED_PICTURES):
         sections.append(_received_pictures(plots[RECEIVED_PICTURES], out_dir))
     sections.append("<h2>JSON</h2><pre>" + html.escape(json.dumps(result, indent=2)) + "</pre>")
@@ -123,6 +125,28 @@ def write(result: dict, plots: Dict[str, object], out_dir: str) -> str:
     with open(path, "w") as f:
         f.write(html_page("mnist-tfx monitor", sections))
     return path
+
+
+def _why(why: dict, version: str, out_dir: str) -> str:
+    """The version's least confident answers, each above its attribution map (red raised the answer,
+    blue lowered it), or why there are none."""
+    title = f"<h3>Version {html.escape(version)}: the least confident answers and why (integrated gradients)</h3>"
+    if "note" in why:
+        return title + f"<p>{html.escape(why['note'])}</p>"
+    count = len(why["answers"])
+    fig = Figure(figsize=(1.3 * count, 3.0))
+    axes = fig.subplots(2, count, squeeze=False)
+    for k in range(count):
+        axes[0, k].imshow(why["images"][k], cmap="gray")
+        axes[0, k].set_title(f"{int(why['answers'][k])} ({why['top'][k]:.2f})", fontsize=8)
+        top = max(float(np.abs(why["maps"][k]).max()), 1e-12)
+        axes[1, k].imshow(why["maps"][k], cmap="bwr", vmin=-top, vmax=top)
+        for ax in axes[:, k]:
+            ax.axis("off")
+    fig.tight_layout()
+    name = f"{PLOTS_DIR}/why_{version}.png"
+    fig.savefig(os.path.join(out_dir, name), dpi=100)
+    return title + f"<img src='{name}' alt='low-confidence answers and their attribution maps'>"
 
 
 def _received_pictures(samples: list, out_dir: str) -> str:

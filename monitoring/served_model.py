@@ -1,7 +1,9 @@
 """What the monitor compares served traffic with, found through ML Metadata lineage: for a pushed
 version, the statistics of the data that trained it (skew) and of the test split (the class mix),
-and its test accuracy (online accuracy)."""
+its test accuracy (online accuracy) and where it was pushed (the report explains its low-confidence
+answers with the version's own explain signature)."""
 
+import os
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -22,6 +24,7 @@ class ServedModel:
     train_statistics: statistics_pb2.DatasetFeatureStatisticsList
     test_class_mix: np.ndarray  # [10]: the share of each class in the test split
     test_accuracy: Optional[float]
+    version_dir: Optional[str] = None  # the pushed version's folder, while it still exists
 
 
 def class_mix(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> np.ndarray:
@@ -46,12 +49,15 @@ def lookup(store, version: int) -> ServedModel:
         raise LookupError(f"version {version}: no ExampleStatistics upstream of it in ML Metadata")
     accuracies = [a["test_accuracy"] for a in artifacts if a["type"] == "ModelEvaluation" and a.get("test_accuracy")]
     uri = min(statistics, key=lambda a: a["id"])["uri"]  # the StatisticsGen's own (the DataGate copies it)
+    pushed = lineage.pushed_artifact(store, version).custom_properties.get("pushed_destination")
+    version_dir = pushed.string_value if pushed is not None else None
     return ServedModel(
         version=version,
         statistics_uri=uri,
         train_statistics=tfdv.load_stats_binary(tfx_files.stats_path(uri, features.TRAIN_SPLIT)),
         test_class_mix=class_mix(tfdv.load_stats_binary(tfx_files.stats_path(uri, features.TEST_SPLIT))),
         test_accuracy=float(accuracies[0]) if accuracies else None,
+        version_dir=version_dir if version_dir and os.path.isdir(version_dir) else None,
     )
 
 

@@ -31,7 +31,7 @@ from tfx.types.standard_artifacts import (
 
 from components import tfx_files
 from components.release import confidence, explanations, inputs, record, robustness, safe_push
-from modules import push_layout
+from modules import attributions, push_layout
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
         tflite_path = os.path.join(scratch, push_layout.TFLITE_FILE)
         explained_png = os.path.join(scratch, push_layout.EXPLANATIONS_FILE)
         explained = explanations.release_record(
-            explanations.explainer(saved_model), images, labels, probabilities, explained_png
+            attributions.saved_model_explainer(saved_model), images, labels, probabilities, explained_png
         )
         released = record.build(
             model_name=model_name,

@@ -4,11 +4,11 @@ digits it gets wrong with the highest confidence, each with the attribution map 
 its two top classes, and each class's mean attribution over test digits of that class.
 """
 
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 
-from modules import features, signatures
+from modules import features
 from modules.push_layout import EXPLANATIONS_FILE
 
 WRONG_SHOWN = 6  # the most confident mistakes drawn
@@ -25,20 +25,6 @@ def confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int
 def per_class_rows(labels: np.ndarray, count: int = PER_CLASS_IMAGES) -> Dict[int, List[int]]:
     """{class: the first `count` test indices with that label}."""
     return {c: np.flatnonzero(labels == c)[:count].tolist() for c in range(features.NUM_CLASSES)}
-
-
-def explainer(saved_model_dir: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """A function: (uint8 images [n, 28, 28], classes [n]) -> attributions [n, 28, 28], through the
-    SavedModel's explain_images_for signature."""
-    import tensorflow as tf
-
-    signature = tf.saved_model.load(saved_model_dir).signatures[signatures.EXPLAIN_TARGETS_SIGNATURE]
-
-    def explain(images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        out = signature(images=tf.constant(images, tf.uint8), targets=tf.constant(classes, tf.int64))
-        return out[signatures.ATTRIBUTIONS_OUTPUT].numpy()
-
-    return explain
 
 
 def release_record(explain, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, png_path: str):

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -90,3 +91,24 @@ def test_the_command_says_when_there_is_no_metadata_and_exits_2(tmp_path):
         timeout=COMMAND_TIMEOUT,
     )
     assert proc.returncode == 2 and "no ML Metadata at" in proc.stdout
+
+
+def test_the_least_confident_answers_are_explained_by_the_versions_own_signature(exported_model, test_images_labels):
+    from monitoring.request_logs import ServedRows
+
+    images = test_images_labels[0][:12]
+    probabilities = np.full((12, 10), 0.02, np.float32)
+    probabilities[np.arange(12), np.arange(12) % 10] = np.linspace(0.3, 0.82, 12)  # 0.3 ... 0.82
+    rows = ServedRows(
+        np.array([f"r{i}" for i in range(12)]),
+        np.zeros(12, int),
+        np.ones(12, int),
+        np.zeros(12, int),
+        images.astype(np.float64),
+        probabilities,
+    )
+    why = check.explain_low_confidence(rows, 0.5, exported_model)
+    assert why["answers"].tolist() == [0, 1, 2, 3, 4]  # under 0.5, the least confident first
+    assert why["maps"].shape == (5, 28, 28) and np.abs(why["maps"]).sum() > 0
+    assert "folder is gone" in check.explain_low_confidence(rows, 0.5, None)["note"]
+    assert check.explain_low_confidence(rows, 0.2, exported_model) is None

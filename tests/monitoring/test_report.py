@@ -41,3 +41,26 @@ def test_received_pictures_are_shown_beside_the_image_the_model_saw(tmp_path, te
     shown = np.asarray(Image.open(seen))
     assert shown.shape == (112, 112)
     np.testing.assert_array_equal(shown[::4, ::4], digit)  # the 28x28 drawn 4 times larger
+
+
+def test_a_versions_least_confident_answers_are_drawn_with_their_maps(tmp_path, test_images_labels):
+    result = _result()
+    result["versions"] = {"3": {"rows": 2, "checks": []}}
+    result["low_confidence_bound"] = 0.5
+    maps = np.random.default_rng(0).normal(size=(2, 28, 28)).astype(np.float32)
+    why = {
+        "images": test_images_labels[0][:2],
+        "answers": np.array([7, 2]),
+        "top": np.array([0.41, 0.45]),
+        "maps": maps,
+    }
+    drawn = {
+        "pixel_curves": {},
+        "served_mix": np.full(10, 0.1),
+        "test_mix": np.full(10, 0.1),
+        "top_probabilities": np.array([0.41, 0.45]),
+        "why": why,
+    }
+    page = open(report.write(result, {"3": drawn}, str(tmp_path))).read()
+    assert "Version 3: the least confident answers and why" in page
+    assert (tmp_path / report.PLOTS_DIR / "why_3.png").stat().st_size > 1000

@@ -5,6 +5,7 @@ import numpy as np
 from PIL import Image
 
 from components.release import explanations
+from modules import attributions
 
 
 def test_the_most_confident_mistakes_come_first_and_right_answers_never():
@@ -26,7 +27,7 @@ def test_the_release_record_and_picture_come_from_the_models_own_signature(
 
     images, labels = (a[:400] for a in test_images_labels)
     probabilities = confidence.images_predictor(exported_model)(images)
-    explain = explanations.explainer(exported_model)
+    explain = attributions.saved_model_explainer(exported_model)
     png = tmp_path / "explanations.png"
     record = explanations.release_record(explain, images, labels, probabilities, str(png))
     wrong = np.flatnonzero(probabilities.argmax(axis=1) != labels)
