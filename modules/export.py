@@ -73,9 +73,10 @@ def float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tuple:
+def build_signatures(model, tf_transform_output, temperature: float = 1.0, explain_signatures: bool = True) -> tuple:
     """Returns (module to save, {signature name: concrete function}). temperature: every signature's
-    probabilities are softmax(log p / temperature) (modules/calibration.py); 1 leaves them as is."""
+    probabilities are softmax(log p / temperature) (modules/calibration.py); 1 leaves them as is.
+    explain_signatures: False leaves out explain_images and explain_images_for (to measure their cost)."""
     module = tf.Module()
     module.model = float32_copy(model)
     module.temperature = tf.Variable(float(temperature), trainable=False, dtype=tf.float32, name="temperature")
@@ -177,19 +178,23 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0) -> tu
         """Serialized tf.Example -> transformed features, for the Evaluator."""
         return module.tft_layer(tf.io.parse_example(examples, raw_spec))
 
-    return module, {
+    functions = {
         SERVING_SIGNATURE: serve_examples.get_concrete_function(),
         IMAGES_SIGNATURE: serve_images.get_concrete_function(),
         PICTURES_SIGNATURE: serve_pictures.get_concrete_function(),
-        EXPLAIN_SIGNATURE: explain_images.get_concrete_function(),
-        EXPLAIN_TARGETS_SIGNATURE: explain_images_for.get_concrete_function(),
         CLASSIFY_SIGNATURE: classify.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }
+    if explain_signatures:
+        functions[EXPLAIN_SIGNATURE] = explain_images.get_concrete_function()
+        functions[EXPLAIN_TARGETS_SIGNATURE] = explain_images_for.get_concrete_function()
+    return module, functions
 
 
-def export_serving_model(model, tf_transform_output, export_dir: str, temperature: float = 1.0) -> None:
-    module, signatures = build_signatures(model, tf_transform_output, temperature)
+def export_serving_model(
+    model, tf_transform_output, export_dir: str, temperature: float = 1.0, explain_signatures: bool = True
+) -> None:
+    module, signatures = build_signatures(model, tf_transform_output, temperature, explain_signatures)
     tf.saved_model.save(module, export_dir, signatures=signatures)
     set_method_name(export_dir, CLASSIFY_SIGNATURE, CLASSIFY_METHOD)
 

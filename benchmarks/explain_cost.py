@@ -1,0 +1,139 @@
+"""What explanations cost: explain_images (integrated gradients, modules/attributions.py) beside
+predict_images on the same MNIST test digits, batch 1 and 32, in process and over REST and gRPC
+through serving.server (one client, every path once per round in a shuffled order, each row the
+rounds' median); and the export's time and SavedModel size with and without the two explain
+signatures (the project's CNN with the newest Transform output of pipeline_root/; export cost does
+not depend on the weights' values).
+
+    python benchmarks/explain_cost.py                   # newest version in serving_model/mnist
+    python benchmarks/explain_cost.py --model-dir DIR --requests 10 --rounds 3
+
+Writes benchmarks/results/explain_cost.json and prints Markdown tables.
+"""
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+
+import tensorflow as tf
+
+from benchmarks import output
+from benchmarks.serving_bench import envelope, measure, median_row, newest_version_dir, serving_folder
+from modules import idx, signatures
+from pipeline import configs
+from pipeline.configs import DATA_ROOT, OUTPUT_ROOT
+from serving.clients.grpc_client import GrpcClient
+from serving.clients.rest_client import RestClient
+from serving.tools.process import ServerProcess
+
+BATCHES = (1, 32)
+
+
+def latency(model_dir: str, requests_per_client: int, rounds_per_cell: int) -> list:
+    images, _ = idx.read_span_pair(idx.span_dir(DATA_ROOT, 1), idx.TEST_PAIR)
+    loaded = tf.saved_model.load(model_dir)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        with ServerProcess(serving_folder(tmp, model_dir), configs.MODEL_NAME) as server:
+            rest = RestClient(server.rest_url, configs.MODEL_NAME, timeout=300)
+            grpc_client = GrpcClient(server.grpc_target, configs.MODEL_NAME, timeout=300)
+            calls = {
+                ("in-process", "predict_images"): lambda b: loaded.signatures[signatures.IMAGES_SIGNATURE](
+                    images=tf.constant(b)
+                ),
+                ("in-process", "explain_images"): lambda b: loaded.signatures[signatures.EXPLAIN_SIGNATURE](
+                    images=tf.constant(b)
+                ),
+                ("rest", "predict_images"): rest.predict_images,
+                ("rest", "explain_images"): rest.explain_images,
+                ("grpc", "predict_images"): grpc_client.predict_images,
+                ("grpc", "explain_images"): grpc_client.explain_images,
+            }
+            order = random.Random(0)
+            for batch in BATCHES:
+                batches = [images[i : i + batch] for i in range(0, 8 * batch, batch)]
+                rounds = {key: [] for key in calls}
+                for _ in range(rounds_per_cell):
+                    for key in order.sample(list(calls), len(calls)):
+                        rounds[key].append(measure(calls[key], batches, 1, requests_per_client))
+                for (path, signature), measured in rounds.items():
+                    row = {"path": path, "signature": signature, "batch": batch, **median_row(measured)}
+                    print(row, flush=True)
+                    results.append(row)
+            grpc_client.close()
+    return results
+
+
+def newest_transform_graph() -> str:
+    root = os.path.join(OUTPUT_ROOT, "pipeline_root", "Transform", "transform_graph")
+    runs = [d for d in os.listdir(root) if d.isdigit()] if os.path.isdir(root) else []
+    if not runs:
+        raise SystemExit(f"no Transform output under {root}: run `make run` first")
+    return os.path.join(root, max(runs, key=int))
+
+
+def export_cost(repeats: int = 2) -> list:
+    """Export wall time and SavedModel bytes with and without the explain signatures, `repeats` times
+    each, alternating (the machine's speed drifts)."""
+    import tensorflow_transform as tft
+
+    from components.release.inputs import dir_bytes
+    from modules import cnn, export
+    from modules.hparams import HParams
+
+    transform_output = tft.TFTransformOutput(newest_transform_graph())
+    model = cnn.build_model(HParams(), steps_per_epoch=1)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for explain in (False, True) * repeats:
+            path = os.path.join(tmp, f"{explain}-{len(rows)}")
+            started = time.perf_counter()
+            export.export_serving_model(model, transform_output, path, explain_signatures=explain)
+            rows.append(
+                {
+                    "explain_signatures": explain,
+                    "export_s": round(time.perf_counter() - started, 2),
+                    "saved_model_bytes": dir_bytes(path),
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def tables(report: dict) -> str:
+    lines = [
+        "| path | signature | batch | p50 ms | p99 ms | images/s | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['path']} | {r['signature']} | {r['batch']} | {r['p50_ms']} | {r['p99_ms']} | "
+            f"{r['images_per_s']} | {r['errors']} |"
+        )
+    lines += ["", "| explain signatures | export s | SavedModel bytes |", "|---|---|---|"]
+    for r in report["export"]:
+        lines.append(f"| {'yes' if r['explain_signatures'] else 'no'} | {r['export_s']} | {r['saved_model_bytes']:,} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", help="a pushed version directory (default: newest in serving_model/mnist)")
+    p.add_argument("--requests", type=int, default=10, help="requests per path per round")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per cell; each row is the rounds' median")
+    p.add_argument("--export-repeats", type=int, default=2, help="exports with and without, each (0: none)")
+    p.add_argument("--output", default=output.result_path("explain_cost.json"))
+    args = p.parse_args(argv)
+    model_dir = args.model_dir or newest_version_dir()
+    report = envelope(model_dir, args.requests, args.rounds, latency(model_dir, args.requests, args.rounds))
+    report["export"] = export_cost(args.export_repeats) if args.export_repeats else []
+    output.write_json(report, args.output)
+    print(tables(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
