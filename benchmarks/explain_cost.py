@@ -1,9 +1,11 @@
 """What explanations cost: explain_images (integrated gradients, modules/attributions.py) beside
 predict_images on the same MNIST test digits, batch 1 and 32, in process and over REST and gRPC
 through serving.server (one client, every path once per round in a shuffled order, each row the
-rounds' median); and the export's time and SavedModel size with and without the two explain
+rounds' median); the export's time and SavedModel size with and without the two explain
 signatures (the project's CNN with the newest Transform output of pipeline_root/; export cost does
-not depend on the weights' values).
+not depend on the weights' values); and how the number of path steps trades completeness for time:
+the CNN trained one epoch on 4,000 training digits (seeded), exported at each step count, its maps
+of --sweep-rows test digits compared with the probability's rise from black.
 
     python benchmarks/explain_cost.py                   # newest version in serving_model/mnist
     python benchmarks/explain_cost.py --model-dir DIR --requests 10 --rounds 3
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from benchmarks import output
@@ -103,6 +106,56 @@ def export_cost(repeats: int = 2) -> list:
     return rows
 
 
+SWEEP_STEPS = (16, 32, 64, 128)
+SWEEP_TRAIN = 4000
+
+
+def steps_sweep(rows: int) -> list:
+    """Per step count: the largest and the mean gap between a map's sum and the explained class's
+    rise from black, and the explain signature's time per row (in process, batch `rows`)."""
+    import keras
+    import tensorflow_transform as tft
+
+    from modules import cnn, export, features
+    from modules.hparams import HParams
+
+    train, train_labels = idx.read_span_pair(idx.span_dir(DATA_ROOT, 1), "train")
+    test, _ = idx.read_span_pair(idx.span_dir(DATA_ROOT, 1), idx.TEST_PAIR)
+    keras.utils.set_random_seed(0)
+    hparams = HParams()
+    model = cnn.build_model(hparams, steps_per_epoch=SWEEP_TRAIN // hparams.batch_size)
+    x = train[:SWEEP_TRAIN].reshape(SWEEP_TRAIN, -1).astype(np.float32) / features.MAX_PIXEL_VALUE
+    model.fit({features.transformed_name(features.IMAGE_KEY): x}, train_labels[:SWEEP_TRAIN], epochs=1, verbose=0)
+    transform_output = tft.TFTransformOutput(newest_transform_graph())
+    digits = tf.constant(test[:rows])
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for steps in SWEEP_STEPS:
+            path = os.path.join(tmp, str(steps))
+            export.export_serving_model(model, transform_output, path, explain_steps=steps)
+            loaded = tf.saved_model.load(path)
+            explain = loaded.signatures[signatures.EXPLAIN_SIGNATURE]
+            explain(images=digits[:1])  # traced once before timing
+            started = time.perf_counter()
+            out = explain(images=digits)
+            per_row_ms = (time.perf_counter() - started) * 1000 / rows
+            predict = loaded.signatures[signatures.IMAGES_SIGNATURE]
+            black = predict(images=tf.zeros([1, 28, 28], tf.uint8))[signatures.PROBABILITIES_OUTPUT].numpy()[0]
+            targets = out[signatures.TARGETS_OUTPUT].numpy()
+            rise = out[signatures.PROBABILITIES_OUTPUT].numpy()[np.arange(rows), targets] - black[targets]
+            gaps = np.abs(out[signatures.ATTRIBUTIONS_OUTPUT].numpy().sum(axis=(1, 2)) - rise)
+            results.append(
+                {
+                    "steps": steps,
+                    "largest_gap": round(float(gaps.max()), 5),
+                    "mean_gap": round(float(gaps.mean()), 5),
+                    "ms_per_row": round(per_row_ms, 1),
+                }
+            )
+            print(results[-1], flush=True)
+    return results
+
+
 def tables(report: dict) -> str:
     lines = [
         "| path | signature | batch | p50 ms | p99 ms | images/s | errors |",
@@ -113,6 +166,9 @@ def tables(report: dict) -> str:
             f"| {r['path']} | {r['signature']} | {r['batch']} | {r['p50_ms']} | {r['p99_ms']} | "
             f"{r['images_per_s']} | {r['errors']} |"
         )
+    lines += ["", "| steps | largest gap | mean gap | ms per row |", "|---|---|---|---|"]
+    for r in report["steps"]:
+        lines.append(f"| {r['steps']} | {r['largest_gap']} | {r['mean_gap']} | {r['ms_per_row']} |")
     lines += ["", "| explain signatures | export s | SavedModel bytes |", "|---|---|---|"]
     for r in report["export"]:
         lines.append(f"| {'yes' if r['explain_signatures'] else 'no'} | {r['export_s']} | {r['saved_model_bytes']:,} |")
@@ -125,11 +181,13 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=10, help="requests per path per round")
     p.add_argument("--rounds", type=int, default=3, help="rounds per cell; each row is the rounds' median")
     p.add_argument("--export-repeats", type=int, default=2, help="exports with and without, each (0: none)")
+    p.add_argument("--sweep-rows", type=int, default=200, help="test digits explained per step count (0: no sweep)")
     p.add_argument("--output", default=output.result_path("explain_cost.json"))
     args = p.parse_args(argv)
     model_dir = args.model_dir or newest_version_dir()
     report = envelope(model_dir, args.requests, args.rounds, latency(model_dir, args.requests, args.rounds))
     report["export"] = export_cost(args.export_repeats) if args.export_repeats else []
+    report["steps"] = steps_sweep(args.sweep_rows) if args.sweep_rows else []
     output.write_json(report, args.output)
     print(tables(report))
     return 0

@@ -73,10 +73,14 @@ def float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def build_signatures(model, tf_transform_output, temperature: float = 1.0, explain_signatures: bool = True) -> tuple:
+def build_signatures(
+    model, tf_transform_output, temperature: float = 1.0, explain_signatures: bool = True, explain_steps: int = 0
+) -> tuple:
     """Returns (module to save, {signature name: concrete function}). temperature: every signature's
     probabilities are softmax(log p / temperature) (modules/calibration.py); 1 leaves them as is.
-    explain_signatures: False leaves out explain_images and explain_images_for (to measure their cost)."""
+    explain_signatures: False leaves out explain_images and explain_images_for (to measure their cost);
+    explain_steps: their path intervals (0: attributions.STEPS)."""
+    steps = explain_steps or attributions.STEPS
     module = tf.Module()
     module.model = float32_copy(model)
     module.temperature = tf.Variable(float(temperature), trainable=False, dtype=tf.float32, name="temperature")
@@ -118,7 +122,7 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0, expla
         with tf.control_dependencies([checked]):
             targets = tf.identity(targets)
         black = transformed_pixels(tf.zeros([1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], tf.uint8))[0]
-        maps = attributions.batch_integrated_gradients(predict_transformed, x, black, targets, attributions.STEPS)
+        maps = attributions.batch_integrated_gradients(predict_transformed, x, black, targets, steps)
         return {
             PROBABILITIES_OUTPUT: probabilities,
             CLASSES_OUTPUT: tf.argmax(probabilities, axis=-1),
@@ -192,9 +196,14 @@ def build_signatures(model, tf_transform_output, temperature: float = 1.0, expla
 
 
 def export_serving_model(
-    model, tf_transform_output, export_dir: str, temperature: float = 1.0, explain_signatures: bool = True
+    model,
+    tf_transform_output,
+    export_dir: str,
+    temperature: float = 1.0,
+    explain_signatures: bool = True,
+    explain_steps: int = 0,
 ) -> None:
-    module, signatures = build_signatures(model, tf_transform_output, temperature, explain_signatures)
+    module, signatures = build_signatures(model, tf_transform_output, temperature, explain_signatures, explain_steps)
     tf.saved_model.save(module, export_dir, signatures=signatures)
     set_method_name(export_dir, CLASSIFY_SIGNATURE, CLASSIFY_METHOD)
 
