@@ -68,6 +68,10 @@ class _Answer:
     content: bytes
 
 
+LOOKUP_SECONDS = 1.0  # how long the newest version and a label's version are taken as known
+LABELS_KEPT = 256
+
+
 class Upstream:
     """The real server's REST API: what the proxy needs to know to log a predict call."""
 
@@ -76,6 +80,7 @@ class Upstream:
         self._local = threading.local()
         self._signatures: Dict[Tuple[str, int], dict] = {}
         self._latest: Dict[str, Tuple[float, Optional[int]]] = {}
+        self._labels: Dict[Tuple[str, str], Tuple[float, int]] = {}  # labels the upstream resolved
 
     @property
     def session(self) -> requests.Session:
@@ -84,17 +89,27 @@ class Upstream:
         return self._local.session
 
     def label_version(self, model: str, label: str) -> Optional[int]:
-        """The version a label names now (None: the upstream does not say)."""
+        """The version a label names now (None: the upstream does not say). A resolved label is asked
+        again after LOOKUP_SECONDS; at most LABELS_KEPT are kept (labels come from the configuration,
+        so a client sending made-up ones gets no entry)."""
+        checked, version = self._labels.get((model, label), (0.0, None))
+        if time.monotonic() - checked <= LOOKUP_SECONDS:
+            return version
         try:
             path = f"/v1/models/{quote(model, safe='')}/labels/{quote(label, safe='')}"
             status = self.session.get(self.url + path, timeout=self.timeout)
-            return int(status.json()["model_version_status"][0]["version"]) if status.status_code == 200 else None
+            version = int(status.json()["model_version_status"][0]["version"]) if status.status_code == 200 else None
         except (requests.RequestException, ValueError, KeyError, IndexError, TypeError):
-            return None
+            version = None
+        if version is not None:
+            if len(self._labels) >= LABELS_KEPT:
+                self._labels.clear()
+            self._labels[(model, label)] = (time.monotonic(), version)
+        return version
 
     def latest_version(self, model: str) -> Optional[int]:
         checked, version = self._latest.get(model, (0.0, None))
-        if time.monotonic() - checked > 1.0:
+        if time.monotonic() - checked > LOOKUP_SECONDS:
             try:
                 status = self.session.get(f"{self.url}/v1/models/{model}", timeout=self.timeout).json()
                 available = [

@@ -102,3 +102,29 @@ def test_targets_that_name_another_host_are_refused_and_reach_nobody(proxy):
         with pytest.raises(TimeoutError):
             bait.accept()
     assert requests.get(f"{proxy.url}/v1/models/{MODEL_NAME}", timeout=30).status_code == 200
+
+
+def test_a_resolved_label_is_asked_once_a_second_and_an_unknown_one_is_not_kept(monkeypatch):
+    from serving.tools import log_proxy
+
+    asked = []
+
+    class Answer:
+        def __init__(self, label):
+            self.status_code = 200 if label == "stable" else 400
+
+        def json(self):
+            return {"model_version_status": [{"version": "3"}]}
+
+    class Session:
+        def get(self, url, timeout):
+            asked.append(url)
+            return Answer(url.rsplit("/", 1)[1])
+
+    upstream = log_proxy.Upstream("http://upstream")
+    upstream._local.session = Session()
+    assert [upstream.label_version("mnist", "stable") for _ in range(3)] == [3, 3, 3]
+    assert [upstream.label_version("mnist", "made-up") for _ in range(2)] == [None, None]
+    assert len(asked) == 3
+    monkeypatch.setattr(log_proxy, "LOOKUP_SECONDS", -1.0)  # the second passed: asked again
+    assert upstream.label_version("mnist", "stable") == 3 and len(asked) == 4
