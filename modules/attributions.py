@@ -15,7 +15,7 @@ import tensorflow as tf
 
 # Path intervals, the export setting: at 64 the test model's maps of 16 MNIST test digits add up to
 # within 0.007 of the probability's rise (tests/modules/test_attributions.py allows 1/64), and a row
-# costs one batch of 65 images through the model.
+# costs a forward and a backward pass over a batch of 65 images (benchmarks/explain_cost.py).
 STEPS = 64
 
 
@@ -63,4 +63,5 @@ def batch_integrated_gradients(probability, xs: tf.Tensor, baseline: tf.Tensor, 
         lambda row: integrated_gradients(probability, row[0], baseline, row[1], steps),
         (xs, targets),
         fn_output_signature=tf.TensorSpec(xs.shape[1:], tf.float32),
+        parallel_iterations=1,
     )

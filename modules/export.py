@@ -36,8 +36,10 @@ from modules.signatures import (
     PROBABILITIES_OUTPUT,
     SEEN_IMAGES_OUTPUT,
     SERVING_SIGNATURE,
+    TARGETS_COUNT_REFUSED,
     TARGETS_INPUT,
     TARGETS_OUTPUT,
+    TARGETS_RANGE_REFUSED,
     TRANSFORM_SIGNATURE,
 )
 
@@ -116,10 +118,14 @@ def build_signatures(
         if targets is None:
             targets = tf.argmax(probabilities, axis=-1)
         in_range = tf.logical_and(targets >= 0, targets < features.NUM_CLASSES)
-        checked = tf.debugging.Assert(
-            tf.reduce_all(in_range), [tf.constant(f"targets must be classes 0 to {features.NUM_CLASSES - 1}:"), targets]
-        )
-        with tf.control_dependencies([checked]):
+        checks = [
+            tf.debugging.Assert(tf.reduce_all(in_range), [tf.constant(TARGETS_RANGE_REFUSED + ":"), targets]),
+            tf.debugging.Assert(
+                tf.equal(tf.shape(targets)[0], tf.shape(images)[0]),
+                [tf.constant(TARGETS_COUNT_REFUSED + ": (targets, images) ="), tf.shape(targets), tf.shape(images)],
+            ),
+        ]
+        with tf.control_dependencies(checks):
             targets = tf.identity(targets)
         black = transformed_pixels(tf.zeros([1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], tf.uint8))[0]
         maps = attributions.batch_integrated_gradients(predict_transformed, x, black, targets, steps)

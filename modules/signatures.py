@@ -12,6 +12,10 @@ EXPLAIN_TARGETS_SIGNATURE = "explain_images_for"
 TARGETS_INPUT = "targets"
 ATTRIBUTIONS_OUTPUT = "attributions"
 TARGETS_OUTPUT = "targets"  # the class each row's attributions explain
+EXPLAIN_SIGNATURES = (EXPLAIN_SIGNATURE, EXPLAIN_TARGETS_SIGNATURE)
+# What the explain signature (and serving.server, before batching) answer to bad targets.
+TARGETS_RANGE_REFUSED = "targets must be classes 0 to 9"
+TARGETS_COUNT_REFUSED = "targets must hold one class per image"
 
 EXAMPLES_INPUT = "examples"
 IMAGES_INPUT = "images"

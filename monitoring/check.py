@@ -71,6 +71,8 @@ def explain_low_confidence(rows, bound: float, version_dir):
     low = low[np.argsort(top[low], kind="stable")][:LOW_CONFIDENCE_EXPLAINED]
     if not version_dir:
         return {"note": "the pushed version's folder is gone: its answers cannot be explained"}
+    import tensorflow as tf
+
     from modules import attributions
 
     answers = rows.probabilities[low].argmax(axis=1)
@@ -79,6 +81,8 @@ def explain_low_confidence(rows, bound: float, version_dir):
         maps = attributions.saved_model_explainer(version_dir)(images, answers)
     except KeyError:
         return {"note": "this version has no explain signature (pushed before it existed)"}
+    except (OSError, ValueError, tf.errors.OpError) as e:  # the folder went away or is damaged: go on
+        return {"note": f"the pushed version could not be loaded to explain its answers: {type(e).__name__}"}
     return {"images": images, "answers": answers, "top": top[low], "maps": maps}
 
 

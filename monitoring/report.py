@@ -11,6 +11,7 @@ from typing import Dict, List
 import numpy as np
 from matplotlib.figure import Figure
 
+from components.release.explanations import draw_signed
 from modules import features
 from runs.report import html_page, table
 
@@ -139,10 +140,8 @@ def _why(why: dict, version: str, out_dir: str) -> str:
     for k in range(count):
         axes[0, k].imshow(why["images"][k], cmap="gray")
         axes[0, k].set_title(f"{int(why['answers'][k])} ({why['top'][k]:.2f})", fontsize=8)
-        top = max(float(np.abs(why["maps"][k]).max()), 1e-12)
-        axes[1, k].imshow(why["maps"][k], cmap="bwr", vmin=-top, vmax=top)
-        for ax in axes[:, k]:
-            ax.axis("off")
+        draw_signed(axes[1, k], why["maps"][k])
+        axes[0, k].axis("off")
     fig.tight_layout()
     name = f"{PLOTS_DIR}/why_{version}.png"
     fig.savefig(os.path.join(out_dir, name), dpi=100)

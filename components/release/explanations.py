@@ -54,7 +54,8 @@ def release_record(explain, images: np.ndarray, labels: np.ndarray, probabilitie
     return {"file": EXPLANATIONS_FILE, "mistakes": described, "per_class_images": PER_CLASS_IMAGES}
 
 
-def _signed(ax, attribution: np.ndarray) -> None:
+def draw_signed(ax, attribution: np.ndarray) -> None:
+    """An attribution map on a matplotlib axis: white at 0, red up, blue down, symmetric about 0."""
     top = max(float(np.abs(attribution).max()), 1e-12)
     ax.imshow(attribution, cmap="bwr", vmin=-top, vmax=top)
     ax.axis("off")
@@ -76,9 +77,9 @@ def draw(mistake_images, mistake_maps, described: List[Dict[str, Any]], class_me
         (first, p1), (second, p2) = d["top_classes"]
         axes[0, k].imshow(image, cmap="gray")
         axes[0, k].set_title(f"label {d['label']}\n{first}: {p1:.2f}, {second}: {p2:.2f}", fontsize=7)
-        _signed(axes[1, k], attribution)
+        draw_signed(axes[1, k], attribution)
     for c in range(features.NUM_CLASSES):
-        _signed(axes[2, c], class_means[c])
+        draw_signed(axes[2, c], class_means[c])
         axes[2, c].set_title(f"class {c}, mean", fontsize=7)
     fig.suptitle("Most confident mistakes and why (integrated gradients); each class's mean map", fontsize=8)
     fig.tight_layout()

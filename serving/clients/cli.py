@@ -3,7 +3,7 @@
 python -m serving.clients.cli --rest http://127.0.0.1:8501 status
 python -m serving.clients.cli --grpc 127.0.0.1:8500 metadata
 python -m serving.clients.cli --rest http://127.0.0.1:8501 predict digit.png another.jpg
-python -m serving.clients.cli --rest http://127.0.0.1:8501 explain digit.png   # writes digit.explained.png
+python -m serving.clients.cli --rest http://127.0.0.1:8501 explain digit.png   # writes digit.png.explained.png
 python -m serving.clients.cli --grpc 127.0.0.1:8500 evaluate --data-dir data/mnist/span-1
 """
 
@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     explain = commands.add_parser(
         "explain",
         help="as predict, then integrated gradients of the answer on the 28x28 the model saw: a heat map"
-        " PNG beside each file (FILE.explained.png; red raised the answer, blue lowered it)",
+        " PNG beside each file (FILE.explained.png, replaced if it is a file; red raised the answer, blue lowered it)",
     )
     explain.add_argument("files", nargs="+")
     explain.add_argument("--target", type=int, help="explain this class (0-9) instead of the answer")
@@ -67,8 +67,10 @@ def explain(client, files, target=None, version=None) -> list:
     targets = None if target is None else [target] * len(found)
     explained = client.explain_images(seen.images[found], targets, version)
     for row, i in enumerate(found):
-        path = os.path.splitext(files[i])[0] + ".explained.png"
-        with open(path, "wb") as f:
+        path = files[i] + ".explained.png"  # one per input file, whatever its extension
+        # O_NOFOLLOW: a link planted at that name is refused, not written through.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(descriptor, "wb") as f:
             f.write(images.heat_map(seen.images[i], explained.attributions[row]))
         result[i] = {
             "file": files[i],

@@ -27,6 +27,7 @@ from modules.signatures import DEFAULT_LOW_CONFIDENCE_BOUND
 log = logging.getLogger("serving.server")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest REST body / gRPC message accepted
 DEFAULT_MAX_ROWS = 1024  # rows (images, pictures, examples) one request may hold
+DEFAULT_MAX_EXPLAIN_ROWS = 32  # rows of an explain signature's request (one takes about 1 s on 2 cores)
 AUTO_PORT = -1  # --port=auto / --rest_api_port=auto: the system picks a free port (0 keeps TF Serving's "off")
 
 
@@ -137,6 +138,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="rows (images, pictures, examples) one request may hold; more: INVALID_ARGUMENT before the model runs",
     )
     p.add_argument(
+        "--max_explain_rows",
+        type=int,
+        default=DEFAULT_MAX_EXPLAIN_ROWS,
+        help="rows one request to an explain signature may hold (each costs about 65 predictions and their gradients)",
+    )
+    p.add_argument(
         "--request_log_queue_size", type=int, default=1024, help="records waiting for the disk; more are dropped"
     )
     p.add_argument(
@@ -175,6 +182,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         if args.enable_batching == "true"
         else None,
         max_rows=args.max_batch_rows,
+        max_explain_rows=args.max_explain_rows,
         max_file_bytes=args.request_log_max_file_bytes,
         max_file_seconds=args.request_log_max_file_seconds,
         queue_size=args.request_log_queue_size,

@@ -105,15 +105,17 @@ class ModelRepository:
         allow_labels_for_unavailable: bool = False,
         batcher=None,
         max_rows: Optional[int] = None,
+        max_explain_rows: Optional[int] = None,
         **log_options,
     ):
         """allow_labels_for_unavailable: TF Serving's --allow_version_labels_for_unavailable_models.
         batcher: a serving.server.batching.Batcher (--enable_batching), or None: each request runs alone.
-        max_rows: the most rows one request may hold (--max_batch_rows; None: no limit).
+        max_rows: the most rows one request may hold (--max_batch_rows; None: no limit); max_explain_rows:
+        the most an explain signature's request may hold (--max_explain_rows).
         log_options: RequestLogger's file rotation and queue settings, for models that log."""
         self.metrics = metrics or NoMetrics()
         self.batcher = batcher
-        self.max_rows = max_rows
+        self.max_rows, self.max_explain_rows = max_rows, max_explain_rows
         self.allow_labels_for_unavailable = allow_labels_for_unavailable
         self._log_options = log_options
         self._loggers: Dict[str, RequestLogger] = {}
@@ -229,7 +231,7 @@ class ModelRepository:
                 self._states[name][version] = VersionState(version, "LOADING")
             started = time.perf_counter()
             try:
-                servable = Servable(name, version, path, self.metrics, self.max_rows)
+                servable = Servable(name, version, path, self.metrics, self.max_rows, self.max_explain_rows)
             except Exception as e:  # noqa: BLE001  any load failure is reported, never fatal
                 self.metrics.load(path, False, time.perf_counter() - started)
                 log.error("model %s version %d failed to load: %s", name, version, e)
@@ -273,7 +275,7 @@ class ModelRepository:
     def predict(self, servable: Servable, signature_name: str, inputs, output_filter=None):
         """A Predict call (refused when it holds more than max_rows rows), through the batcher when
         batching is on."""
-        servable.check_rows(max((np.shape(a)[0] for a in inputs.values() if np.ndim(a)), default=0))
+        servable.check_rows(max((np.shape(a)[0] for a in inputs.values() if np.ndim(a)), default=0), signature_name)
         if self.batcher is None:
             return servable.predict(signature_name, inputs, output_filter)
         return filter_outputs(self.batcher.predict(servable, signature_name, inputs), output_filter)

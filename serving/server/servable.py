@@ -9,13 +9,18 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from modules.features import NUM_CLASSES
 from modules.signatures import (
     CLASSIFY_CLASSES,
     CLASSIFY_INPUTS,
     CLASSIFY_METHOD,
     CLASSIFY_SCORES,
     DIGIT_FOUND_OUTPUT,
+    EXPLAIN_SIGNATURES,
     PROBABILITIES_OUTPUT,
+    TARGETS_COUNT_REFUSED,
+    TARGETS_INPUT,
+    TARGETS_RANGE_REFUSED,
 )
 from serving.server.errors import ServingError, invalid
 from serving.server.metrics import NoMetrics
@@ -66,9 +71,17 @@ def _check_values(name: str, array: np.ndarray, dtype: tf.dtypes.DType) -> None:
 
 
 class Servable:
-    def __init__(self, name: str, version: int, path: str, metrics=None, max_rows: Optional[int] = None):
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: str,
+        metrics=None,
+        max_rows: Optional[int] = None,
+        max_explain_rows: Optional[int] = None,
+    ):
         self.name, self.version, self.path = name, version, path
-        self.max_rows = max_rows
+        self.max_rows, self.max_explain_rows = max_rows, max_explain_rows
         self.metrics = metrics or NoMetrics()
         self._loaded = tf.saved_model.load(path)
         self._functions = {k: v for k, v in self._loaded.signatures.items() if not k.startswith("__")}
@@ -90,13 +103,19 @@ class Servable:
         if found != method_name:
             raise invalid(f"Expected {kind} signature method_name to be {method_name}. Was: {found}")
 
-    def check_rows(self, rows: int) -> None:
-        """Refuses (INVALID_ARGUMENT) a request of more rows than max_rows (None: no limit), before
-        the model runs."""
+    def check_rows(self, rows: int, signature_name: Optional[str] = None) -> None:
+        """Refuses (INVALID_ARGUMENT) a request of more rows than max_rows, or for an explain
+        signature (each row a forward and a backward pass over a path of images) max_explain_rows
+        (None: no limit), before the model runs."""
         if self.max_rows is not None and rows > self.max_rows:
             raise invalid(
                 f"the request holds {rows} rows; this server answers at most {self.max_rows} per request "
                 "(--max_batch_rows): send them in smaller requests"
+            )
+        if signature_name in EXPLAIN_SIGNATURES and self.max_explain_rows is not None and rows > self.max_explain_rows:
+            raise invalid(
+                f"the request holds {rows} rows; this server explains at most {self.max_explain_rows} per request "
+                "(--max_explain_rows): send them in smaller requests"
             )
 
     def check_classify(self, signature_name: str, rows: int) -> None:
@@ -136,6 +155,12 @@ class Servable:
                     f"input '{key}' has shape {list(array.shape)}; the signature expects "
                     f"{spec.shape.as_list()} (None: any size)"
                 )
+        if TARGETS_INPUT in specs:  # checked here too, so a bad request never fails a batch it would join
+            targets = inputs[TARGETS_INPUT]
+            if targets.size and (targets.min() < 0 or targets.max() >= NUM_CLASSES):
+                raise invalid(f"{TARGETS_RANGE_REFUSED}: got {sorted(set(targets.reshape(-1).tolist()))[:10]}")
+            if any(len(a) != len(targets) for k, a in inputs.items() if k != TARGETS_INPUT and np.ndim(a)):
+                raise invalid(TARGETS_COUNT_REFUSED)
 
     def predict(
         self, signature_name: str, inputs: Dict[str, np.ndarray], output_filter: Optional[list] = None

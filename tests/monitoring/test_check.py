@@ -111,4 +111,22 @@ def test_the_least_confident_answers_are_explained_by_the_versions_own_signature
     assert why["answers"].tolist() == [0, 1, 2, 3, 4]  # under 0.5, the least confident first
     assert why["maps"].shape == (5, 28, 28) and np.abs(why["maps"]).sum() > 0
     assert "folder is gone" in check.explain_low_confidence(rows, 0.5, None)["note"]
+    assert "could not be loaded" in check.explain_low_confidence(rows, 0.5, "/nonexistent/version")["note"]
     assert check.explain_low_confidence(rows, 0.2, exported_model) is None
+
+
+def test_a_version_pushed_without_the_explain_signature_is_said_so(trained_model, transform_output, tmp_path):
+    from modules import export
+    from monitoring.request_logs import ServedRows
+
+    path = str(tmp_path / "older")
+    export.export_serving_model(trained_model, transform_output, path, explain_signatures=False)
+    rows = ServedRows(
+        np.array(["r"]),
+        np.zeros(1, int),
+        np.ones(1, int),
+        np.zeros(1, int),
+        np.zeros((1, 28, 28)),
+        np.full((1, 10), 0.1),
+    )
+    assert "no explain signature" in check.explain_low_confidence(rows, 0.5, path)["note"]

@@ -76,6 +76,14 @@ def test_drawing_a_one_shows_the_predicted_class_and_probabilities(browser, dev_
     positive = np.clip(why, 0, None)
     assert why.shape == (28, 28) and positive.sum() > 0
     assert positive[seen > 0].sum() / positive.sum() > 0.8
+    # ... and the page draws it: red where a pixel raised the answer (4x4 canvas pixels per pixel).
+    drawn = browser.execute_script(
+        "const c = document.getElementById('why');"
+        "return Array.from(c.getContext('2d').getImageData(0, 0, 112, 112).data);"
+    )
+    rgb = np.array(drawn, np.int32).reshape(112, 112, 4)[2::4, 2::4, :3]
+    reddest = np.unravel_index(np.argmax(why), why.shape)
+    assert rgb[reddest][0] == 255 and rgb[reddest][0] - rgb[reddest][2] > 100, rgb[reddest]  # over the dimmed ink
 
 
 def test_clear_then_a_zero(browser, dev_server):

@@ -48,8 +48,11 @@ def test_explain_writes_a_heat_map_beside_each_picture_over_rest_and_grpc(
     for where in (["--rest", dev_server.rest_url], ["--grpc", dev_server.grpc_target]):
         assert cli.main([*where, "--model", MODEL_NAME, "explain", str(page), str(blank), "--target", "4"]) == 0
         answers = json.loads(capsys.readouterr().out)
-        assert answers[0]["explained class"] == 4 and answers[0]["heat map"] == str(tmp_path / "page.explained.png")
+        assert answers[0]["explained class"] == 4 and answers[0]["heat map"] == str(tmp_path / "page.png.explained.png")
         assert answers[1]["class"] is None
-        heat = np.asarray(Image.open(answers[0]["heat map"]))
-        assert heat.shape == (280, 280, 3) and heat.std() > 0
-    assert not (tmp_path / "blank.explained.png").exists()
+        heat = np.asarray(Image.open(answers[0]["heat map"])).astype(int)
+        # Red where pixels raised class 4's probability, blue where they lowered it: both appear on a digit.
+        red = (heat[:, :, 0] - heat[:, :, 2] > 60).sum()
+        blue = (heat[:, :, 2] - heat[:, :, 0] > 60).sum()
+        assert heat.shape == (280, 280, 3) and red > 100 and blue > 100, (red, blue)
+    assert not (tmp_path / "blank.png.explained.png").exists()

@@ -227,7 +227,11 @@ def test_explain_images_over_both_protocols_equals_the_savedmodel(clients, batch
 
 @pytest.mark.parametrize(
     "case, words",
-    [("a target outside 0-9", "targets must be classes 0 to 9"), ("images of the wrong shape", "")],
+    [
+        ("a target outside 0-9", "targets must be classes 0 to 9"),
+        ("fewer targets than images", "targets must hold one class per image"),
+        ("images of the wrong shape", ""),
+    ],
 )
 def test_bad_explain_requests_are_invalid_argument_and_the_server_keeps_serving(clients, batch, case, words):
     images = batch[0][:2]
@@ -235,6 +239,8 @@ def test_bad_explain_requests_are_invalid_argument_and_the_server_keeps_serving(
         with pytest.raises(ServingRequestError) as refused:
             if case == "a target outside 0-9":
                 client.explain_images(images, targets=[12, 0])
+            elif case == "fewer targets than images":
+                client.explain_images(images, targets=[3])
             else:
                 client.explain_images(images[:, :14])
         assert refused.value.status in (400, grpc.StatusCode.INVALID_ARGUMENT), (case, refused.value.status)

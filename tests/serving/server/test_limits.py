@@ -99,7 +99,8 @@ def test_connections_beyond_the_cap_get_a_429_with_json(tmp_path, exported_model
 
 def test_a_request_of_more_rows_than_the_limit_is_refused_before_the_model_runs(tmp_path, exported_model):
     """--max_batch_rows: Predict (images and pictures, REST and gRPC) and Classify requests of more
-    rows get INVALID_ARGUMENT in plain words; requests at the limit are answered."""
+    rows get INVALID_ARGUMENT in plain words; requests at the limit are answered; --max_explain_rows
+    the same for the explain signatures."""
     import grpc
     import numpy as np
     import pytest
@@ -113,10 +114,15 @@ def test_a_request_of_more_rows_than_the_limit_is_refused_before_the_model_runs(
     publish(exported_model, base, 1)
     images = np.zeros((5, 28, 28), np.uint8)
     images[:, 8:20, 12:16] = 255
-    with start_server("dev", base, "--max_batch_rows=4") as server:
+    with start_server("dev", base, "--max_batch_rows=4", "--max_explain_rows=2") as server:
         rest, grpc_client = RestClient(server.rest_url, MODEL_NAME), GrpcClient(server.grpc_target, MODEL_NAME)
         for client in (rest, grpc_client):
             assert client.predict_images(images[:4]).classes.shape == (4,)
+            # An explain row costs a path of predictions and their gradients: its own, lower limit.
+            assert client.explain_images(images[:2]).attributions.shape == (2, 28, 28)
+            with pytest.raises(ServingRequestError) as refused:
+                client.explain_images(images[:3])
+            assert "holds 3 rows; this server explains at most 2 per request" in refused.value.message
             for call, rows in ((client.predict_images, images), (client.predict_pictures, [png(i) for i in images])):
                 with pytest.raises(ServingRequestError) as refused:
                     call(rows)
