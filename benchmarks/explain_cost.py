@@ -110,22 +110,24 @@ SWEEP_STEPS = (16, 32, 64, 128)
 SWEEP_TRAIN = 4000
 
 
-def steps_sweep(rows: int) -> list:
+def steps_sweep(rows: int, model=None) -> list:
     """Per step count: the largest and the mean gap between a map's sum and the explained class's
-    rise from black, and the explain signature's time per row (in process, batch `rows`)."""
+    rise from black, and the explain signature's time per row (in process, batch `rows`). model:
+    a trained CNN to sweep (None: the seeded one-epoch CNN this trains)."""
     import keras
     import tensorflow_transform as tft
 
     from modules import cnn, export, features
     from modules.hparams import HParams
 
-    train, train_labels = idx.read_span_pair(idx.span_dir(DATA_ROOT, 1), "train")
     test, _ = idx.read_span_pair(idx.span_dir(DATA_ROOT, 1), idx.TEST_PAIR)
-    keras.utils.set_random_seed(0)
-    hparams = HParams()
-    model = cnn.build_model(hparams, steps_per_epoch=SWEEP_TRAIN // hparams.batch_size)
-    x = train[:SWEEP_TRAIN].reshape(SWEEP_TRAIN, -1).astype(np.float32) / features.MAX_PIXEL_VALUE
-    model.fit({features.transformed_name(features.IMAGE_KEY): x}, train_labels[:SWEEP_TRAIN], epochs=1, verbose=0)
+    if model is None:
+        train, train_labels = idx.read_span_pair(idx.span_dir(DATA_ROOT, 1), "train")
+        keras.utils.set_random_seed(0)
+        hparams = HParams()
+        model = cnn.build_model(hparams, steps_per_epoch=SWEEP_TRAIN // hparams.batch_size)
+        x = train[:SWEEP_TRAIN].reshape(SWEEP_TRAIN, -1).astype(np.float32) / features.MAX_PIXEL_VALUE
+        model.fit({features.transformed_name(features.IMAGE_KEY): x}, train_labels[:SWEEP_TRAIN], epochs=1, verbose=0)
     transform_output = tft.TFTransformOutput(newest_transform_graph())
     digits = tf.constant(test[:rows])
     results = []

@@ -12,7 +12,7 @@ from modules import features
 from modules.push_layout import EXPLANATIONS_FILE
 
 WRONG_SHOWN = 6  # the most confident mistakes drawn
-PER_CLASS_IMAGES = 10  # test digits of each class averaged into its mean map
+PER_CLASS_IMAGES = 8  # test digits of each class averaged into its mean map
 
 
 def confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int = WRONG_SHOWN) -> List[int]:

@@ -7,11 +7,12 @@ from benchmarks import explain_cost
 
 
 def test_the_benchmark_measures_explain_beside_predict_and_the_export_both_ways(
-    exported_model, transform_dir, tmp_path, monkeypatch
+    exported_model, trained_model, transform_dir, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(explain_cost, "newest_transform_graph", lambda: transform_dir)
     out = tmp_path / "explain_cost.json"
-    monkeypatch.setattr(explain_cost, "SWEEP_TRAIN", 256)
+    sweep = explain_cost.steps_sweep
+    monkeypatch.setattr(explain_cost, "steps_sweep", lambda rows: sweep(rows, trained_model))  # trained already
     monkeypatch.setattr(explain_cost, "SWEEP_STEPS", (8,))
     args = ["--model-dir", exported_model, "--requests", "1", "--rounds", "1", "--export-repeats", "1"]
     assert explain_cost.main([*args, "--sweep-rows", "4", "--output", str(out)]) == 0

@@ -24,7 +24,7 @@ pictures = tf.constant([bytes.fromhex(h) for h in json.loads(sys.argv[4])])
 out = {}
 for name, fn in loaded.signatures.items():
     inputs = {k: [str(v.dtype.name), v.shape.as_list()] for k, v in fn.structured_input_signature[1].items()}
-    given = {"images": images, "pictures": pictures}
+    given = {"images": images, "pictures": pictures, "targets": tf.constant([1, 2, 3, 4], tf.int64)}
     result = fn(**{k: given.get(k, examples) for k in inputs})
     out[name] = {"inputs": inputs, "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in result.items()},
                  "values": {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
@@ -66,7 +66,13 @@ def test_signature_names_and_types(exported):
         signatures.PICTURES_SIGNATURE,
         signatures.CLASSIFY_SIGNATURE,
         signatures.TRANSFORM_SIGNATURE,
+        signatures.EXPLAIN_SIGNATURE,
+        signatures.EXPLAIN_TARGETS_SIGNATURE,
     }
+    for name in signatures.EXPLAIN_SIGNATURES:
+        assert sigs[name]["outputs"][signatures.ATTRIBUTIONS_OUTPUT] == ["float32", [4, 28, 28]]
+    assert sigs[signatures.EXPLAIN_TARGETS_SIGNATURE]["inputs"][signatures.TARGETS_INPUT] == ["int64", [None]]
+    assert sigs[signatures.EXPLAIN_TARGETS_SIGNATURE]["values"][signatures.TARGETS_OUTPUT] == [1, 2, 3, 4]
     classify = sigs[signatures.CLASSIFY_SIGNATURE]
     assert classify["inputs"] == {signatures.CLASSIFY_INPUTS: ["string", [None]]}
     assert classify["outputs"] == {
