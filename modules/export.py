@@ -41,6 +41,7 @@ from modules.signatures import (
     TARGETS_OUTPUT,
     TARGETS_RANGE_REFUSED,
     TRANSFORM_SIGNATURE,
+    TRANSFORMED_INPUT,
 )
 
 # Hyperparameters and per-epoch history travel with the model (TF Serving ignores assets.extra).
@@ -195,6 +196,23 @@ def build_signatures(
         CLASSIFY_SIGNATURE: classify.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }
+
+    # Not signatures (servers do not list them): the CNN on the Transform's output, and the Transform
+    # on uint8 pixels, for converters whose runtimes cannot run the Transform's int64 casts (the
+    # full-integer TFLite model for phones and microcontrollers, components/release/tflite.py).
+    # The probabilities are the CNN's own, before the temperature: its softmax(log p / T) needs a
+    # LOG that TFLite Micro has only in float. The class is the same (the temperature is positive).
+    @tf.function(input_signature=[tf.TensorSpec([None, features.NUM_PIXELS], tf.float32, name=TRANSFORMED_INPUT)])
+    def predict_transformed_uncalibrated(transformed):
+        probabilities = module.model({image_key: transformed}, training=False)
+        # int32: TFLite Micro's ARG_MAX writes no int64.
+        return {
+            PROBABILITIES_OUTPUT: probabilities,
+            CLASSES_OUTPUT: tf.argmax(probabilities, axis=-1, output_type=tf.int32),
+        }
+
+    module.predict_transformed_uncalibrated = predict_transformed_uncalibrated
+    module.transform_images = tf.function(transformed_pixels, input_signature=[images_spec])
     if explain_signatures:
         functions[EXPLAIN_SIGNATURE] = explain_images.get_concrete_function()
         functions[EXPLAIN_TARGETS_SIGNATURE] = explain_images_for.get_concrete_function()

@@ -18,7 +18,12 @@ from tensorflow_serving.config import model_server_config_pb2
 from modules import durable
 
 SAVED_MODEL_FILE = "saved_model.pb"
-TFLITE_FILE = "model.tflite"
+TFLITE_FILE = "model.tflite"  # dynamic range; the other formats: components/release/formats.py
+TFLITE_FLOAT16_FILE = "model_float16.tflite"
+TFLITE_INT8_FILE = "model_int8.tflite"
+MICRO_SOURCE_FILE = "model_data.cc"  # the full-integer model as a C array, for TFLite Micro
+MICRO_HEADER_FILE = "model_data.h"
+ONNX_FILE = "model.onnx"
 CARD_FILE = "model_card.md"
 EXPLANATIONS_FILE = "explanations.png"  # the model card's picture (components/release/explanations.py)
 RELEASE_FILE = "release.json"

@@ -234,6 +234,8 @@ def format_summary(summary: dict, log_path: str) -> str:
         lines.append(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: not evaluated")
         if summary["blessed"] and summary["pushed"]:
             lines.append(f"BLESSED; pushed to {summary['pushed_model_dir']}")
+            if summary.get("formats"):
+                lines.append(summary["formats"])
         elif summary["blessed"]:
             lines.append("BLESSED but not pushed: see the log")
         else:

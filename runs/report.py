@@ -18,7 +18,7 @@ import tensorflow_data_validation as tfdv
 from matplotlib.figure import Figure  # drawn straight to PNG files: no pyplot, no display backend
 
 from components import tfx_files
-from components.release import metrics, model_card
+from components.release import formats, metrics, model_card
 from modules import export, features
 from modules.push_layout import RELEASE_FILE
 
@@ -204,6 +204,14 @@ def write(summary: dict, output_root: str) -> str:
             sections.append(
                 f"<h2>Robustness ({robust['examples']} test images, each family at its middle strength)</h2>"
                 + table(model_card.robustness_header(robust), model_card.robustness_rows(robust))
+            )
+        shipped = released.get("formats")
+        if shipped:
+            sections.append(
+                "<h2>Formats (each scored on the test split; latency: median ms in one process)</h2>"
+                + table(
+                    formats.TABLE_HEADER, [[cell.strip("`*") for cell in row] for row in formats.table_rows(shipped)]
+                )
             )
 
     statistics_uri = _artifact(summary, "StatisticsGen", "ExampleStatistics")

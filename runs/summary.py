@@ -8,7 +8,8 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.release import metrics
+from components.release import formats, metrics
+from modules.push_layout import RELEASE_FILE
 from pipeline import metadata as metadata_lib
 
 STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
@@ -106,4 +107,10 @@ def summarize(metadata, pipeline_name: str) -> Dict[str, Any]:
                 if summary["pushed"]:
                     summary["pushed_model_dir"] = _custom(artifact, "pushed_destination")
                     summary["pushed_version"] = _custom(artifact, "pushed_version")
+                released = os.path.join(artifact.uri, RELEASE_FILE)  # the release record travels with it
+                if tf.io.gfile.exists(released):
+                    with tf.io.gfile.GFile(released) as f:
+                        shipped = json.load(f).get("formats")
+                    if shipped:
+                        summary["formats"] = formats.summary_line(shipped)
     return summary

@@ -1,13 +1,21 @@
 """Release, a Python function component in the Pusher's place: a blessed model goes to TF Serving's
-push directory complete or not at all, with its TFLite twin, model card and models.config.
+push directory complete or not at all, with its other formats, model card and models.config.
 
 Only a model the Evaluator blessed is released (for a span made from production feedback the
 blessing includes beating the latest blessed model on the span's held-out fresh rows:
 pipeline/blessing.py).
-The version directory holds the SavedModel, `model.tflite` (quantized, evaluated on the test
-split), `model_card.md`, `explanations.png` (components/release/explanations.py) and
-`release.json`, and appears under its integer name in one rename (safe_push); the layout is
-modules/push_layout.py. `models.config` for TF Serving is written beside the model's folder.
+The version directory holds the SavedModel, the other formats each checked on the test split
+(TFLite three ways, TFLite Micro's C source, ONNX: components/release/formats.py; one that fails
+is left out and the record says why), `model_card.md`, `explanations.png`
+(components/release/explanations.py) and `release.json`, and appears under its integer name in
+one rename (safe_push); the layout is modules/push_layout.py. `models.config` for TF Serving is
+written beside the model's folder.
+
+The conversions run here rather than in a component of their own: they are wanted only for a
+blessed model, their files belong in the version directory that appears in one rename, and a run
+that finds its model already pushed skips them (the record with every format's numbers travels
+with the PushedModel artifact in ML Metadata). Each format's conversion and check is a plain
+function (components/release/formats.py), tested without TFX.
 The PushedModel artifact carries TFX Pusher's properties (pushed, pushed_destination,
 pushed_version), so tools that read those keep working.
 """
@@ -30,10 +38,12 @@ from tfx.types.standard_artifacts import (
 )
 
 from components import tfx_files
-from components.release import confidence, explanations, inputs, record, robustness, safe_push
+from components.release import confidence, explanations, formats, inputs, record, robustness, safe_push, tflite
 from modules import attributions, push_layout
 
 log = logging.getLogger(__name__)
+
+CALIBRATION_POOL = 5000  # first training images the full-integer model's calibration sample is drawn from
 
 
 def _baseline_predictor(version_dir):
@@ -60,7 +70,15 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     baseline = _baseline_predictor(previous)
     robust = robustness.release_record(images, labels, predict, probabilities, baseline, previous if baseline else None)
     with tempfile.TemporaryDirectory() as scratch:
-        tflite_path = os.path.join(scratch, push_layout.TFLITE_FILE)
+        formats_record, format_files = formats.release_record(
+            saved_model,
+            images,
+            labels,
+            probabilities,
+            predict,
+            tflite.calibration_sample(inputs.train_images(examples.uri, CALIBRATION_POOL)),
+            scratch,
+        )
         explained_png = os.path.join(scratch, push_layout.EXPLANATIONS_FILE)
         explained = explanations.release_record(
             attributions.saved_model_explainer(saved_model), images, labels, probabilities, explained_png
@@ -77,13 +95,13 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             statistics_uri=statistics.uri,
             splits=artifact_utils.decode_split_names(statistics.split_names),
             schema_uri=schema.uri,
-            tflite_record=record.tflite_result(saved_model, images, labels, tflite_path),
+            formats_record=formats_record,
             confidence_record=confidence.result(probabilities, labels),
             robustness_record=robust,
             explanations_record=explained,
         )
         extra_files = {
-            push_layout.TFLITE_FILE: tflite_path,
+            **format_files,
             push_layout.EXPLANATIONS_FILE: explained_png,
             **record.card_files(released, scratch),
         }

@@ -18,18 +18,32 @@ def test_split(examples_uri: str, source: str = idx.TEST_PAIR) -> Tuple[np.ndarr
     """The test split's raw images (uint8 [n, 28, 28]) and labels from one source (by default
     MNIST's test file, not the fresh rows a span made from feedback adds), as ExampleGen wrote
     them. Records without a source (written before ExampleGen set one) count as MNIST's."""
-    files = glob.glob(os.path.join(tfx_files.split_dir(examples_uri, features.TEST_SPLIT), "*"))
+    return _read_split(examples_uri, features.TEST_SPLIT, source)
+
+
+def train_images(examples_uri: str, limit: int) -> np.ndarray:
+    """The first `limit` images of the train split (uint8 [n, 28, 28]), whatever their source: the
+    full-integer model's calibration pool (components/release/tflite.py)."""
+    return _read_split(examples_uri, features.TRAIN_SPLIT, None, limit)[0]
+
+
+def _read_split(examples_uri: str, split: str, source, limit=None) -> Tuple[np.ndarray, np.ndarray]:
+    files = sorted(glob.glob(os.path.join(tfx_files.split_dir(examples_uri, split), "*")))
     spec = {
         features.IMAGE_KEY: tf.io.FixedLenFeature([features.NUM_PIXELS], tf.int64),
         features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
         features.SOURCE_KEY: tf.io.FixedLenFeature([1], tf.string, default_value=[idx.TEST_PAIR.encode()]),
     }
     images, labels = [], []
-    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1000):
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    for batch in (records.take(limit) if limit else records).batch(1000):
         parsed = tf.io.parse_example(batch, spec)
-        keep = parsed[features.SOURCE_KEY].numpy()[:, 0] == source.encode()
+        sources = parsed[features.SOURCE_KEY].numpy()[:, 0]
+        keep = sources == source.encode() if source else np.ones(len(sources), bool)
         images.append(parsed[features.IMAGE_KEY].numpy()[keep].reshape(-1, features.IMAGE_HEIGHT, features.IMAGE_WIDTH))
         labels.append(parsed[features.LABEL_KEY].numpy()[keep, 0])
+    if not images:  # an empty split
+        return np.zeros([0, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], np.uint8), np.zeros([0], np.int64)
     return np.concatenate(images).astype(np.uint8), np.concatenate(labels)
 
 

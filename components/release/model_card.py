@@ -2,9 +2,9 @@
 
 from typing import Any, Dict, List
 
+from components.release import formats
 from components.release.metrics import ACCURACY
 from modules import calibration, features
-from modules.push_layout import TFLITE_FILE
 
 INTENDED_USE = [
     "## Intended use",
@@ -101,14 +101,22 @@ def _evaluation(card: Dict[str, Any]) -> List[str]:
 
 
 def _files(card: Dict[str, Any]) -> List[str]:
-    lines = ["## Files in this version", f"- SavedModel (TF Serving): {card['saved_model_size_bytes'] / 1e6:.2f} MB"]
-    tflite = card.get("tflite")
-    if tflite:
-        saved_model_accuracy = _fmt(card["metrics"]["candidate"]["overall"].get(ACCURACY))
-        lines.append(
-            f"- `{TFLITE_FILE}` (dynamic-range int8 weights): {tflite['size_bytes'] / 1e6:.2f} MB, "
-            f"test accuracy {_fmt(tflite['accuracy'])} (SavedModel {saved_model_accuracy})"
-        )
+    lines = ["## Files in this version"]
+    shipped = card.get("formats")
+    if shipped:
+        lines += [
+            "Every format was converted from this SavedModel and scored on MNIST's test split in the release; "
+            "latency is the median of calls in one process on the release's machine (batch 1 and 32).",
+            "",
+            "| " + " | ".join(formats.TABLE_HEADER) + " |",
+            "|" + "---|" * len(formats.TABLE_HEADER),
+            *("| " + " | ".join(row) + " |" for row in formats.table_rows(shipped)),
+        ]
+        if shipped.get("missing"):
+            lines.append("")
+            lines.append("Missing from this version: " + "; ".join(shipped["missing"].values()))
+    else:
+        lines.append(f"- SavedModel (TF Serving): {card['saved_model_size_bytes'] / 1e6:.2f} MB")
     lines.append("- `release.json`: the numbers on this card, machine-readable")
     return lines
 
@@ -203,7 +211,7 @@ def _explanations(card: Dict[str, Any]) -> List[str]:
 def render(card: Dict[str, Any]) -> str:
     """card: model_name, version, pushed_at, data {span, uri, split_counts}, schema {feature: text},
     training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
-    tflite {size_bytes, accuracy}, confidence (components.release.confidence.result, or None),
+    formats (components.release.formats.release_record), confidence (components.release.confidence.result, or None),
     robustness (components.release.robustness.release_record, or None),
     explanations (components.release.explanations.release_record, or None),
     saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}

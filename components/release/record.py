@@ -8,15 +8,9 @@ import os
 import time
 from typing import Any, Dict, Iterable, Optional
 
-from components.release import inputs, metrics, model_card, tflite
+from components.release import formats, inputs, metrics, model_card
 from modules import export
 from modules.push_layout import CARD_FILE, RELEASE_FILE
-
-
-def tflite_result(saved_model_dir: str, images, labels, tflite_path: str) -> Dict[str, Any]:
-    """Converts the model to TFLite at tflite_path and scores it on the test split's images."""
-    size = tflite.convert(saved_model_dir, tflite_path)
-    return {"size_bytes": size, "accuracy": tflite.accuracy(tflite_path, images, labels), "examples": int(len(labels))}
 
 
 def build(
@@ -32,7 +26,7 @@ def build(
     statistics_uri: str,
     splits: Iterable[str],
     schema_uri: str,
-    tflite_record: Dict[str, Any],
+    formats_record: Dict[str, Any],
     confidence_record: Optional[Dict[str, Any]] = None,
     robustness_record: Optional[Dict[str, Any]] = None,
     explanations_record: Optional[Dict[str, Any]] = None,
@@ -47,7 +41,8 @@ def build(
         "schema": inputs.describe_schema(schema_uri),
         "training": {**training, "epochs_run": len(training.get("history", {}).get("loss", [])) or "?"},
         "metrics": metrics.read(evaluation_uri),
-        "tflite": tflite_record,
+        # Every format beside the SavedModel: size, test accuracy, latency, or why it is missing.
+        "formats": formats_record,
         # With the temperature the Trainer fitted, and the eval split's error before and after it.
         "confidence": {**confidence_record, "calibration": training.get("calibration")} if confidence_record else None,
         # Each handwriting family at its middle strength, with the replaced version's accuracy.
@@ -62,10 +57,9 @@ def build(
 
 def summary_line(record: Dict[str, Any], destination: str) -> str:
     accuracy = record["metrics"]["candidate"]["overall"].get(metrics.ACCURACY)
-    lite = record["tflite"]
     return (
-        f"released version {record['version']} to {destination}: accuracy {accuracy:.4f}, "
-        f"TFLite {lite['accuracy']:.4f} ({lite['size_bytes'] / 1e6:.2f} MB)"
+        f"released version {record['version']} to {destination}: accuracy {accuracy:.4f}\n"
+        f"{formats.summary_line(record['formats'])}"
     )
 
 

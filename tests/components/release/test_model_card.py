@@ -1,9 +1,22 @@
-"""The model card renders what it is given: data, schema, training, metrics, TFLite, limits."""
+"""The model card renders what it is given: data, schema, training, metrics, formats, limits."""
 
 from components.release import model_card
 
+SHIPPED = {
+    "saved_model": {"size_bytes": 6_000_000, "accuracy": 0.9912, "same_class_as_saved_model": 1000, "examples": 1000},
+    "tflite": {
+        "file": "model.tflite",
+        "size_bytes": 480_000,
+        "accuracy": 0.9911,
+        "same_class_as_saved_model": 999,
+        "examples": 1000,
+        "latency_ms": {"batch_1": 0.09, "batch_32": 1.2},
+    },
+    "missing": {"onnx": "onnx: Unsupported ops: SomeOp"},
+}
 
-def _card(baseline=None, tflite=None):
+
+def _card(baseline=None, shipped=None):
     per_class = {k: {"example_count": 100.0 + k, "sparse_categorical_accuracy": 0.99 - k / 1000} for k in range(10)}
     overall = {
         "sparse_categorical_accuracy": 0.9912,
@@ -23,14 +36,14 @@ def _card(baseline=None, tflite=None):
             "epochs_run": 20,
         },
         "metrics": {"candidate": {"overall": overall, "per_class": per_class}, "baseline": baseline},
-        "tflite": tflite,
+        "formats": shipped,
         "saved_model_size_bytes": 6_000_000,
         "thresholds": {"min_accuracy": 0.99, "max_accuracy_drop": 0.002 if baseline else None},
     }
 
 
 def test_first_version_card_names_data_training_metrics_and_limits():
-    text = model_card.render(_card(tflite={"size_bytes": 480_000, "accuracy": 0.9911}))
+    text = model_card.render(_card(shipped=SHIPPED))
     for expected in (
         "version 42",
         "span **3**",
@@ -39,7 +52,10 @@ def test_first_version_card_names_data_training_metrics_and_limits():
         "Accuracy **0.9912** on 1,045 MNIST test examples",
         "change threshold did not apply",
         "| 9 | 109 | 0.9810 | 0.9800 | - |",
-        "0.48 MB, test accuracy 0.9911 (SavedModel 0.9912)",
+        "| TFLite, dynamic range (int8 weights, float activations) | `model.tflite` | 0.48 MB | 0.9911 "
+        "| 999/1,000 | 0.09 | 1.2 | LiteRT |",
+        "| ONNX | **missing** | - | - | - | - | - | onnx: Unsupported ops: SomeOp |",
+        "Missing from this version: onnx: Unsupported ops: SomeOp",
         "## Intended use",
         "## Limitations",
         "`image`: INT shape [784]",

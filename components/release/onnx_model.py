@@ -1,0 +1,45 @@
+"""The blessed model as ONNX (`model.onnx`), converted from the `predict_images` signature by
+tf2onnx and run by ONNX Runtime: uint8 [batch, 28, 28] in, probabilities (temperature included) and
+the int64 class out, like the signature. The draw-a-digit page runs the same file in the browser
+(ONNX Runtime Web, serving/web/)."""
+
+from typing import Callable, Dict
+
+import numpy as np
+import tensorflow as tf
+
+from modules import features, signatures
+
+# ONNX opset: 17 is supported by every ONNX Runtime release since 1.11, ONNX Runtime Web's included.
+OPSET = 17
+
+
+def convert(loaded) -> bytes:
+    """The ONNX model (serialized) of a loaded SavedModel's predict_images."""
+    import tf2onnx
+
+    function = loaded.signatures[signatures.IMAGES_SIGNATURE]
+    # The outputs take the signature's names (classes, probabilities), the input its own (images).
+    proto, _ = tf2onnx.convert.from_function(
+        tf.function(lambda images: function(images=images)),
+        input_signature=[
+            tf.TensorSpec([None, features.IMAGE_HEIGHT, features.IMAGE_WIDTH], tf.uint8, name=signatures.IMAGES_INPUT)
+        ],
+        opset=OPSET,
+    )
+    return proto.SerializeToString()
+
+
+def runner(model: bytes) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
+    """A function: uint8 images [n, 28, 28] -> {classes, probabilities}, run by ONNX Runtime on the CPU."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+
+    def run(images: np.ndarray) -> Dict[str, np.ndarray]:
+        classes, probabilities = session.run(
+            [signatures.CLASSES_OUTPUT, signatures.PROBABILITIES_OUTPUT], {signatures.IMAGES_INPUT: images}
+        )
+        return {signatures.CLASSES_OUTPUT: classes, signatures.PROBABILITIES_OUTPUT: probabilities}
+
+    return run
