@@ -30,6 +30,14 @@ setup(
         "prometheus-client",
         # Digits by other writers (benchmarks/other_writers.py: its bundled UCI digits); tfx needs it too.
         "scikit-learn",
+        # The release's other formats (components/release/formats.py): LiteRT, the runtime a phone
+        # ships; TFLite Micro's interpreter; tf2onnx and ONNX Runtime. These versions install beside
+        # TensorFlow 2.21 with one protobuf (6.33).
+        "ai-edge-litert==2.3.0",
+        "tflite-micro",
+        "tf2onnx==1.17.0",
+        "onnx==1.23.2",
+        "onnxruntime==1.32.0",
     ],
     extras_require={
         # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test;
