@@ -8,6 +8,8 @@
 #   3. With --browser (make test): Debian's chromium and chromedriver (the web page test),
 #      prometheus with promtool (the metrics scrape test) and mariadb-server (ML Metadata on a
 #      MySQL-compatible server); no service is started or enabled.
+#   4. ONNX Runtime Web from the npm registry, for the page's in-browser classification (with
+#      --browser npm is installed if missing; without it, the step is skipped when npm is absent).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -129,9 +131,45 @@ ensure_test_tools() {
   [ -z "$created_policy" ] || $sudo rm -f "$policy"
 }
 
+# The draw-a-digit page classifies in the browser with ONNX Runtime Web (serving/server/web_files.py
+# serves it). Its files come from the npm registry here, never from a CDN at page load; MIT licence
+# (package.json, copied beside them).
+ORT_WEB_VERSION=1.31.1
+ORT_WEB_DIR=serving/web/vendor/ort
+ensure_page_runtime() {  # $1: "required" (the tests need it) or "optional"
+  if [ -f "$ORT_WEB_DIR/.version" ] && [ "$(cat "$ORT_WEB_DIR/.version")" = "$ORT_WEB_VERSION" ]; then
+    step "ONNX Runtime Web $ORT_WEB_VERSION present in $ORT_WEB_DIR"
+    return
+  fi
+  if ! command -v npm >/dev/null; then
+    if [ "$1" != required ]; then
+      step "npm not found: the page will classify on the server only (./bootstrap.sh --browser installs npm)"
+      return
+    fi
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    step "apt-get install npm (fetches the page's in-browser runtime from the npm registry; output in $LOG)"
+    quietly $sudo apt-get update -qq
+    quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm
+  fi
+  step "ONNX Runtime Web $ORT_WEB_VERSION from the npm registry into $ORT_WEB_DIR (35 MB download, 15 MB kept)"
+  local tmp
+  tmp=$(mktemp -d)
+  quietly npm pack --silent --pack-destination "$tmp" "onnxruntime-web@$ORT_WEB_VERSION"
+  quietly tar -xzf "$tmp/onnxruntime-web-$ORT_WEB_VERSION.tgz" -C "$tmp" package/package.json \
+    package/dist/ort.wasm.min.js package/dist/ort-wasm-simd-threaded.mjs package/dist/ort-wasm-simd-threaded.wasm
+  mkdir -p "$ORT_WEB_DIR"
+  cp "$tmp"/package/dist/* "$tmp/package/package.json" "$ORT_WEB_DIR/"
+  echo "$ORT_WEB_VERSION" > "$ORT_WEB_DIR/.version"
+  rm -rf "$tmp"
+}
+
 ensure_glibc
 ensure_venv
 if [ "${1:-}" = "--browser" ]; then
   ensure_test_tools
+  ensure_page_runtime required
+else
+  ensure_page_runtime optional
 fi
 step "Set-up complete"

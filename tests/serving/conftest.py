@@ -16,9 +16,10 @@ MODEL_NAME = configs.MODEL_NAME
 SERVER_KINDS = ["dev", "tensorflow_model_server"]
 
 
-def publish(model_dir: str, base_path: str, version: int) -> str:
-    """Places a complete copy at <base_path>/<version> in one rename, as the pipeline's push does."""
-    return safe_push.push(model_dir, base_path, {}, version=version)
+def publish(model_dir: str, base_path: str, version: int, extra_files=None) -> str:
+    """Places a complete copy at <base_path>/<version> in one rename, as the pipeline's push does
+    (extra_files: {name in the version directory: path}, as a release adds them)."""
+    return safe_push.push(model_dir, base_path, extra_files or {}, version=version)
 
 
 def start_server(kind: str, base_path: str, *extra: str) -> ServerProcess:
