@@ -13,7 +13,8 @@ from modules.hparams import HParams
 def build_model(
     hparams: HParams, steps_per_epoch: int, dtype_policy: str = "float32", fused_batch_norm: bool = True
 ) -> keras.Model:
-    """32C3-BN-32C3-BN-MP-64C3-BN-64C3-BN-MP-128C3-BN-Dense128-BN-Dropout-Dense10, 'same' padding.
+    """32C3-BN-32C3-BN-MP-64C3-BN-64C3-BN-MP-128C3-BN-Dense128-BN-Dropout-Dense10, 'same' padding;
+    hparams.head "global_average" averages the 7x7x128 map before Dense128 instead of flattening it.
 
     Input is Transform's output: a flat [784] float image under its transformed name.
     Augmentation happens in the input pipeline (modules/augment.py), so the exported graph holds
@@ -37,7 +38,10 @@ def build_model(
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, dtype=dtype_policy)(x)
         x = batch_norm()(x)
         x = keras.layers.Activation("relu", dtype=dtype_policy)(x)
-    x = keras.layers.Flatten(dtype=dtype_policy)(x)
+    if hparams.head == "global_average":
+        x = keras.layers.GlobalAveragePooling2D(dtype=dtype_policy)(x)
+    else:
+        x = keras.layers.Flatten(dtype=dtype_policy)(x)
     x = keras.layers.Dense(128, use_bias=False, dtype=dtype_policy)(x)
     x = batch_norm()(x)
     x = keras.layers.Activation("relu", dtype=dtype_policy)(x)

@@ -11,6 +11,10 @@ MAX_TRIALS_KEY = "max_trials"  # Tuner only: how many points of the search space
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# The classifier's input: the last 7x7x128 feature map flattened (6,272 x 128 weights in the Dense
+# layer, most of the model) or averaged over its 7x7 positions (128 x 128: a model a seventh the
+# size, for microcontrollers; its accuracy: docs/PERFORMANCE.md, Formats).
+HEADS = ("flatten", "global_average")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +36,7 @@ class HParams:
     precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on TPU and CPU (1.19x faster here)
     strategy: str = "auto"  # auto: TPU if `tpu` is set, multi-worker if TF_CONFIG has >1 worker, GPUs...
     tpu: str = ""  # TPU name or grpc:// address for TPUClusterResolver; empty: no TPU
+    head: str = "flatten"  # see HEADS
     shuffle_buffer: int = 10_000  # about a sixth of the training set: batches mix all digits
 
     def __post_init__(self):
@@ -39,6 +44,8 @@ class HParams:
             raise ValueError(f"strategy {self.strategy!r} is not one of {STRATEGIES}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is not one of {PRECISIONS}")
+        if self.head not in HEADS:
+            raise ValueError(f"head {self.head!r} is not one of {HEADS}")
         if self.ensemble < 1:
             raise ValueError(f"ensemble must be at least 1 model, got {self.ensemble}")
 

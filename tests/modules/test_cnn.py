@@ -24,3 +24,18 @@ def test_outputs_probabilities_for_ten_classes():
     probs = model.predict(x, verbose=0)
     assert probs.shape == (5, features.NUM_CLASSES)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_the_global_average_head_is_a_seventh_of_the_weights():
+    flatten = cnn.build_model(HParams(), steps_per_epoch=10).count_params()
+    small = cnn.build_model(HParams(head="global_average"), steps_per_epoch=10)
+    assert small.count_params() < flatten / 5
+    x = {features.transformed_name(features.IMAGE_KEY): np.random.rand(3, features.NUM_PIXELS).astype("float32")}
+    assert small.predict(x, verbose=0).shape == (3, features.NUM_CLASSES)
+
+
+def test_an_unknown_head_is_refused_by_name():
+    import pytest
+
+    with pytest.raises(ValueError, match="head 'dense' is not one of"):
+        HParams(head="dense")
