@@ -90,12 +90,14 @@ def release_record(
     saved_model_run: Callable[[np.ndarray], Any],
     calibration_images: np.ndarray,
     scratch: str,
+    micro_rows: int = MICRO_ROWS,
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """(release.json's "formats", {file name in the version directory: path in scratch}).
 
     saved_model_probabilities: the SavedModel's answers on images; saved_model_run: a function
     timing it (uint8 images -> anything). calibration_images: training images for the full-integer
-    model. Every format is tried; one that fails is recorded under "missing" with its reason."""
+    model. micro_rows: test digits TFLite Micro runs. Every format is tried; one that fails is
+    recorded under "missing" with its reason."""
     loaded = tf.saved_model.load(saved_model_dir)  # once, for every converter
     reference = np.argmax(saved_model_probabilities, axis=-1)
     saved_accuracy = float(np.mean(reference == labels))
@@ -150,7 +152,7 @@ def release_record(
         if tflite.FULL_INTEGER not in flatbuffers:
             raise tflite.ConversionError(f"{MICRO}: no full-integer model ({record['missing'][tflite.FULL_INTEGER]})")
         flatbuffer = flatbuffers[tflite.FULL_INTEGER]
-        fed = tflite.device_inputs(loaded, flatbuffer, images[:MICRO_ROWS])
+        fed = tflite.device_inputs(loaded, flatbuffer, images[:micro_rows])
         arena = micro.arena_bytes(flatbuffer, fed[:1])
         start = time.perf_counter()
         by_micro = micro.predict_classes(flatbuffer, fed, arena)
@@ -166,7 +168,7 @@ def release_record(
             "arena_bytes": arena,
             "same_class_as_litert": int(len(fed)),
             "examples": int(len(fed)),
-            "accuracy": round(float(np.mean(by_micro == labels[:MICRO_ROWS])), 5),
+            "accuracy": round(float(np.mean(by_micro == labels[:micro_rows])), 5),
             "latency_ms": {"batch_1": round(per_digit, 3)},
         }
         return entry, {

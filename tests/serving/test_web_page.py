@@ -6,11 +6,11 @@
   SavedModel's."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
+from serving.tools import headless
 from tests.serving.conftest import MODEL_NAME, publish, start_server
 
 AGREEMENT_IMAGES = 200
@@ -37,23 +37,7 @@ def page_server(tmp_path_factory, exported_model):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver, "chromium and chromedriver are missing: ./bootstrap.sh --browser installs them"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1000,800",
-    ):
-        options.add_argument(flag)
-    # An explicit chromedriver: Selenium must not try to download one (no internet here).
-    drv = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    drv = headless.chromium()
     yield drv
     drv.quit()
 
@@ -110,16 +94,9 @@ def test_drawing_a_one_on_the_server_shows_the_class_the_28x28_and_why(browser, 
     assert rgb[reddest][0] == 255 and rgb[reddest][0] - rgb[reddest][2] > 100, rgb[reddest]  # over the dimmed ink
 
 
-def _page_ready(browser):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "where").get_attribute("data-ready") == "1")
-    return browser.find_element("id", "where").text
-
-
 def test_clear_then_a_zero(browser, page_server):
     browser.get(page_server.rest_url + "/")
-    assert _page_ready(browser) == "this page (ONNX Runtime Web)"
+    assert headless.page_ready(browser) == headless.IN_PAGE
     browser.find_element("id", "clear").click()
     import math
 
@@ -140,7 +117,7 @@ def predict_blocked(browser):
 
 def test_without_the_predict_endpoint_a_drawn_digit_is_classified_in_the_page(browser, page_server, predict_blocked):
     browser.get(page_server.rest_url + "/")
-    assert _page_ready(browser) == "this page (ONNX Runtime Web)"
+    assert headless.page_ready(browser) == headless.IN_PAGE
     _draw(browser, [[(140, 40 + 20 * i) for i in range(11)]])
     predicted, probabilities = _prediction(browser)
     assert predicted == "1" and sum(probabilities) == pytest.approx(1.0, abs=1e-3)
@@ -164,24 +141,11 @@ def test_the_page_gives_the_savedmodel_s_classes_on_mnist_test_images(
 
     images = test_images_labels[0][:AGREEMENT_IMAGES]
     browser.get(page_server.rest_url + "/")
-    assert _page_ready(browser) == "this page (ONNX Runtime Web)"
-    browser.set_script_timeout(120)
+    assert headless.page_ready(browser) == headless.IN_PAGE
     # The page's own code path (classifyPixels), one digit at a time as a drawing is.
-    result = browser.execute_async_script(
-        """
-        const [images, done] = arguments;
-        (async () => {
-          const classes = [];
-          const started = performance.now();
-          for (const image of images) classes.push((await classifyPixels(Uint8Array.from(image), 1)).classes[0]);
-          done({ classes, ms_per_digit: (performance.now() - started) / images.length });
-        })().catch(err => done({ error: String(err) }));
-        """,
-        images.reshape(len(images), -1).tolist(),
-    )
-    assert "error" not in result, result
+    classes, ms_per_digit = headless.classify_in_page(browser, images)
     signature = tf.saved_model.load(exported_model).signatures[signatures.IMAGES_SIGNATURE]
     expected = signature(images=tf.constant(images))[signatures.CLASSES_OUTPUT].numpy()
-    agreement = float(np.mean(np.array(result["classes"]) == expected))
-    print(f"the page: {agreement:.1%} of {len(images)} classes agree; {result['ms_per_digit']:.2f} ms a digit")
+    agreement = float(np.mean(classes == expected))
+    print(f"the page: {agreement:.1%} of {len(images)} classes agree; {ms_per_digit:.2f} ms a digit")
     assert agreement >= 0.995
