@@ -20,7 +20,7 @@ test-fast: MARKERS := -m "not e2e"
 test test-fast:
 	@./bootstrap.sh --browser
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest tests $(MARKERS)
+	$(PY) -m pytest tests $(MARKERS) --durations=30
 
 # The formatter and the linter (ruff.toml); `make format` rewrites the tree in ruff's style.
 lint:

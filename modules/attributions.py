@@ -42,12 +42,14 @@ def integrated_gradients(
     return (x - baseline) * mean_gradient
 
 
-def saved_model_explainer(saved_model_dir: str) -> Callable:
+def saved_model_explainer(saved_model) -> Callable:
     """A function: (uint8 images [n, 28, 28], classes [n]) -> attributions float32 [n, 28, 28], through
-    a served SavedModel's explain_images_for signature (KeyError: the model has none)."""
+    a served SavedModel's explain_images_for signature (KeyError: the model has none). saved_model:
+    its directory, or the model tf.saved_model.load returned (loaded once for several users)."""
     from modules import signatures
 
-    signature = tf.saved_model.load(saved_model_dir).signatures[signatures.EXPLAIN_TARGETS_SIGNATURE]
+    loaded = tf.saved_model.load(saved_model) if isinstance(saved_model, str) else saved_model
+    signature = loaded.signatures[signatures.EXPLAIN_TARGETS_SIGNATURE]
 
     def explain(images, classes):
         out = signature(images=tf.constant(images, tf.uint8), targets=tf.constant(classes, tf.int64))

@@ -63,7 +63,8 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     saved_model = tfx_files.serving_model_path(model.uri)
     version = safe_push.next_version(push_base_dir)
     images, labels = inputs.test_split(examples.uri)
-    predict = confidence.images_predictor(saved_model)
+    loaded = tf.saved_model.load(saved_model)  # once, for the predictor, the converters and the explainer
+    predict = confidence.images_predictor(loaded)
     probabilities = predict(images)
     served = push_layout.version_dirs(push_base_dir)
     previous = served[max(served)] if served else None
@@ -78,10 +79,11 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             predict,
             tflite.calibration_sample(inputs.train_images(examples.uri, CALIBRATION_POOL)),
             scratch,
+            loaded=loaded,
         )
         explained_png = os.path.join(scratch, push_layout.EXPLANATIONS_FILE)
         explained = explanations.release_record(
-            attributions.saved_model_explainer(saved_model), images, labels, probabilities, explained_png
+            attributions.saved_model_explainer(loaded), images, labels, probabilities, explained_png
         )
         released = record.build(
             model_name=model_name,

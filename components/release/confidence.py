@@ -11,10 +11,11 @@ import tensorflow as tf
 from modules import calibration, signatures
 
 
-def images_predictor(saved_model_dir: str, batch: int = 1000) -> Callable[[np.ndarray], np.ndarray]:
+def images_predictor(saved_model, batch: int = 1000) -> Callable[[np.ndarray], np.ndarray]:
     """A function: uint8 images [n, 28, 28] -> probabilities [n, 10], through the SavedModel's
-    predict_images signature (the model loaded once)."""
-    signature = tf.saved_model.load(saved_model_dir).signatures[signatures.IMAGES_SIGNATURE]
+    predict_images signature. saved_model: its directory, or the model tf.saved_model.load returned."""
+    loaded = tf.saved_model.load(saved_model) if isinstance(saved_model, str) else saved_model
+    signature = loaded.signatures[signatures.IMAGES_SIGNATURE]
 
     def predict(images: np.ndarray) -> np.ndarray:
         return np.concatenate(

@@ -91,19 +91,21 @@ def release_record(
     calibration_images: np.ndarray,
     scratch: str,
     micro_rows: int = MICRO_ROWS,
+    loaded=None,
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """(release.json's "formats", {file name in the version directory: path in scratch}).
 
     saved_model_probabilities: the SavedModel's answers on images; saved_model_run: a function
     timing it (uint8 images -> anything). calibration_images: training images for the full-integer
-    model. micro_rows: test digits TFLite Micro runs. Every format is tried; one that fails is
+    model. micro_rows: test digits TFLite Micro runs. loaded: the SavedModel already loaded (else
+    it is loaded from saved_model_dir). Every format is tried; one that fails is
     recorded under "missing" with its reason."""
-    loaded = tf.saved_model.load(saved_model_dir)  # once, for every converter
+    loaded = tf.saved_model.load(saved_model_dir) if loaded is None else loaded  # once, for every converter
     reference = np.argmax(saved_model_probabilities, axis=-1)
     saved_accuracy = float(np.mean(reference == labels))
     record: Dict[str, Any] = {
         SAVED_MODEL: {
-            "size_bytes": inputs.dir_bytes(saved_model_dir),
+            "size_bytes": saved_model_bytes(saved_model_dir),
             **_scored(reference, labels, reference),
             "latency_ms": latency_ms(saved_model_run, images),
         },
@@ -196,6 +198,19 @@ def release_record(
 
     attempt(ONNX, make_onnx)
     return record, files
+
+
+def saved_model_bytes(saved_model_dir: str) -> int:
+    """The SavedModel's own files (saved_model.pb, fingerprint.pb, variables/, assets/,
+    assets.extra/), not the other formats a version directory holds beside it."""
+    total = 0
+    for name in os.listdir(saved_model_dir):
+        path = os.path.join(saved_model_dir, name)
+        if os.path.isdir(path) and name in ("variables", "assets", "assets.extra"):
+            total += inputs.dir_bytes(path)
+        elif name in (push_layout.SAVED_MODEL_FILE, "fingerprint.pb"):
+            total += os.path.getsize(path)
+    return total
 
 
 def _write(directory: str, name: str, payload: bytes) -> str:

@@ -85,3 +85,13 @@ def test_a_format_below_its_accuracy_bound_is_left_out(monkeypatch):
     ):
         formats._within_bound("onnx", entry, 0.99)
     formats._within_bound("onnx", {"accuracy": 0.9891}, 0.99)  # within 0.1 point: ships
+
+
+def test_the_saved_model_size_leaves_out_the_other_formats(exported_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "version"
+    shutil.copytree(exported_model, copy)
+    alone = formats.saved_model_bytes(str(copy))
+    (copy / "model.onnx").write_bytes(b"x" * 1000)
+    assert formats.saved_model_bytes(str(copy)) == alone > 0
