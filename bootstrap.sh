@@ -136,15 +136,22 @@ ensure_test_tools() {
 # (package.json, copied beside them).
 ORT_WEB_VERSION=1.31.1
 ORT_WEB_DIR=serving/web/vendor/ort
-ensure_page_runtime() {  # $1: "required" (the tests need it) or "optional"
+ensure_page_runtime() {  # $1: "required" (the tests need it) or "optional" (a failure is a warning)
   if [ -f "$ORT_WEB_DIR/.version" ] && [ "$(cat "$ORT_WEB_DIR/.version")" = "$ORT_WEB_VERSION" ]; then
     step "ONNX Runtime Web $ORT_WEB_VERSION present in $ORT_WEB_DIR"
     return
   fi
+  if [ "$1" != required ]; then  # the pipeline does not need it: never stop the set-up over it
+    if ! command -v npm >/dev/null || ! (ensure_page_runtime required); then
+      step "WARNING: ONNX Runtime Web not installed (no npm, or the npm registry failed; see $LOG):" \
+        "the page will classify on the server only; ./bootstrap.sh --browser installs it"
+    fi
+    return
+  fi
   if ! command -v npm >/dev/null; then
-    if [ "$1" != required ]; then
-      step "npm not found: the page will classify on the server only (./bootstrap.sh --browser installs npm)"
-      return
+    if ! command -v apt-get >/dev/null; then
+      echo "ERROR: the page test needs npm (to fetch ONNX Runtime Web from the npm registry); install it" >&2
+      exit 1
     fi
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
@@ -153,8 +160,8 @@ ensure_page_runtime() {  # $1: "required" (the tests need it) or "optional"
     quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm
   fi
   step "ONNX Runtime Web $ORT_WEB_VERSION from the npm registry into $ORT_WEB_DIR (35 MB download, 15 MB kept)"
-  local tmp
-  tmp=$(mktemp -d)
+  local tmp="$ORT_WEB_DIR.download"  # inside the ignored vendor folder; a failed attempt's is removed next time
+  rm -rf "$tmp" && mkdir -p "$tmp"
   quietly npm pack --silent --pack-destination "$tmp" "onnxruntime-web@$ORT_WEB_VERSION"
   quietly tar -xzf "$tmp/onnxruntime-web-$ORT_WEB_VERSION.tgz" -C "$tmp" package/package.json \
     package/dist/ort.wasm.min.js package/dist/ort-wasm-simd-threaded.mjs package/dist/ort-wasm-simd-threaded.wasm

@@ -4,7 +4,9 @@ in process, LiteRT (three TFLite kinds), TFLite Micro's interpreter, ONNX Runtim
 headless Chromium (ONNX Runtime Web, through the page's own classifyPixels, every test digit).
 
 The formats are made and checked by the release's own code (components/release/formats.py), here
-with TFLite Micro on the whole test split instead of the release's 200 digits.
+with TFLite Micro on the whole test split instead of the release's 200 digits. The full-integer
+model is calibrated on the same training rows as the release's (the ExampleGen output named in the
+version's release.json), and the report says whether its bytes are the shipped file's.
 
     python benchmarks/formats.py                       # newest version in serving_model/mnist
     python benchmarks/formats.py --model-dir DIR --micro-rows 1000 --no-browser
@@ -13,6 +15,7 @@ Writes benchmarks/results/formats.json and prints a Markdown table.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -22,8 +25,9 @@ import numpy as np
 
 from benchmarks import output
 from benchmarks.serving_bench import newest_version_dir, serving_folder
-from components.release import confidence, formats, tflite
+from components.release import confidence, formats, inputs, tflite
 from modules import idx
+from modules.push_layout import RELEASE_FILE
 from pipeline import configs
 from pipeline.configs import DATA_ROOT
 from serving.tools import headless
@@ -57,6 +61,28 @@ def in_browser(model_dir: str, images: np.ndarray, labels: np.ndarray, reference
     }
 
 
+def calibration_images(model_dir: str, span: str):
+    """(the full-integer model's calibration sample, where it came from): the release's own rows when
+    the version's release.json names its ExampleGen output, else a sample of the IDX training file."""
+    released = os.path.join(model_dir, RELEASE_FILE)
+    if os.path.isfile(released):
+        with open(released) as f:
+            examples_uri = json.load(f)["data"]["uri"]
+        if os.path.isdir(examples_uri):
+            pool = inputs.train_images(examples_uri, tflite.CALIBRATION_POOL)
+            return tflite.calibration_sample(pool), f"the release's: {examples_uri}"
+    train_images, _ = idx.read_span_pair(span, idx.TRAIN_PAIR)
+    return tflite.calibration_sample(train_images), "a sample of the IDX training file"
+
+
+def same_bytes(converted: str, model_dir: str) -> bool:
+    shipped = os.path.join(model_dir, os.path.basename(converted))
+    if not os.path.isfile(shipped):
+        return False
+    with open(converted, "rb") as a, open(shipped, "rb") as b:
+        return a.read() == b.read()
+
+
 def machine() -> dict:
     from importlib.metadata import version
 
@@ -77,20 +103,24 @@ def main(argv=None) -> int:
     images, labels = idx.read_span_pair(span, idx.TEST_PAIR)
     if args.rows:
         images, labels = images[: args.rows], labels[: args.rows]
-    train_images, _ = idx.read_span_pair(span, idx.TRAIN_PAIR)
     predict = confidence.images_predictor(model_dir)
     probabilities = predict(images)
+    calibration, source = calibration_images(model_dir, span)
     with tempfile.TemporaryDirectory() as scratch:
-        record, _ = formats.release_record(
+        record, files = formats.release_record(
             model_dir,
             images,
             labels,
             probabilities,
             predict,
-            tflite.calibration_sample(train_images),
+            calibration,
             scratch,
             micro_rows=args.micro_rows,
         )
+        record["calibration"] = source
+        for name in (tflite.DYNAMIC_RANGE, tflite.FLOAT16, tflite.FULL_INTEGER):
+            if name in record:
+                record[name]["same_bytes_as_shipped"] = same_bytes(files[record[name]["file"]], model_dir)
     if not args.no_browser:
         record[BROWSER] = in_browser(model_dir, images, labels, np.argmax(probabilities, axis=-1))
     report = {"model_dir": os.path.abspath(model_dir), "machine": machine(), "formats": record}

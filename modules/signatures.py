@@ -20,7 +20,8 @@ TARGETS_COUNT_REFUSED = "targets must hold one class per image"
 EXAMPLES_INPUT = "examples"
 IMAGES_INPUT = "images"
 PICTURES_INPUT = "pictures"
-# The SavedModel's predict_transformed function (not a signature) takes the Transform's image feature.
+# The SavedModel's predict_transformed_uncalibrated function (not a signature) takes the Transform's
+# image feature.
 TRANSFORMED_INPUT = "transformed"
 # predict_pictures' outputs beside probabilities and classes: the 28x28 image the model saw, and
 # whether the picture held ink at all (no digit: classes is NO_DIGIT_CLASS).

@@ -43,8 +43,6 @@ from modules import attributions, push_layout
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_POOL = 5000  # first training images the full-integer model's calibration sample is drawn from
-
 
 def _baseline_predictor(version_dir):
     """The replaced version's predictor; None when there is none or it cannot be scored (a version
@@ -77,7 +75,7 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             labels,
             probabilities,
             predict,
-            tflite.calibration_sample(inputs.train_images(examples.uri, CALIBRATION_POOL)),
+            tflite.calibration_sample(inputs.train_images(examples.uri, tflite.CALIBRATION_POOL)),
             scratch,
             loaded=loaded,
         )

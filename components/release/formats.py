@@ -117,11 +117,16 @@ def release_record(
     def attempt(name: str, make: Callable[[], Tuple[Dict[str, Any], Dict[str, str]]]) -> None:
         try:
             entry, written = make()
-        except Exception as error:  # noqa: BLE001 - any converter or runtime failure: recorded, the push goes on
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            reason = reason if reason.startswith(name) else f"{name}: {reason}"
+        except Exception as error:
+            text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            if isinstance(error, tflite.ConversionError):  # our own plain words, naming the format
+                reason = text
+            else:  # a converter's or runtime's error: its type too, and the traceback in the log
+                reason = f"{name}: {type(error).__name__}: {text}"
             record["missing"][name] = reason[:500]
-            log.warning("format %s is left out: %s", name, reason)
+            log.warning(
+                "format %s is left out: %s", name, reason, exc_info=not isinstance(error, tflite.ConversionError)
+            )
             return
         record[name] = entry
         files.update(written)

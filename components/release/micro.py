@@ -69,8 +69,12 @@ def _runs(flatbuffer: bytes, arena_size: int, probe: np.ndarray) -> bool:
 def arena_bytes(flatbuffer: bytes, probe: np.ndarray) -> int:
     """The smallest arena (whole KB) in which TFLite Micro allocates the model and runs probe (one
     input row, the model's input dtype). Raises ValueError when even ARENA_SEARCH_LIMIT is too small."""
-    if not _runs(flatbuffer, ARENA_SEARCH_LIMIT, probe):
-        raise ValueError(f"TFLite Micro cannot run the model in an arena of {ARENA_SEARCH_LIMIT} bytes")
+    try:  # at the limit, a failure is the model's (an op TFLite Micro lacks), not the arena's: say which
+        interpreter = _interpreter(flatbuffer, ARENA_SEARCH_LIMIT)
+        interpreter.set_input(probe, 0)
+        interpreter.invoke()
+    except RuntimeError as error:
+        raise ValueError(f"TFLite Micro cannot run the model (arena {ARENA_SEARCH_LIMIT} bytes): {error}") from error
     low, high = 0, ARENA_SEARCH_LIMIT // ARENA_STEP  # in KB: low fails (or is 0), high runs
     while high - low > 1:
         middle = (low + high) // 2

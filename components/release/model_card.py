@@ -115,6 +115,7 @@ def _files(card: Dict[str, Any]) -> List[str]:
         if shipped.get("missing"):
             lines.append("")
             lines.append("Missing from this version: " + "; ".join(shipped["missing"].values()))
+        lines.append("")
     else:
         lines.append(f"- SavedModel (TF Serving): {card['saved_model_size_bytes'] / 1e6:.2f} MB")
     lines.append("- `release.json`: the numbers on this card, machine-readable")

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from modules import features, signatures
 
-# ONNX opset: 17 is supported by every ONNX Runtime release since 1.11, ONNX Runtime Web's included.
+# ONNX opset 17: ONNX Runtime 1.12 and later run it, ONNX Runtime Web's builds included.
 OPSET = 17
 
 

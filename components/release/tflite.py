@@ -38,8 +38,10 @@ DESCRIPTIONS = {
     FLOAT16: "TFLite, float16 weights",
     FULL_INTEGER: "TFLite, full integer (int8 weights and activations)",
 }
-# Rows of the training split the full-integer model's activation ranges are calibrated on.
+# Rows of the training split the full-integer model's activation ranges are calibrated on: a fixed
+# sample (calibration_sample) of its first CALIBRATION_POOL rows.
 CALIBRATION_ROWS = 500
+CALIBRATION_POOL = 5000
 
 
 class ConversionError(ValueError):

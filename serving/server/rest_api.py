@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("serving.access")  # one line per request; the server's --access_log turns it on
 
 WEB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web")  # serving/web
+_SEND_CHUNK_BYTES = 256 * 1024
 _DRAIN_LIMIT_BYTES = 256 * 1024 * 1024  # larger refused bodies are not read: the connection closes
 ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -86,9 +87,11 @@ class _Handler(BaseHTTPRequestHandler):
         message = (format % args).translate(self._control_char_table)
         access_log.info("%s %s", self.address_string(), message)
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(self, status: int, body: bytes, content_type: str = "application/json", headers=None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header(request_log.REQUEST_ID_HEADER, self._request_id())
         headers = getattr(self, "headers", None)  # absent when the request line itself was bad
         client_id = request_log.client_request_id(headers.get(request_log.REQUEST_ID_HEADER) if headers else None)
@@ -97,7 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has headers only
-            self.wfile.write(body)
+            # In pieces: the socket's timeout bounds each send, so a slow reader of a large file
+            # (the page's 15 MB runtime) is not cut off while it keeps reading.
+            view = memoryview(body)
+            for start in range(0, len(view), _SEND_CHUNK_BYTES):
+                self.wfile.write(view[start : start + _SEND_CHUNK_BYTES])
 
     def _send_json(self, status: int, payload: dict) -> None:
         self._send(status, json.dumps(payload).encode())
@@ -142,7 +149,13 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(200, f.read(), "text/html; charset=utf-8")
                 return
             if method == "GET" and web_files.is_web_file(path):  # the page's in-browser runtime and model
-                self._send(200, *web_files.read(path, self.repository))
+                content, content_type, etag = web_files.read(path, self.repository)
+                # no-cache: the browser keeps its copy but asks each time; an unchanged file is a 304.
+                cache = {"ETag": etag, "Cache-Control": "no-cache"}
+                if self.headers.get("If-None-Match") == etag:
+                    self._send(304, b"", content_type, cache)
+                else:
+                    self._send(200, content, content_type, cache)
                 return
             if method == "GET" and self.metrics_path and path == self.metrics_path:
                 self._send(200, self.repository.metrics.exposition(), metrics.CONTENT_TYPE)
