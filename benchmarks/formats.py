@@ -118,7 +118,7 @@ def main(argv=None) -> int:
             micro_rows=args.micro_rows,
         )
         record["calibration"] = source
-        for name in (tflite.DYNAMIC_RANGE, tflite.FLOAT16, tflite.FULL_INTEGER):
+        for name in (*tflite.KINDS, formats.ONNX):
             if name in record:
                 record[name]["same_bytes_as_shipped"] = same_bytes(files[record[name]["file"]], model_dir)
     if not args.no_browser:

@@ -9,7 +9,7 @@ against the SavedModel and timed in the same process: release.json's "formats".
 A format that fails to convert or falls outside its bound is left out of the version directory,
 and the record says which and why; the SavedModel's push goes on (it is what TF Serving serves).
 Bounds: a file's test accuracy within ACCURACY_BOUND of the SavedModel's; TFLite Micro's classes
-the same as LiteRT's on every checked digit.
+LiteRT's on all but ACCURACY_BOUND of the checked digits.
 """
 
 import logging
@@ -165,15 +165,20 @@ def release_record(
         by_micro = micro.predict_classes(flatbuffer, fed, arena)
         per_digit = 1000 * (time.perf_counter() - start) / len(fed)
         by_litert = tflite.predict_classes(flatbuffer, tflite.FULL_INTEGER, fed)
-        differ = int(np.sum(by_micro != by_litert))
-        if differ:
-            raise tflite.ConversionError(f"{MICRO}: {differ} of {len(fed)} classes differ from LiteRT's")
+        differ = np.flatnonzero(by_micro != by_litert)
+        # TFLite Micro's reference kernels and LiteRT's optimized ones may round an int8 value one
+        # step apart, which can flip a near tie: a few in a thousand, not more.
+        if len(differ) > ACCURACY_BOUND * len(fed):
+            raise tflite.ConversionError(
+                f"{MICRO}: {len(differ)} of {len(fed)} classes differ from LiteRT's (at most {ACCURACY_BOUND:.1%})"
+            )
         source, header = micro.c_source(flatbuffer)
         entry = {
             "files": [push_layout.MICRO_SOURCE_FILE, push_layout.MICRO_HEADER_FILE],
             "flash_bytes": len(flatbuffer),
             "arena_bytes": arena,
-            "same_class_as_litert": int(len(fed)),
+            "same_class_as_litert": int(len(fed) - len(differ)),
+            "rows_differing_from_litert": differ[:20].tolist(),
             "examples": int(len(fed)),
             "accuracy": round(float(np.mean(by_micro == labels[:micro_rows])), 5),
             "latency_ms": {"batch_1": round(per_digit, 3)},

@@ -265,7 +265,7 @@ def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs, sc
             continue
         entry = shipped[name]
         if name == formats.MICRO:  # checked against LiteRT's classes on its rows, not by accuracy
-            assert entry["same_class_as_litert"] == entry["examples"] > 0
+            assert entry["same_class_as_litert"] >= (1 - formats.ACCURACY_BOUND) * entry["examples"] > 0
         else:
             assert entry["accuracy"] >= saved_model_accuracy - formats.ACCURACY_BOUND
         for file in [entry["file"]] if "file" in entry else entry["files"]:
