@@ -3,6 +3,8 @@ tf2onnx and run by ONNX Runtime: uint8 [batch, 28, 28] in, probabilities (temper
 the int64 class out, like the signature. The draw-a-digit page runs the same file in the browser
 (ONNX Runtime Web, serving/web/)."""
 
+import contextlib
+import os
 from typing import Callable, Dict
 
 import numpy as np
@@ -12,10 +14,30 @@ from modules import features, signatures
 
 # ONNX opset 17: ONNX Runtime 1.12 and later run it, ONNX Runtime Web's builds included.
 OPSET = 17
+TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+
+
+@contextlib.contextmanager
+def _tf_log_level_kept():
+    """tf2onnx sets TF_CPP_MIN_LOG_LEVEL in os.environ when imported (to 3), which would silence
+    TensorFlow's C++ log for the rest of the process and every process it starts: restored after."""
+    before = os.environ.get(TF_LOG_LEVEL)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TF_LOG_LEVEL, None)
+        else:
+            os.environ[TF_LOG_LEVEL] = before
 
 
 def convert(loaded) -> bytes:
     """The ONNX model (serialized) of a loaded SavedModel's predict_images."""
+    with _tf_log_level_kept():
+        return _convert(loaded)
+
+
+def _convert(loaded) -> bytes:
     import tf2onnx
 
     function = loaded.signatures[signatures.IMAGES_SIGNATURE]
