@@ -6,8 +6,8 @@
 #      priority 100 so nothing else is upgraded; elsewhere we stop with a clear message.
 #   2. A virtualenv in .venv with this project installed (editable) with its test extras.
 #   3. With --browser (make test): Debian's chromium and chromedriver (the web page test),
-#      prometheus with promtool (the metrics scrape test) and mariadb-server (ML Metadata on a
-#      MySQL-compatible server); no service is started or enabled.
+#      prometheus with promtool (the metrics scrape test), mariadb-server (ML Metadata on a
+#      MySQL-compatible server) and nginx (the rate-limiting proxy's test); no service is started or enabled.
 #   4. ONNX Runtime Web from the npm registry, for the page's in-browser classification (with
 #      --browser npm is installed if missing; without it, the step is skipped when npm is absent).
 set -euo pipefail
@@ -108,26 +108,27 @@ ensure_venv() {
 
 ensure_test_tools() {
   if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v prometheus >/dev/null \
-      && command -v promtool >/dev/null && PATH="$PATH:/usr/sbin" command -v mariadbd >/dev/null; then
-    step "chromium, chromedriver, prometheus, promtool and mariadbd present: nothing to install"
+      && command -v promtool >/dev/null && PATH="$PATH:/usr/sbin" command -v mariadbd >/dev/null \
+      && PATH="$PATH:/usr/sbin" command -v nginx >/dev/null; then
+    step "chromium, chromedriver, prometheus, promtool, mariadbd and nginx present: nothing to install"
     return
   fi
   if ! command -v apt-get >/dev/null; then
-    echo "ERROR: the tests need chromium, chromedriver, prometheus, promtool and mariadbd on PATH; install them" >&2
+    echo "ERROR: the tests need chromium, chromedriver, prometheus, promtool, mariadbd and nginx on PATH; install them" >&2
     exit 1
   fi
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  step "apt-get install chromium chromium-driver prometheus mariadb-server (web page, metrics scrape and ML Metadata tests; ~1 min; output in $LOG)"
+  step "apt-get install chromium chromium-driver prometheus mariadb-server nginx (web page, metrics scrape, ML Metadata and rate-limit proxy tests; ~1 min; output in $LOG)"
   quietly $sudo apt-get update -qq
-  # No service is started: the tests start their own Prometheus and MariaDB on 127.0.0.1 and stop
+  # No service is started: the tests start their own Prometheus, MariaDB and nginx on 127.0.0.1 and stop
   # them (policy-rc.d 101 keeps the packages' scripts from starting them at install time).
   local policy=/usr/sbin/policy-rc.d created_policy=""
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && created_policy=1
   fi
   quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver prometheus mariadb-server
+    chromium chromium-driver prometheus mariadb-server nginx
   [ -z "$created_policy" ] || $sudo rm -f "$policy"
 }
 

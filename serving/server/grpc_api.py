@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
 )
 
 from modules.signatures import REGRESS_METHOD
-from serving.server import request_log, responses
+from serving.server import rate_limit, request_log, responses
 from serving.server.errors import ServingError, invalid
 from serving.server.repository import ModelRepository, configs_from_proto
 from serving.server.servable import DEFAULT_SIGNATURE
@@ -34,6 +34,20 @@ def _version(model_spec) -> Tuple[Optional[int], Optional[str]]:
     if model_spec.HasField("version_label"):
         return None, model_spec.version_label
     return (model_spec.version.value if model_spec.HasField("version") else None), None
+
+
+def _peer_address(peer: str) -> str:
+    """The address in gRPC's peer string ("ipv4:127.0.0.1:5555", "ipv6:[::1]:5555"), without the port."""
+    address = peer.split(":", 1)[1] if ":" in peer else peer
+    return address.rsplit(":", 1)[0].strip("[]") if peer.startswith(("ipv4:", "ipv6:")) else address
+
+
+def _check_rate(limiter: rate_limit.RateLimiter, repository: ModelRepository, context) -> None:
+    try:
+        limiter.check(limiter.client(_peer_address(context.peer()), dict(context.invocation_metadata())))
+    except rate_limit.Throttled as throttled:
+        repository.metrics.throttled("GRPC", throttled.limit)
+        raise
 
 
 def _abort_on_error(method):
@@ -51,6 +65,8 @@ def _abort_on_error(method):
             trailing.append((request_log.CLIENT_ID_METADATA, client_id))
         context.set_trailing_metadata(tuple(trailing))
         try:
+            if self.rate_limiter:
+                _check_rate(self.rate_limiter, self.repository, context)
             return method(self, request, context)
         except ServingError as e:
             status = e.code.name
@@ -122,9 +138,12 @@ def _ndarray(key: str, proto, max_bytes: int) -> "np.ndarray":
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, repository: ModelRepository, max_tensor_bytes: int):
+    def __init__(
+        self, repository: ModelRepository, max_tensor_bytes: int, rate_limiter: Optional[rate_limit.RateLimiter] = None
+    ):
         self.repository = repository
         self.max_tensor_bytes = max_tensor_bytes
+        self.rate_limiter = rate_limiter
 
     @_abort_on_error
     def Predict(self, request, context):
@@ -175,8 +194,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, repository: ModelRepository, config_dir: str, allow_reload: bool = True):
+    def __init__(
+        self,
+        repository: ModelRepository,
+        config_dir: str,
+        allow_reload: bool = True,
+        rate_limiter: Optional[rate_limit.RateLimiter] = None,
+    ):
         self.repository = repository
+        self.rate_limiter = rate_limiter
         self.config_dir = config_dir  # what relative base paths in a reloaded configuration are relative to
         self.allow_reload = allow_reload
 
@@ -222,11 +248,13 @@ def make_server(
     max_concurrent_rpcs: Optional[int] = None,
     config_dir: str = ".",
     allow_reload: bool = True,
+    rate_limiter: Optional[rate_limit.RateLimiter] = None,
 ) -> "tuple[grpc.Server, int]":
     """-> (the server, the port it bound: port, or the one the system chose for port 0).
     max_concurrent_rpcs: calls running or queued at once; gRPC answers one more RESOURCE_EXHAUSTED.
     config_dir: relative base paths of a configuration sent to HandleReloadConfigRequest start there.
-    allow_reload: False turns HandleReloadConfigRequest off (UNIMPLEMENTED)."""
+    allow_reload: False turns HandleReloadConfigRequest off (UNIMPLEMENTED).
+    rate_limiter: per-client limits on every call (serving/server/rate_limit.py), or None."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -237,10 +265,10 @@ def make_server(
     )
     # A request may expand to no more than the largest message: a declared shape cannot ask for more.
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(repository, max_message_bytes), server
+        PredictionService(repository, max_message_bytes, rate_limiter), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelService(repository, config_dir, allow_reload), server
+        ModelService(repository, config_dir, allow_reload, rate_limiter), server
     )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

@@ -152,13 +152,51 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=256 << 20,
         help="... and the bytes their tensors hold at most; more are dropped",
     )
+    # Per-client rate limits and quotas (serving/server/rate_limit.py): not a TF Serving flag; the
+    # real server has none, and serving/deploy/nginx/ puts the same limits in front of it.
+    p.add_argument(
+        "--rate_limit_per_second",
+        type=float,
+        default=0.0,
+        help="requests a second each client may send to the API (REST /v1/ and gRPC); 0: no limit",
+    )
+    p.add_argument("--rate_limit_burst", type=int, default=20, help="requests a client may send at once above the rate")
+    p.add_argument("--rate_limit_quota", type=int, default=0, help="requests per client per quota period; 0: none")
+    p.add_argument("--rate_limit_quota_seconds", type=float, default=86400.0, help="the quota's period (a day)")
+    p.add_argument(
+        "--rate_limit_key_header",
+        default="",
+        help="count clients by this header's value (REST) or metadata key (gRPC), e.g. an API key a proxy "
+        "has checked; requests without it are counted by address",
+    )
     p.add_argument("--access_log", action="store_true", help="log one line per REST request")
     p.add_argument("--log_file", help="where library and TensorFlow output goes (default: a file in the temp dir)")
     p.add_argument("--verbose", action="store_true", help="keep every library's output on the terminal")
     args = p.parse_args(argv)
     if not args.model_config_file and not args.model_base_path:
         p.error("give --model_base_path (with --model_name) or --model_config_file")
+    if args.rate_limit_per_second < 0:
+        p.error(f"--rate_limit_per_second must be 0 (no limit) or more; got {args.rate_limit_per_second}")
+    try:  # bad limits are refused before anything loads
+        rate_limiter(args)
+    except ValueError as error:
+        p.error(str(error))
     return args
+
+
+def rate_limiter(args: argparse.Namespace):
+    """The per-client limiter the flags ask for, or None (--rate_limit_per_second 0, the default)."""
+    from serving.server.rate_limit import RateLimiter
+
+    if not args.rate_limit_per_second:
+        return None
+    return RateLimiter(
+        args.rate_limit_per_second,
+        args.rate_limit_burst,
+        args.rate_limit_quota,
+        args.rate_limit_quota_seconds,
+        args.rate_limit_key_header or None,
+    )
 
 
 def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> None:
@@ -194,6 +232,9 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
         log.info("batching on: %s", repository.batcher.parameters)
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
         watch_config_file(repository, args.model_config_file, args.model_config_file_poll_wait_seconds, stop)
+    limiter = rate_limiter(args)
+    if limiter:
+        log.info("rate limit on: %s a second, burst %d, quota %d", limiter.rate, limiter.burst, limiter.quota)
     grpc_server, bound = None, {"grpc": 0, "rest": 0}
     if args.port:
         grpc_server, bound["grpc"] = grpc_api.make_server(
@@ -204,6 +245,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
             max_concurrent_rpcs=args.grpc_max_concurrent_rpcs,
             config_dir=os.path.dirname(os.path.abspath(args.model_config_file or ".")),
             allow_reload=args.enable_reload_config_request == "true",
+            rate_limiter=limiter,
         )
         grpc_server.start()
         log.info("gRPC API on %s:%d", args.host, bound["grpc"])
@@ -217,6 +259,7 @@ def serve(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> N
             metrics_path,
             timeout_seconds=args.rest_api_timeout_in_ms / 1000,
             max_connections=args.rest_api_max_connections,
+            rate_limiter=limiter,
         )
         bound["rest"] = rest_server.server_address[1]
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()

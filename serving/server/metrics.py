@@ -136,6 +136,12 @@ class ServingMetrics:
             ["model_name", "reason"],
             registry=self.registry,
         )
+        self._throttled = Counter(
+            f"{PROJECT_PREFIX}_throttled_requests",
+            "Requests refused by the per-client rate limit or quota (serving/server/rate_limit.py).",
+            ["entrypoint", "limit"],
+            registry=self.registry,
+        )
         self._low_confidence = Counter(
             f"{PROJECT_PREFIX}_low_confidence_predictions",
             "Predictions whose top probability is below the server's --low_confidence_bound.",
@@ -178,6 +184,10 @@ class ServingMetrics:
     def request_log_dropped(self, model_name: str, reason: str) -> None:
         self._log_dropped.labels(model_name, reason).inc()
 
+    def throttled(self, entrypoint: str, limit: str) -> None:
+        """One request refused by the rate limit ("rate") or the quota ("quota"), REST or GRPC."""
+        self._throttled.labels(entrypoint, limit).inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -201,4 +211,7 @@ class NoMetrics:
         pass
 
     def request_log_dropped(self, *args) -> None:
+        pass
+
+    def throttled(self, *args) -> None:
         pass

@@ -27,7 +27,7 @@ import grpc
 from google.protobuf import json_format
 
 from modules.signatures import REGRESS_METHOD
-from serving.server import metrics, request_log, responses, rest_codec, web_files
+from serving.server import metrics, rate_limit, request_log, responses, rest_codec, web_files
 from serving.server.errors import ServingError, invalid, not_found
 from serving.server.repository import ModelRepository
 
@@ -63,6 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
     repository: ModelRepository
     max_request_bytes: int
     metrics_path: Optional[str]  # where Prometheus scrapes; None: metrics are not served
+    rate_limiter: Optional[rate_limit.RateLimiter] = None  # per-client limits on /v1/; None: off
 
     def setup(self):
         super().setup()
@@ -106,8 +107,15 @@ class _Handler(BaseHTTPRequestHandler):
             for start in range(0, len(view), _SEND_CHUNK_BYTES):
                 self.wfile.write(view[start : start + _SEND_CHUNK_BYTES])
 
-    def _send_json(self, status: int, payload: dict) -> None:
-        self._send(status, json.dumps(payload).encode())
+    def _send_json(self, status: int, payload: dict, headers=None) -> None:
+        self._send(status, json.dumps(payload).encode(), headers=headers)
+
+    def _check_rate(self, limiter) -> None:
+        try:
+            limiter.check(limiter.client(self.client_address[0], self.headers))
+        except rate_limit.Throttled as throttled:
+            self.repository.metrics.throttled("REST", throttled.limit)
+            raise
 
     def _request_id(self) -> str:
         if getattr(self, "request_id", None) is None:  # http.server refusals come before _handle
@@ -144,6 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
         addressed = ROUTE.match(path)  # a request to a model is counted and timed, whatever its outcome
         try:
             body = self._body(method)
+            if self.rate_limiter and path.startswith("/v1/"):  # the model's API, not the page or metrics
+                self._check_rate(self.rate_limiter)
             if method == "GET" and path in ("/", "/index.html"):
                 with open(os.path.join(WEB_DIR, "index.html"), "rb") as f:
                     self._send(200, f.read(), "text/html; charset=utf-8")
@@ -184,7 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except ServingError as e:
             status = e.code.name
-            self._send_json(e.http_status, {"error": e.message})
+            retry = getattr(e, "retry_after", None)
+            self._send_json(e.http_status, {"error": e.message}, {"Retry-After": str(retry)} if retry else None)
         except Exception as e:  # a bug must not take the server down
             status = grpc.StatusCode.INTERNAL.name
             log.exception("internal error on %s %s", method, self.path)
@@ -311,10 +322,12 @@ def make_server(
     metrics_path: Optional[str] = None,
     timeout_seconds: float = 30.0,
     max_connections: int = 0,
+    rate_limiter: Optional[rate_limit.RateLimiter] = None,
 ) -> ThreadingHTTPServer:
     """metrics_path: serve the repository's metrics there (TF Serving's prometheus_config path).
     timeout_seconds: a connection that sends nothing for this long (a stalled request, an idle
-    keep-alive) is closed and its thread freed. max_connections: the cap on open connections."""
+    keep-alive) is closed and its thread freed. max_connections: the cap on open connections.
+    rate_limiter: per-client limits on the /v1/ API (serving/server/rate_limit.py), or None."""
     handler = type(
         "Handler",
         (_Handler,),
@@ -322,6 +335,7 @@ def make_server(
             "repository": repository,
             "max_request_bytes": max_request_bytes,
             "metrics_path": metrics_path,
+            "rate_limiter": rate_limiter,
             "timeout": timeout_seconds,  # socket timeout of every read (StreamRequestHandler)
         },
     )
