@@ -117,9 +117,13 @@ ensure_test_tools() {
     echo "ERROR: the tests need chromium, chromedriver, prometheus, promtool, mariadbd and nginx on PATH; install them" >&2
     exit 1
   fi
+  step "apt-get install chromium chromium-driver prometheus mariadb-server nginx (web page, metrics scrape, ML Metadata and rate-limit proxy tests; ~1 min; output in $LOG)"
+  apt_install chromium chromium-driver prometheus mariadb-server nginx
+}
+
+apt_install() {  # Debian packages, as root or with sudo
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  step "apt-get install chromium chromium-driver prometheus mariadb-server nginx (web page, metrics scrape, ML Metadata and rate-limit proxy tests; ~1 min; output in $LOG)"
   quietly $sudo apt-get update -qq
   # No service is started: the tests start their own Prometheus, MariaDB and nginx on 127.0.0.1 and stop
   # them (policy-rc.d 101 keeps the packages' scripts from starting them at install time).
@@ -127,8 +131,7 @@ ensure_test_tools() {
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && created_policy=1
   fi
-  quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver prometheus mariadb-server nginx
+  quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
   [ -z "$created_policy" ] || $sudo rm -f "$policy"
 }
 
@@ -154,11 +157,8 @@ ensure_page_runtime() {  # $1: "required" (the tests need it) or "optional" (a f
       echo "ERROR: the page test needs npm (to fetch ONNX Runtime Web from the npm registry); install it" >&2
       exit 1
     fi
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo=sudo
     step "apt-get install npm (fetches the page's in-browser runtime from the npm registry; output in $LOG)"
-    quietly $sudo apt-get update -qq
-    quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm
+    apt_install npm
   fi
   step "ONNX Runtime Web $ORT_WEB_VERSION from the npm registry into $ORT_WEB_DIR (35 MB download, 15 MB kept)"
   local tmp="$ORT_WEB_DIR.download"  # inside the ignored vendor folder; a failed attempt's is removed next time
