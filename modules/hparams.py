@@ -12,7 +12,7 @@ MAX_TRIALS_KEY = "max_trials"  # Tuner only: how many points of the search space
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # The classifier's input: the last 7x7x128 feature map flattened (6,272 x 128 weights in the Dense
-# layer, most of the model) or averaged over its 7x7 positions (128 x 128: a model a seventh the
+# layer, most of the model) or averaged over its 7x7 positions (128 x 128: a model about a fifth the
 # size, for microcontrollers; its accuracy: docs/PERFORMANCE.md, Formats).
 HEADS = ("flatten", "global_average")
 

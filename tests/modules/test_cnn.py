@@ -26,7 +26,7 @@ def test_outputs_probabilities_for_ten_classes():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_the_global_average_head_is_a_seventh_of_the_weights():
+def test_the_global_average_head_has_under_a_fifth_of_the_weights():
     flatten = cnn.build_model(HParams(), steps_per_epoch=10).count_params()
     small = cnn.build_model(HParams(head="global_average"), steps_per_epoch=10)
     assert small.count_params() < flatten / 5
