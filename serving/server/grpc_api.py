@@ -37,9 +37,9 @@ def _version(model_spec) -> Tuple[Optional[int], Optional[str]]:
 
 
 def _peer_address(peer: str) -> str:
-    """The address in gRPC's peer string ("ipv4:127.0.0.1:5555", "ipv6:[::1]:5555"), without the port."""
+    """The address in gRPC's peer string ("ipv4:127.0.0.1:5555", "ipv6:%5B::1%5D:5555"), without the port."""
     address = peer.split(":", 1)[1] if ":" in peer else peer
-    return address.rsplit(":", 1)[0].strip("[]") if peer.startswith(("ipv4:", "ipv6:")) else address
+    return address.rsplit(":", 1)[0] if peer.startswith(("ipv4:", "ipv6:")) else address
 
 
 def _check_rate(limiter: rate_limit.RateLimiter, repository: ModelRepository, context) -> None:

@@ -7,16 +7,24 @@ requests and refills over `quota_seconds` (at most `quota` a day, by default). A
 token from both or is refused with TF Serving's RESOURCE_EXHAUSTED (HTTP 429) and a plain
 message saying when to retry; nothing waits, so a throttled client never hangs.
 
-A client is its address, or the value of `key_header` (REST header / gRPC metadata, e.g. an API
-key that an authenticating proxy in front has checked) when the request carries one. The server
-does not check keys itself: keyed limits only mean something behind such a proxy, and an unkeyed
-request is limited by its address. At most `max_clients` buckets are kept (least recently used
-dropped: a dropped client starts again with full buckets).
+A client is its address (an IPv6 address by its /64 network, which one subscriber usually holds
+whole; an IPv4-mapped IPv6 address as the IPv4 one), or the value of `key_header` (REST header /
+gRPC metadata, e.g. an API key that an authenticating proxy in front has checked) when the request
+carries one. The server does not check keys itself: with `key_header` set, a client reaching the
+server directly can send a new key with each request, so set it only when clients reach the server
+through such a proxy alone. At most `max_clients` buckets are kept (the least recently used are
+dropped and start again full, quota included: a client cycling through that many addresses can
+reset them). Limits:
+- each request costs one token, whatever its rows (`--max_batch_rows` bounds those);
+- the quota is a bucket too: a client that used it up gets it back steadily over the period, so
+  within one period it can send up to twice the quota at worst.
 """
 
+import ipaddress
 import math
 import threading
 import time
+import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -65,12 +73,12 @@ class RateLimiter:
             key = headers.get(self.key_header)
             if key:
                 return "key:" + str(key)[:200]
-        return "address:" + address
+        return "address:" + client_address(address)
 
     def check(self, client: str) -> None:
         """Takes one request from the client's buckets, or raises RESOURCE_EXHAUSTED saying when to retry."""
-        now = self._clock()
         with self._lock:
+            now = self._clock()  # inside the lock: buckets see time move forward only
             buckets = self._buckets.get(client)
             if buckets is None:
                 buckets = (_Bucket(self.burst, now), _Bucket(self.quota, now) if self.quota else None)
@@ -94,6 +102,21 @@ class RateLimiter:
             per_second.tokens -= 1
             if quota is not None:
                 quota.tokens -= 1
+
+
+def client_address(address: str) -> str:
+    """One client's address: IPv4 as is, an IPv4-mapped IPv6 address as its IPv4, IPv6 by its /64
+    network; anything else (a Unix socket's peer) as given. Accepts gRPC's quoted brackets too."""
+    text = urllib.parse.unquote(address).strip("[]")
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])  # without an IPv6 zone
+    except ValueError:
+        return text
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _refill(bucket: _Bucket, rate: float, capacity: float, now: float) -> None:

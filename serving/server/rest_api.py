@@ -115,6 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
             limiter.check(limiter.client(self.client_address[0], self.headers))
         except rate_limit.Throttled as throttled:
             self.repository.metrics.throttled("REST", throttled.limit)
+            self.close_connection = True  # its body, if any, is not read
             raise
 
     def _request_id(self) -> str:
@@ -151,9 +152,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         addressed = ROUTE.match(path)  # a request to a model is counted and timed, whatever its outcome
         try:
-            body = self._body(method)
-            if self.rate_limiter and path.startswith("/v1/"):  # the model's API, not the page or metrics
+            # The model's API and its ONNX file, not the page, the runtime or the metrics; before the
+            # body is read: a refused client costs no read (its connection is closed instead).
+            if self.rate_limiter and (path.startswith("/v1/") or path.startswith(web_files.MODELS_PREFIX)):
                 self._check_rate(self.rate_limiter)
+            body = self._body(method)
             if method == "GET" and path in ("/", "/index.html"):
                 with open(os.path.join(WEB_DIR, "index.html"), "rb") as f:
                     self._send(200, f.read(), "text/html; charset=utf-8")
