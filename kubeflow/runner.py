@@ -66,6 +66,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="the default of the eval_config runtime parameter's accuracy bound",
     )
     p.add_argument(
+        "--attack-examples",
+        type=int,
+        default=int(_env("ATTACK_EXAMPLES", configs.ATTACK_EXAMPLES)),
+        help="test digits the release attacks for its adversarial table, 0 for none",
+    )
+    p.add_argument(
         "--output",
         default=_env("OUTPUT", "pipeline.yaml"),
         help="a .yaml PipelineSpec: what kfp.Client uploads and the kfp SDK loads",
@@ -118,6 +124,7 @@ def build(args: argparse.Namespace):
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
         schema_file=args.schema_file,
         code_version=code_version.fingerprint(),
+        attack_examples=args.attack_examples,
     )
 
 

@@ -13,6 +13,7 @@ import time
 import keras
 import tensorflow as tf
 
+from modules import adversarial
 from modules.hparams import HParams
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,15 @@ def fit(
     optimizer = model.optimizer
 
     def step(features, labels):
+        if hparams.adversarial_share:
+            features = adversarial.mixed_batch(
+                model,
+                features,
+                labels,
+                hparams.adversarial_share,
+                hparams.adversarial_budget,
+                hparams.adversarial_steps,
+            )
         with tf.GradientTape() as tape:
             probabilities = model(features, training=True)
             per_example = keras.losses.sparse_categorical_crossentropy(labels, probabilities)

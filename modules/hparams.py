@@ -17,6 +17,17 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 HEADS = ("flatten", "global_average")
 
 
+def check_budget(budget: float, name: str = "budget") -> float:
+    """An L-infinity attack budget on the [0, 1] pixel scale (modules/adversarial.py): above 0, at
+    most 1 (a budget of 1 allows any picture at all); anything else is a plain ValueError."""
+    if not 0.0 < float(budget) <= 1.0:
+        raise ValueError(
+            f"{name} {budget!r} is outside (0, 1]: it is an L-infinity distance on the [0, 1] pixel "
+            "scale (0.3 lets each pixel move by 30% of black-to-white)"
+        )
+    return float(budget)
+
+
 @dataclasses.dataclass(frozen=True)
 class HParams:
     epochs: int = 12  # the cosine schedule ends here; 16 scored no better (docs/PERFORMANCE.md, accuracy_bench)
@@ -38,6 +49,12 @@ class HParams:
     tpu: str = ""  # TPU name or grpc:// address for TPUClusterResolver; empty: no TPU
     head: str = "flatten"  # see HEADS
     shuffle_buffer: int = 10_000  # about a sixth of the training set: batches mix all digits
+    # PGD adversarial training (modules/adversarial.py): this share of every training batch is
+    # replaced by its PGD examples. 0: off, the default: it costs Trainer time and clean accuracy
+    # for robustness only a deliberate attacker tests (docs/PERFORMANCE.md, Adversarial robustness).
+    adversarial_share: float = 0.0  # half: Goodfellow et al.'s mix; the clean half keeps clean accuracy
+    adversarial_budget: float = 0.3  # L-infinity on the [0, 1] scale: the largest budget the release attacks with
+    adversarial_steps: int = 5  # each step costs about one forward and backward pass of the attacked share
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -46,6 +63,12 @@ class HParams:
             raise ValueError(f"precision {self.precision!r} is not one of {PRECISIONS}")
         if self.head not in HEADS:
             raise ValueError(f"head {self.head!r} is not one of {HEADS}")
+        if not 0.0 <= self.adversarial_share <= 1.0:
+            raise ValueError(f"adversarial_share {self.adversarial_share!r} is a share of each batch: 0 to 1")
+        if self.adversarial_share:
+            check_budget(self.adversarial_budget, "adversarial_budget")
+            if self.adversarial_steps < 1:
+                raise ValueError(f"adversarial_steps must be at least 1, got {self.adversarial_steps}")
         if self.ensemble < 1:
             raise ValueError(f"ensemble must be at least 1 model, got {self.ensemble}")
 

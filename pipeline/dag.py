@@ -12,6 +12,7 @@ from modules.features import EVAL_SPLIT as EVAL
 from modules.features import TEST_SPLIT as TEST
 from modules.features import TRAIN_SPLIT as TRAIN
 from modules.hparams import CODE_VERSION_KEY, MAX_TRIALS_KEY
+from pipeline.configs import ATTACK_EXAMPLES
 
 # A value fixed at compile time, or a RuntimeParameter that a Kubeflow run sets.
 Configurable = Union[Any, tfx.dsl.experimental.RuntimeParameter]
@@ -63,6 +64,7 @@ def create_pipeline(
     tuning_trials: Optional[int] = None,
     metadata_connection_config: Optional[Any] = None,
     enable_cache: bool = True,
+    attack_examples: int = ATTACK_EXAMPLES,
 ) -> tfx.dsl.Pipeline:
     """trainer_custom_config: Trainer's custom_config (modules.hparams.custom_config: hyperparameters
     and code version), or a RuntimeParameter holding its JSON (Kubeflow: a run can change it).
@@ -74,7 +76,8 @@ def create_pipeline(
     code_version: a fingerprint of modules/ (pipeline.code_version); a change re-runs Transform
     instead of reusing its cached output (Trainer's is inside trainer_custom_config).
     tuner_fn, tuning_trials: add a Tuner trying that many points; its best hyperparameters override
-    trainer_custom_config's in Trainer (needs a fixed trainer_custom_config, not a RuntimeParameter)."""
+    trainer_custom_config's in Trainer (needs a fixed trainer_custom_config, not a RuntimeParameter).
+    attack_examples: the test digits the release attacks for its adversarial table (0: none)."""
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     if schema_file:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("ImportSchemaGen")
@@ -150,6 +153,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         push_base_dir=serving_model_dir,
         model_name=model_name,
+        attack_examples=attack_examples,
     ).with_id("Pusher")
     components = [
         example_gen,

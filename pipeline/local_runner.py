@@ -50,6 +50,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--epochs", type=int, help="training epochs (default: the HParams default)")
     p.add_argument(
+        "--attack-examples",
+        type=int,
+        help="test digits the release attacks for its adversarial table, 0 for none (default "
+        f"{configs.ATTACK_EXAMPLES}; with --quick {configs.QUICK_ATTACK_EXAMPLES})",
+    )
+    p.add_argument(
         "--hparam",
         action="append",
         default=[],
@@ -136,6 +142,14 @@ def default_paths(args: argparse.Namespace):
     return os.path.abspath(output_root), os.path.abspath(serving_dir)
 
 
+def attack_examples(args: argparse.Namespace) -> int:
+    if args.attack_examples is not None:
+        if args.attack_examples < 0:
+            raise SystemExit(f"--attack-examples {args.attack_examples}: a number of test digits, 0 or more")
+        return args.attack_examples
+    return configs.QUICK_ATTACK_EXAMPLES if args.quick else configs.ATTACK_EXAMPLES
+
+
 def settings(args: argparse.Namespace):
     """(hparams, min_accuracy) after --quick, --epochs, --hparam and --min-accuracy."""
     hparams, min_accuracy = HParams(), configs.MIN_ACCURACY
@@ -198,6 +212,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_c
         tuning_trials=configs.TUNING_TRIALS if args.tune else None,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
         component_beam_args=args.component_beam_args,
+        attack_examples=attack_examples(args),
         metadata_connection_config=metadata_connection,
         enable_cache=not args.no_cache,
     )

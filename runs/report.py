@@ -18,7 +18,7 @@ import tensorflow_data_validation as tfdv
 from matplotlib.figure import Figure  # drawn straight to PNG files: no pyplot, no display backend
 
 from components import tfx_files
-from components.release import formats, metrics, model_card
+from components.release import adversarial, formats, metrics, model_card
 from modules import export, features
 from modules.push_layout import RELEASE_FILE
 
@@ -204,6 +204,14 @@ def write(summary: dict, output_root: str) -> str:
             sections.append(
                 f"<h2>Robustness ({robust['examples']} test images, each family at its middle strength)</h2>"
                 + table(model_card.robustness_header(robust), model_card.robustness_rows(robust))
+            )
+        attacked = released.get("adversarial")
+        if attacked:
+            check = adversarial.cross_check_line(attacked).replace("`", "") if attacked.get("cross_check") else ""
+            sections.append(
+                f"<h2>Under attack ({attacked['examples']} test digits; FGSM; PGD: {attacked['pgd_attack']})</h2>"
+                + table(adversarial.table_header(attacked), adversarial.table_rows(attacked))
+                + (f"<p>{html.escape(check)}</p>" if check else "")
             )
         shipped = released.get("formats")
         if shipped:

@@ -6,8 +6,9 @@ blessing includes beating the latest blessed model on the span's held-out fresh 
 pipeline/blessing.py).
 The version directory holds the SavedModel, the other formats each checked on the test split
 (TFLite three ways, TFLite Micro's C source, ONNX: components/release/formats.py; one that fails
-is left out and the record says why), `model_card.md`, `explanations.png`
-(components/release/explanations.py) and `release.json`, and appears under its integer name in
+is left out and the record says why), `model_card.md` (with its accuracy under handwriting
+distortions and under attack: components/release/robustness.py, adversarial.py),
+`explanations.png` (components/release/explanations.py) and `release.json`, and appears under its integer name in
 one rename (safe_push); the layout is modules/push_layout.py. `models.config` for TF Serving is
 written beside the model's folder.
 
@@ -38,26 +39,53 @@ from tfx.types.standard_artifacts import (
 )
 
 from components import tfx_files
-from components.release import confidence, explanations, formats, inputs, record, robustness, safe_push, tflite
+from components.release import (
+    adversarial,
+    confidence,
+    explanations,
+    formats,
+    inputs,
+    record,
+    robustness,
+    safe_push,
+    tflite,
+)
 from modules import attributions, push_layout
 
 log = logging.getLogger(__name__)
 
 
-def _baseline_predictor(version_dir):
-    """The replaced version's predictor; None when there is none or it cannot be scored (a version
-    pushed by something else, without the predict_images signature): the release goes on."""
+def _baseline(version_dir):
+    """(the replaced version as loaded, its images predictor); None for what cannot be had (no
+    version, or one pushed by something else without the predict_images signature): the release
+    goes on."""
     if not version_dir:
-        return None
+        return None, None
     try:
-        return confidence.images_predictor(version_dir)
-    except (KeyError, OSError, ValueError) as error:
+        loaded = tf.saved_model.load(version_dir)
+    except (OSError, ValueError) as error:
+        log.warning("the previous version %s cannot be loaded: %s", version_dir, error)
+        return None, None
+    try:
+        return loaded, confidence.images_predictor(loaded)
+    except (KeyError, ValueError) as error:
         log.warning("robustness: the previous version %s is not scored: %s", version_dir, error)
-        return None
+        return loaded, None
 
 
-def release(model, evaluation, model_blessing, examples, statistics, schema, push_base_dir: str, model_name: str):
-    """Converts, evaluates and describes the model, then pushes it; returns (version, directory)."""
+def release(
+    model,
+    evaluation,
+    model_blessing,
+    examples,
+    statistics,
+    schema,
+    push_base_dir: str,
+    model_name: str,
+    attack_examples: int,
+):
+    """Converts, evaluates and describes the model, then pushes it; returns (version, directory).
+    attack_examples: test digits the adversarial table attacks (0: no table)."""
     saved_model = tfx_files.serving_model_path(model.uri)
     version = safe_push.next_version(push_base_dir)
     images, labels = inputs.test_split(examples.uri)
@@ -66,8 +94,16 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
     probabilities = predict(images)
     served = push_layout.version_dirs(push_base_dir)
     previous = served[max(served)] if served else None
-    baseline = _baseline_predictor(previous)
+    baseline_loaded, baseline = _baseline(previous)
     robust = robustness.release_record(images, labels, predict, probabilities, baseline, previous if baseline else None)
+    attacked = adversarial.release_record(
+        loaded,
+        images,
+        labels,
+        attack_examples,
+        baseline_loaded,
+        os.path.basename(previous) if baseline_loaded is not None else None,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         formats_record, format_files = formats.release_record(
             saved_model,
@@ -98,6 +134,7 @@ def release(model, evaluation, model_blessing, examples, statistics, schema, pus
             formats_record=formats_record,
             confidence_record=confidence.result(probabilities, labels),
             robustness_record=robust,
+            adversarial_record=attacked,
             explanations_record=explained,
         )
         extra_files = {
@@ -121,6 +158,7 @@ def Release(
     pushed_model: tfx.dsl.components.OutputArtifact[PushedModel],
     push_base_dir: tfx.dsl.components.Parameter[str],
     model_name: tfx.dsl.components.Parameter[str],
+    attack_examples: tfx.dsl.components.Parameter[int],
 ) -> None:
     if not model_blessing.get_int_custom_property("blessed"):
         pushed_model.set_int_custom_property("pushed", 0)
@@ -132,7 +170,7 @@ def Release(
         log.info("model %s is already served as version %s: nothing copied", model.uri, version)
     else:
         version, destination = release(
-            model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name
+            model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name, attack_examples
         )
     push_layout.update_models_config(
         push_layout.models_config_path(push_base_dir),

@@ -2,7 +2,7 @@
 
 from typing import Any, Dict, List
 
-from components.release import formats
+from components.release import adversarial, formats
 from components.release.metrics import ACCURACY
 from modules import calibration, features
 
@@ -186,6 +186,30 @@ def _robustness(card: Dict[str, Any]) -> List[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in robustness_rows(robust)]
 
 
+def _adversarial(card: Dict[str, Any]) -> List[str]:
+    """Accuracy under deliberate attacks at each budget, next to the version this one replaces."""
+    attacked = card.get("adversarial")
+    if not attacked:
+        return []
+    lines = [
+        "## Under attack",
+        f"{attacked['examples']:,} test digits spread over the split, each perturbed within an L-infinity budget",
+        f"on the [0, 1] pixel scale to make this model answer wrong ({attacked['library']}; FGSM:",
+        f"{attacked['fgsm_attack']}; PGD: {attacked['pgd_attack']}; {attacked['loss']}).",
+        "Only a client that computes the model's gradients, or copies the model, can attack like this: see",
+        "`serving/README.md` on rate limits. `benchmarks/adversarial.py` runs the table on more digits.",
+        "",
+        "| " + " | ".join(adversarial.table_header(attacked)) + " |",
+        "|---|---|---|---|",
+        *["| " + " | ".join(row) + " |" for row in adversarial.table_rows(attacked)],
+    ]
+    if attacked.get("cross_check"):
+        lines += ["", adversarial.cross_check_line(attacked)]
+    if attacked.get("baseline_note"):
+        lines += ["", f"The replaced version: {attacked['baseline_note']}."]
+    return lines
+
+
 def _explanations(card: Dict[str, Any]) -> List[str]:
     """The most confident mistakes with the attribution map of their answer, and each class's mean map."""
     explained = card.get("explanations")
@@ -214,6 +238,7 @@ def render(card: Dict[str, Any]) -> str:
     training {hparams, train_examples, strategy, epochs_run}, metrics (components.release.metrics.read),
     formats (components.release.formats.release_record), confidence (components.release.confidence.result, or None),
     robustness (components.release.robustness.release_record, or None),
+    adversarial (components.release.adversarial.release_record, or None),
     explanations (components.release.explanations.release_record, or None),
     saved_model_size_bytes, thresholds {min_accuracy, max_accuracy_drop}
     (components.release.record.build makes it)."""
@@ -232,6 +257,7 @@ def render(card: Dict[str, Any]) -> str:
         _evaluation(card),
         _confidence(card),
         _robustness(card),
+        _adversarial(card),
         _explanations(card),
         _files(card),
     ]

@@ -29,6 +29,7 @@ def build(
     formats_record: Dict[str, Any],
     confidence_record: Optional[Dict[str, Any]] = None,
     robustness_record: Optional[Dict[str, Any]] = None,
+    adversarial_record: Optional[Dict[str, Any]] = None,
     explanations_record: Optional[Dict[str, Any]] = None,
     now: Optional[float] = None,
 ) -> Dict[str, Any]:
@@ -47,6 +48,8 @@ def build(
         "confidence": {**confidence_record, "calibration": training.get("calibration")} if confidence_record else None,
         # Each handwriting family at its middle strength, with the replaced version's accuracy.
         "robustness": robustness_record,
+        # FGSM and PGD at each L-infinity budget, with the replaced version's accuracy.
+        "adversarial": adversarial_record,
         # The most confident mistakes and each class's mean attribution map (explanations.png).
         "explanations": explanations_record,
         "saved_model_size_bytes": inputs.dir_bytes(saved_model_dir),

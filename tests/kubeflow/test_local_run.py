@@ -55,6 +55,7 @@ def two_runs(tmp_path_factory, small_data_root):
             f"--serving-dir={serving_dir}",
             f"--schema-file={configs.SCHEMA_FILE}",  # the image's path, here the checkout's
             f"--output={root / 'pipeline.yaml'}",
+            f"--attack-examples={configs.QUICK_ATTACK_EXAMPLES}",
         ]
     )
     spec = local_run.local_task.load_spec(runner.compile_pipeline(args))

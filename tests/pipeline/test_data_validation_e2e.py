@@ -39,6 +39,7 @@ def _run(data_root, output_root, serving_dir):
             # is not what these tests are about.
             "--max-accuracy-drop",
             "1",
+            "--attack-examples=0",
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,

@@ -56,3 +56,11 @@ def test_component_beam_args_group_by_component():
         local_runner.component_beam_args(["Evaluator"])
     with pytest.raises(SystemExit, match="'Trainer' runs no Beam job"):
         local_runner.component_beam_args(["Trainer=--a"])
+
+
+def test_the_release_attacks_fewer_digits_in_quick_mode_and_as_many_as_asked():
+    assert local_runner.attack_examples(local_runner.parse_args([])) == configs.ATTACK_EXAMPLES
+    assert local_runner.attack_examples(local_runner.parse_args(["--quick"])) == configs.QUICK_ATTACK_EXAMPLES
+    assert local_runner.attack_examples(local_runner.parse_args(["--quick", "--attack-examples", "0"])) == 0
+    with pytest.raises(SystemExit, match="--attack-examples -1: a number of test digits, 0 or more"):
+        local_runner.attack_examples(local_runner.parse_args(["--attack-examples", "-1"]))

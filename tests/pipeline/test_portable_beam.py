@@ -30,6 +30,7 @@ def _run(data_root, output_root, *beam_flags):
         f"--serving-dir={output_root}/serving/{configs.MODEL_NAME}",
         "--epochs=1",
         "--min-accuracy=0",
+        "--attack-examples=0",
         *beam_flags,
     ]
     proc = subprocess.run(
