@@ -38,6 +38,11 @@ setup(
         "tf2onnx==1.17.0",
         "onnx==1.23.2",
         "onnxruntime==1.32.0",
+        # The release's attacks (components/release/adversarial.py): the Adversarial Robustness
+        # Toolbox's FGSM and PGD through its TensorFlow v2 classifier.
+        "adversarial-robustness-toolbox==1.20.1",
+        # The privacy a DP-SGD training run spends (modules/privacy.py): Google's accountant.
+        "dp-accounting==0.6.0",
     ],
     extras_require={
         # selenium drives the system's chromium (bootstrap.sh --browser installs it) for the web page test;
