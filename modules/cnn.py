@@ -52,6 +52,25 @@ def build_model(
     return compile_model(model, hparams, steps_per_epoch)
 
 
+def build_privacy_tutorial_model(hparams: HParams, steps_per_epoch: int, dtype_policy: str = "float32") -> keras.Model:
+    """TensorFlow Privacy's MNIST tutorial network, 16C8s2-MP2s1-32C4s2-MP2s1-Dense32-Dense10
+    (HParams network "privacy_tutorial"), for DP-SGD (modules/privacy.py): no BatchNorm, whose batch
+    statistics would let one example reach the others' gradients. Same input, output and
+    optimizer as build_model's; hparams.head and dropout do not apply."""
+    image_key = features.transformed_name(features.IMAGE_KEY)
+    inputs = keras.Input(shape=(features.NUM_PIXELS,), name=image_key)
+    x = keras.layers.Reshape((features.IMAGE_HEIGHT, features.IMAGE_WIDTH, 1))(inputs)
+    x = keras.layers.Conv2D(16, 8, strides=2, padding="same", activation="relu", dtype=dtype_policy)(x)
+    x = keras.layers.MaxPooling2D(2, 1, dtype=dtype_policy)(x)
+    x = keras.layers.Conv2D(32, 4, strides=2, padding="valid", activation="relu", dtype=dtype_policy)(x)
+    x = keras.layers.MaxPooling2D(2, 1, dtype=dtype_policy)(x)
+    x = keras.layers.Flatten(dtype=dtype_policy)(x)
+    x = keras.layers.Dense(32, activation="relu", dtype=dtype_policy)(x)
+    outputs = keras.layers.Dense(features.NUM_CLASSES, activation="softmax", dtype="float32")(x)
+    model = keras.Model(inputs={image_key: inputs}, outputs=outputs)
+    return compile_model(model, hparams, steps_per_epoch)
+
+
 def compile_model(model: keras.Model, hparams: HParams, steps_per_epoch: int, **options) -> keras.Model:
     """Adam with decoupled weight decay on the warm-up-cosine schedule, cross-entropy, accuracy;
     options go to model.compile (benchmarks/trainer_profile.py measures jit_compile and

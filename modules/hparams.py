@@ -15,6 +15,9 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # layer, most of the model) or averaged over its 7x7 positions (128 x 128: a model about a fifth the
 # size, for microcontrollers; its accuracy: docs/PERFORMANCE.md, Formats).
 HEADS = ("flatten", "global_average")
+# "cnn": modules/cnn.build_model, with BatchNorm; "privacy_tutorial": TensorFlow Privacy's MNIST
+# tutorial network (cnn.build_privacy_tutorial_model), without: the one private training can use.
+NETWORKS = ("cnn", "privacy_tutorial")
 
 
 def check_budget(budget: float, name: str = "budget") -> float:
@@ -55,6 +58,12 @@ class HParams:
     adversarial_share: float = 0.0  # half: Goodfellow et al.'s mix; the clean half keeps clean accuracy
     adversarial_budget: float = 0.3  # L-infinity on the [0, 1] scale: the largest budget the release attacks with
     adversarial_steps: int = 5  # each step costs about one forward and backward pass of the attacked share
+    network: str = "cnn"  # see NETWORKS
+    # Differentially private training, DP-SGD (modules/privacy.py), of network "privacy_tutorial"
+    # (BatchNorm mixes the examples of a batch; DP-SGD needs each example's gradient apart).
+    private: bool = False
+    dp_noise_multiplier: float = 1.1  # noise std / clip; TensorFlow Privacy's tutorial default
+    dp_l2_clip: float = 1.0  # each example's gradient norm is cut to this; the tutorial's
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -69,6 +78,26 @@ class HParams:
             check_budget(self.adversarial_budget, "adversarial_budget")
             if self.adversarial_steps < 1:
                 raise ValueError(f"adversarial_steps must be at least 1, got {self.adversarial_steps}")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network {self.network!r} is not one of {NETWORKS}")
+        if self.private and self.network != "privacy_tutorial":
+            raise ValueError(
+                "private training needs network='privacy_tutorial': the CNN's BatchNorm mixes each "
+                "example into the others' gradients, which per-example clipping cannot bound"
+            )
+        if self.private and self.dp_noise_multiplier <= 0:
+            raise ValueError(
+                f"dp_noise_multiplier {self.dp_noise_multiplier!r} adds no noise: epsilon would be infinite. "
+                "DP-SGD needs a positive multiplier (modules/privacy.py; docs/PERFORMANCE.md has its accuracy)"
+            )
+        if self.private and self.dp_l2_clip <= 0:
+            raise ValueError(
+                f"dp_l2_clip {self.dp_l2_clip!r} must be above 0: the largest gradient norm an example keeps"
+            )
+        if self.private and (self.adversarial_share or self.ensemble > 1):
+            raise ValueError("private training trains one model without adversarial examples: set neither")
+        if self.private and self.strategy == "multi_worker":
+            raise ValueError("private training runs under model.fit: not with the multi_worker strategy")
         if self.ensemble < 1:
             raise ValueError(f"ensemble must be at least 1 model, got {self.ensemble}")
 

@@ -4,7 +4,7 @@ import logging
 import os
 import time
 
-from modules import data, export, strategy, training
+from modules import data, export, privacy, strategy, training
 from modules.hparams import from_custom_config
 
 
@@ -17,6 +17,10 @@ def run_fn(fn_args) -> None:
     tf_transform_output, train_ds, eval_ds, train_examples = data.transformed_datasets(
         fn_args.train_files, fn_args.eval_files, fn_args.transform_graph_path, hparams, dist.num_replicas_in_sync
     )
+    if hparams.private:  # before training: settings that spend too much privacy are refused here
+        if dist.num_replicas_in_sync != 1:
+            raise ValueError(f"private training runs on one replica; {type(dist).__name__} has more")
+        privacy.check(hparams.dp_noise_multiplier, hparams.batch_size, train_examples, hparams.epochs)
     started = time.time()
     model, history = training.train(train_ds, eval_ds, hparams, dist, train_examples, log_dir=fn_args.model_run_dir)
     fit_seconds = round(time.time() - started, 1)
@@ -28,6 +32,12 @@ def run_fn(fn_args) -> None:
         "fit_seconds": fit_seconds,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
         "calibration": calibrated,
+        # (epsilon, delta) over the epochs run (early stopping may run fewer than hparams.epochs).
+        "privacy": privacy.record(
+            hparams.dp_noise_multiplier, hparams.dp_l2_clip, hparams.batch_size, train_examples, len(history["loss"])
+        )
+        if hparams.private
+        else None,
     }
     export.export_on_chief(
         model,

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from modules import adversarial, calibration, cnn, custom_loop
+from modules import adversarial, calibration, cnn, custom_loop, privacy
 from modules import strategy as strategies
 from modules.hparams import HParams
 
@@ -87,7 +87,8 @@ def train_one(
     steps_per_epoch, policy = model_settings(hparams, strategy, train_examples)
     keras.utils.set_random_seed(hparams.seed)  # weights and dropout; data.datasets seeds the input
     with strategy.scope():
-        model = cnn.build_model(hparams, steps_per_epoch, policy)
+        build = cnn.build_privacy_tutorial_model if hparams.network == "privacy_tutorial" else cnn.build_model
+        model = build(hparams, steps_per_epoch, policy)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return model, custom_loop.fit(model, train_dataset, eval_dataset, hparams, strategy, train_examples, log_dir)
     fitted = model
@@ -96,6 +97,10 @@ def train_one(
             fitted = adversarial.AdversarialTraining(
                 model, hparams.adversarial_share, hparams.adversarial_budget, hparams.adversarial_steps
             )
+            cnn.compile_model(fitted, hparams, steps_per_epoch)
+    if hparams.private:
+        with strategy.scope():
+            fitted = privacy.PrivateTraining(model, hparams.dp_noise_multiplier, hparams.dp_l2_clip)
             cnn.compile_model(fitted, hparams, steps_per_epoch)
     # Eval loss, not accuracy: on 5k images accuracy moves in steps of 0.02% and stalls by chance.
     timer = EpochTimer(hparams.epochs)

@@ -51,7 +51,24 @@ def _training(card: Dict[str, Any]) -> List[str]:
         f"- {training.get('train_examples', '?'):,} training examples, strategy "
         f"{training.get('strategy', '?')}, {training.get('epochs_run', '?')} epochs run{ensemble}",
         "- Hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(training["hparams"].items())),
+        _privacy_line(card.get("privacy")),
     ]
+
+
+def _privacy_line(privacy) -> str:
+    """(epsilon, delta) of a DP-SGD run (modules/privacy.py), or that the training was not private."""
+    if not isinstance(privacy, dict):
+        return (
+            "- Privacy: **not private**. Trained without differential privacy: a model can remember rare "
+            "training digits (train with `private=True` for a stated bound)."
+        )
+    return (
+        f"- Privacy: **(epsilon {privacy['epsilon']}, delta {privacy['delta']})**-differentially private for the "
+        f"training split's examples: DP-SGD, noise multiplier {privacy['noise_multiplier']}, each example's "
+        f"gradient clipped to L2 norm {privacy['l2_clip']}, batch {privacy['batch_size']} of "
+        f"{privacy['examples']:,}, {privacy['epochs']} epochs ({privacy['accountant']}). The eval split, "
+        "which picks the epoch kept and fits the temperature, is not covered."
+    )
 
 
 def _fresh(card: Dict[str, Any]) -> List[str]:
@@ -196,8 +213,9 @@ def _adversarial(card: Dict[str, Any]) -> List[str]:
         f"{attacked['examples']:,} test digits spread over the split, each perturbed within an L-infinity budget",
         f"on the [0, 1] pixel scale to make this model answer wrong ({attacked['library']}; FGSM:",
         f"{attacked['fgsm_attack']}; PGD: {attacked['pgd_attack']}; {attacked['loss']}).",
-        "Only a client that computes the model's gradients, or copies the model, can attack like this: see",
-        "`serving/README.md` on rate limits. `benchmarks/adversarial.py` runs the table on more digits.",
+        "These attacks read the model's gradients; a client of the served API can come close by copying the",
+        "model through many queries (which rate limits slow: `serving/README.md`) or by attacking a model",
+        "of its own. `benchmarks/adversarial.py` runs the table on more digits and PGD steps.",
         "",
         "| " + " | ".join(adversarial.table_header(attacked)) + " |",
         "|---|---|---|---|",

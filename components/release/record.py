@@ -41,6 +41,8 @@ def build(
         "data": {"span": span, "uri": examples_uri, "split_counts": inputs.split_counts(statistics_uri, splits)},
         "schema": inputs.describe_schema(schema_uri),
         "training": {**training, "epochs_run": len(training.get("history", {}).get("loss", [])) or "?"},
+        # (epsilon, delta) of a DP-SGD run (modules/privacy.py), or "not private".
+        "privacy": training.get("privacy") or "not private",
         "metrics": metrics.read(evaluation_uri),
         # Every format beside the SavedModel: size, test accuracy, latency, or why it is missing.
         "formats": formats_record,

@@ -164,3 +164,22 @@ def test_explanations_section_shows_the_picture_and_each_confident_mistake():
     text = model_card.render(card)
     assert "## Explanations" in text and "![explanations](explanations.png)" in text
     assert "| 247 | 4 | 6 (0.97) | 4 (0.02) |" in text
+
+
+def test_the_card_states_the_privacy_bound_or_not_private():
+    assert "- Privacy: **not private**." in model_card.render({**_card(), "privacy": "not private"})
+    private = {
+        "epsilon": 2.91,
+        "delta": 1e-5,
+        "noise_multiplier": 1.1,
+        "l2_clip": 1.0,
+        "batch_size": 256,
+        "examples": 55000,
+        "epochs": 15,
+        "accountant": "dp-accounting RDP",
+    }
+    text = model_card.render({**_card(), "privacy": private})
+    assert "- Privacy: **(epsilon 2.91, delta 1e-05)**-differentially private" in text
+    assert (
+        "noise multiplier 1.1, each example's gradient clipped to L2 norm 1.0, batch 256 of 55,000, 15 epochs" in text
+    )
