@@ -125,8 +125,21 @@ def parse_hparams(pairs) -> dict:
         name, _, value = pair.partition("=")
         if name not in types:
             raise SystemExit(f"--hparam {pair}: unknown field {name!r}; known: {sorted(types)}")
-        overrides[name] = types[name](value)  # the field's annotation is its class: int, float, str
+        overrides[name] = _typed(types[name], value, pair)
     return overrides
+
+
+def _typed(kind, value: str, pair: str):
+    """The field's annotation is its class: int, float, str or bool (true/false, not Python's
+    bool("false"), which is True)."""
+    if kind is bool:
+        if value.lower() not in ("true", "false"):
+            raise SystemExit(f"--hparam {pair}: true or false")
+        return value.lower() == "true"
+    try:
+        return kind(value)
+    except ValueError:
+        raise SystemExit(f"--hparam {pair}: not {kind.__name__}") from None
 
 
 def default_paths(args: argparse.Namespace):
@@ -261,9 +274,14 @@ def format_summary(summary: dict, log_path: str) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:  # before anything runs: hyperparameters HParams refuses (an attack budget outside (0, 1], ...)
+        settings(args)
+    except ValueError as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 2
     output_root, serving_dir = default_paths(args)
     os.makedirs(output_root, exist_ok=True)
-    try:  # before anything runs: a database that is down or refuses the credentials, in plain words
+    try:  # a database that is down or refuses the credentials, in plain words
         metadata_connection = metadata_config(args, output_root)
         where = metadata.check(metadata_connection)
     except (ValueError, metadata.MetadataUnavailable) as e:

@@ -64,3 +64,29 @@ def test_the_release_attacks_fewer_digits_in_quick_mode_and_as_many_as_asked():
     assert local_runner.attack_examples(local_runner.parse_args(["--quick", "--attack-examples", "0"])) == 0
     with pytest.raises(SystemExit, match="--attack-examples -1: a number of test digits, 0 or more"):
         local_runner.attack_examples(local_runner.parse_args(["--attack-examples", "-1"]))
+
+
+def test_a_refused_hyperparameter_is_a_plain_error_before_anything_runs(tmp_path, capsys):
+    argv = [
+        "--output-root",
+        str(tmp_path / "o"),
+        "--hparam",
+        "adversarial_share=0.5",
+        "--hparam",
+        "adversarial_budget=2",
+    ]
+    assert local_runner.main(argv) == 2
+    assert "ERROR: adversarial_budget 2.0 is outside (0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_boolean_hyperparameter_reads_true_or_false_only():
+    assert local_runner.parse_hparams(["private=true", "network=privacy_tutorial"]) == {
+        "private": True,
+        "network": "privacy_tutorial",
+    }
+    assert local_runner.parse_hparams(["private=False"]) == {"private": False}
+    with pytest.raises(SystemExit, match="--hparam private=yes: true or false"):
+        local_runner.parse_hparams(["private=yes"])
+    with pytest.raises(SystemExit, match="--hparam epochs=many: not int"):
+        local_runner.parse_hparams(["epochs=many"])
