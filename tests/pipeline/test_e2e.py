@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from components.release import formats, tflite
+from components.release import adversarial, formats, tflite
 from pipeline import configs
 from pipeline.configs import PROJECT_ROOT
 from tests.timeouts import COMMAND_TIMEOUT, E2E_TIMEOUT, PIPELINE_TIMEOUT
@@ -292,7 +292,13 @@ def test_a_blessed_version_carries_tflite_model_card_and_release_record(runs, sc
     # (rounded), and none at chance level for a blessed model.
     for name, family in robust["families"].items():
         assert 0.3 < family["accuracy"] <= robust["clean_accuracy"] + 0.01, (name, family)
+    # Under attack: quick runs attack a few digits; the first push replaces no version.
+    attacked = release["adversarial"]
+    assert attacked["examples"] == configs.QUICK_ATTACK_EXAMPLES and attacked["baseline"] is None
+    assert set(attacked["pgd"]) == {str(b) for b in adversarial.BUDGETS} and attacked["cross_check"]["agrees"]
+    assert release["privacy"] == "not private"
     card = open(os.path.join(version_dir, "model_card.md")).read()
+    assert "## Under attack" in card and "- Privacy: **not private**" in card
     assert f"version {versions[0]}" in card and "span **1**" in card and "## Confidence" in card
     assert "## Robustness" in card and "| thicker | 3 px square dilation |" in card
     assert f"Accuracy **{saved_model_accuracy:.4f}**" in card and "| 9 |" in card
