@@ -20,7 +20,7 @@ import tensorflow as tf
 from benchmarks import output
 from components.idx_example_gen.component import EVAL_BUCKETS, TRAIN_BUCKETS
 from components.idx_example_gen.executor import bucket_boundaries, serialize, split_of
-from modules import augment, data, features, idx, preprocessing, strategy, training
+from modules import augment, data, features, idx, preprocessing, privacy, strategy, training
 from modules.hparams import HParams
 from pipeline.configs import DATA_ROOT
 
@@ -45,6 +45,8 @@ def dataset(images, labels, hparams: HParams, train: bool) -> tf.data.Dataset:
     examples = data.examples_in_canonical_order({key: x}, y)
     if not train:
         return data.batches(examples, hparams.batch_size)
+    if hparams.private:  # Poisson samples, as the privacy accountant assumes (as data.datasets)
+        return privacy.poisson_batches(x, y, hparams.batch_size, augment.settings(hparams), hparams.seed)
     return data.batches(examples, hparams.batch_size, hparams.shuffle_buffer, augment.settings(hparams), hparams.seed)
 
 
@@ -61,7 +63,7 @@ def fit(hparams: HParams, splits=None):
     fit_seconds = time.time() - fit_started
     test_images, test_labels = splits["test"]
     _, accuracy = model.evaluate(dataset(test_images, test_labels, hparams, train=False), verbose=0)
-    epochs_run = len(history["loss"])
+    epochs_run = len(history["epoch_seconds"])
     return model, {
         "wall_seconds": round(time.time() - started, 1),
         "fit_seconds": round(fit_seconds, 1),

@@ -56,9 +56,11 @@ def random_start(shape, budget: float, seed=None) -> tf.Tensor:
 
 def mixed_batch(model: keras.Model, x: dict, labels: tf.Tensor, share: float, budget: float, steps: int) -> dict:
     """The training batch with its first round(share * size) images replaced by their PGD examples
-    against the model as it is (inference mode: BatchNorm's statistics are neither used from nor
-    written by the attack). The labels stay: the model learns the right class for the attacked
-    picture. The rest of the batch stays clean, so clean accuracy is still trained for."""
+    against the model as it is, in inference mode: BatchNorm's moving statistics, not the batch's,
+    and none written by the attack (early in training those statistics lag the weights, so the
+    first epochs' attacks are weaker than the later ones). The labels stay: the model learns the
+    right class for the attacked picture. The rest of the batch stays clean, so clean accuracy is
+    still trained for."""
     key = features.transformed_name(features.IMAGE_KEY)
     images = tf.cast(x[key], tf.float32)
     count = tf.cast(tf.round(share * tf.cast(tf.shape(images)[0], tf.float32)), tf.int32)
@@ -67,7 +69,11 @@ def mixed_batch(model: keras.Model, x: dict, labels: tf.Tensor, share: float, bu
     def predict(pixels):
         return model({key: pixels}, training=False)
 
-    attacked = pgd(predict, head, labels[:count], budget, steps, random_start(tf.shape(head), budget))
+    attacked = tf.cond(  # a share that rounds to no image (a last batch of one) attacks nothing
+        count > 0,
+        lambda: pgd(predict, head, labels[:count], budget, steps, random_start(tf.shape(head), budget)),
+        lambda: head,
+    )
     return {**x, key: tf.concat([tf.cast(attacked, x[key].dtype), x[key][count:]], axis=0)}
 
 

@@ -79,8 +79,7 @@ def compile_model(model: keras.Model, hparams: HParams, steps_per_epoch: int, **
         optimizer=keras.optimizers.Adam(
             learning_rate_schedule(hparams, steps_per_epoch), weight_decay=hparams.weight_decay or None
         ),
-        **loss_and_metrics(),
-        **options,
+        **{**loss_and_metrics(), **options},
     )
     return model
 

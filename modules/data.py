@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from modules import augment, features
+from modules import augment, features, privacy
 from modules.hparams import HParams
 
 
@@ -50,17 +50,38 @@ def canonical_order(columns: Dict[str, np.ndarray], labels: np.ndarray) -> np.nd
     return np.array(sorted(range(n), key=digests.__getitem__), dtype=np.int64)
 
 
-def in_canonical_order(batches: tf.data.Dataset) -> tf.data.Dataset:
-    """Parsed (features, label) batches -> one example per element, in memory, in canonical_order."""
+def collected(batches: tf.data.Dataset):
+    """Parsed (features, label) batches -> ({feature: array}, labels array), in memory."""
     columns: Dict[str, list] = {}
     labels = []
     for x, y in batches.as_numpy_iterator():
         for key, value in x.items():
             columns.setdefault(key, []).append(value)
         labels.append(y)
-    return examples_in_canonical_order(
-        {key: np.concatenate(values) for key, values in columns.items()}, np.concatenate(labels)
-    )
+    return {key: np.concatenate(values) for key, values in columns.items()}, np.concatenate(labels)
+
+
+def in_canonical_order(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """Parsed (features, label) batches -> one example per element, in memory, in canonical_order."""
+    return examples_in_canonical_order(*collected(batches))
+
+
+def _parser(transformed_feature_spec):
+    """serialized batch -> (features, label)."""
+    label_key = features.transformed_name(features.LABEL_KEY)
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, transformed_feature_spec)
+        label = parsed.pop(label_key)
+        return parsed, label
+
+    return parse
+
+
+def _parsed_batches(file_patterns: List[str], transformed_feature_spec) -> tf.data.Dataset:
+    """Every record, parsed in large batches (for a pass into memory)."""
+    records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+    return records.batch(_PARSE_BATCH).map(_parser(transformed_feature_spec), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def examples_in_canonical_order(columns: Dict[str, np.ndarray], labels: np.ndarray) -> tf.data.Dataset:
@@ -85,18 +106,12 @@ def input_fn(
     the distortions; cache parses every example once into memory, in canonical_order (see
     fits_in_cache; uncached, examples come in file order); records (see count_records), when
     given, makes the number of batches known to Keras (see with_known_batches)."""
-    files = _files(file_patterns)
-    label_key = features.transformed_name(features.LABEL_KEY)
-
-    def parse(serialized):
-        parsed = tf.io.parse_example(serialized, transformed_feature_spec)
-        label = parsed.pop(label_key)
-        return parsed, label
-
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if cache:  # parse once, in large batches, then work on parsed examples as from arrays
-        dataset = in_canonical_order(dataset.batch(_PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE))
-    dataset = batches(dataset, batch_size, shuffle_buffer, augmentation, seed, parse=None if cache else parse)
+        dataset = in_canonical_order(_parsed_batches(file_patterns, transformed_feature_spec))
+    else:
+        dataset = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+    parse = None if cache else _parser(transformed_feature_spec)
+    dataset = batches(dataset, batch_size, shuffle_buffer, augmentation, seed, parse=parse)
     return dataset if records is None else with_known_batches(dataset, records, batch_size)
 
 
@@ -138,6 +153,18 @@ def datasets(train_files: List[str], eval_files: List[str], hparams: HParams, re
     global_batch = hparams.batch_size * replicas
     train_examples = count_records(train_files)
     cache = fits_in_cache(train_examples)
+    eval_ds = input_fn(
+        eval_files, transformed_feature_spec, global_batch, cache=cache, records=count_records(eval_files)
+    )
+    if hparams.private:  # Poisson samples of the training set, as the privacy accountant assumes
+        if not cache:
+            raise ValueError(f"private training samples from the training set in memory: {train_examples} is too many")
+        columns, labels = collected(_parsed_batches(train_files, transformed_feature_spec))
+        image_key = features.transformed_name(features.IMAGE_KEY)
+        sampled = privacy.poisson_batches(
+            columns[image_key], labels, global_batch, augment.settings(hparams), hparams.seed
+        )
+        return sampled, eval_ds, train_examples
     train_ds = input_fn(
         train_files,
         transformed_feature_spec,
@@ -147,9 +174,6 @@ def datasets(train_files: List[str], eval_files: List[str], hparams: HParams, re
         cache=cache,
         records=train_examples,
         seed=hparams.seed,
-    )
-    eval_ds = input_fn(
-        eval_files, transformed_feature_spec, global_batch, cache=cache, records=count_records(eval_files)
     )
     return train_ds, eval_ds, train_examples
 

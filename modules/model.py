@@ -34,7 +34,11 @@ def run_fn(fn_args) -> None:
         "calibration": calibrated,
         # (epsilon, delta) over the epochs run (early stopping may run fewer than hparams.epochs).
         "privacy": privacy.record(
-            hparams.dp_noise_multiplier, hparams.dp_l2_clip, hparams.batch_size, train_examples, len(history["loss"])
+            hparams.dp_noise_multiplier,
+            hparams.dp_l2_clip,
+            hparams.batch_size,
+            train_examples,
+            len(history["epoch_seconds"]),
         )
         if hparams.private
         else None,

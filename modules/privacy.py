@@ -6,9 +6,8 @@ coordinate, and divides by the batch size; the optimizer (the model's own, Adam 
 that. No example can move the model by more than the clip, and the noise hides whether it
 was there. The privacy spent is (epsilon, delta): Google's `dp-accounting` (its Renyi DP
 accountant) composes the Poisson-subsampled Gaussian mechanism over every step, with sampling
-rate batch / examples, as TensorFlow Privacy's compute_dp_sgd_privacy does. The input pipeline
-shuffles and batches rather than sampling each example independently: the usual approximation,
-stated wherever epsilon is.
+rate batch / examples, as TensorFlow Privacy's compute_dp_sgd_privacy does; and the training
+batches are Poisson samples (poisson_batches), as that accountant assumes.
 
 TensorFlow Privacy itself is not used: its last release (0.9.0) pins NumPy 1.x and
 TensorFlow Probability 0.22 (TensorFlow 2.14's), and its Keras optimizers are Keras 2's.
@@ -22,6 +21,7 @@ import math
 from typing import List, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from modules import adversarial, features
@@ -99,7 +99,13 @@ def per_example_gradients(model: keras.Model, x: dict, labels) -> Tuple[tf.Tenso
 
 def clipped_sum(gradients: List[tf.Tensor], clip: float) -> Tuple[List[tf.Tensor], tf.Tensor]:
     """(the sum over the batch of each example's gradient scaled to an L2 norm of at most clip, over
-    all variables together; each example's norm before clipping [b])."""
+    all variables together; each example's norm before clipping [b]). An example whose gradient
+    is not finite contributes nothing (inf x 0 would make the whole sum NaN)."""
+    finite = tf.reduce_all(
+        tf.stack([tf.reduce_all(tf.math.is_finite(tf.reshape(g, [tf.shape(g)[0], -1])), axis=1) for g in gradients]),
+        axis=0,
+    )
+    gradients = [tf.where(tf.reshape(finite, [-1] + [1] * (len(g.shape) - 1)), g, tf.zeros_like(g)) for g in gradients]
     squares = [tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in gradients]
     norms = tf.sqrt(tf.add_n(squares))
     scale = tf.minimum(1.0, clip / tf.maximum(norms, 1e-12))
@@ -110,34 +116,73 @@ def clipped_sum(gradients: List[tf.Tensor], clip: float) -> Tuple[List[tf.Tensor
     return summed, norms
 
 
-def noisy_mean(summed: List[tf.Tensor], clip: float, noise_multiplier: float, batch_size) -> List[tf.Tensor]:
-    """(clipped sum + N(0, (noise_multiplier x clip)^2) per coordinate) / batch size."""
-    size = tf.cast(batch_size, tf.float32)
+def noisy_mean(
+    summed: List[tf.Tensor], clip: float, noise_multiplier: float, expected_batch: int, generator: tf.random.Generator
+) -> List[tf.Tensor]:
+    """(clipped sum + N(0, (noise_multiplier x clip)^2) per coordinate) / the expected batch size (a
+    Poisson sample's size is itself random, and dividing by it would depend on the data). The
+    generator must not be reproducible from anything published: see PrivateTraining."""
     return [
-        (s + tf.random.normal(tf.shape(s), stddev=noise_multiplier * clip, dtype=s.dtype)) / tf.cast(size, s.dtype)
+        (s + generator.normal(tf.shape(s), stddev=noise_multiplier * clip, dtype=s.dtype)) / float(expected_batch)
         for s in summed
     ]
 
 
-class PrivateTraining(keras.Model):
-    """Wraps a compiled model without BatchNorm for model.fit: each training step is DP-SGD's
-    (per-example gradients, clipped, summed, noised, averaged) applied by this wrapper's optimizer.
-    Validation is the plain model's. The wrapped model holds the weights; it is what gets exported."""
+def poisson_batches(
+    images: np.ndarray, labels: np.ndarray, expected_batch: int, augmentation=None, seed: int = 0
+) -> tf.data.Dataset:
+    """An epoch of ceil(n / expected_batch) training batches, each a Poisson sample: every example
+    in independently with probability expected_batch / n, drawn from the operating system's
+    entropy rather than the run's seed (a published seed would make the sample public, and the
+    accountant's subsampling amplification rests on the sample being secret). An empty sample
+    (probability about e^-expected_batch) would be a batch of none. augmentation distorts the
+    batches as in training without privacy (seeded: the distortions need no secrecy)."""
+    from modules import augment
 
-    def __init__(self, model: keras.Model, noise_multiplier: float, clip: float):
+    count = len(labels)
+    rate, batches = expected_batch / count, math.ceil(count / expected_batch)
+    key = features.transformed_name(features.IMAGE_KEY)
+
+    def samples():
+        rng = np.random.default_rng()  # new entropy every epoch
+        for _ in range(batches):
+            yield np.flatnonzero(rng.random(count) < rate)
+
+    pixels, targets = tf.constant(images, tf.float32), tf.constant(labels)
+    dataset = tf.data.Dataset.from_generator(samples, output_signature=tf.TensorSpec([None], tf.int64))
+    dataset = dataset.map(lambda rows: ({key: tf.gather(pixels, rows)}, tf.gather(targets, rows)))
+    if augmentation is not None:
+        dataset = augment.distorted(dataset, augmentation, seed)
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
+
+
+class PrivateTraining(keras.Model):
+    """Wraps a compiled model without BatchNorm for model.fit on poisson_batches: each training step
+    is DP-SGD's (per-example gradients, clipped, summed, noised, divided by the expected batch)
+    applied by this wrapper's optimizer. The noise comes from a generator seeded by the operating
+    system, not by HParams.seed: noise anyone could replay from the model card would hide nothing.
+    The step reports no training loss or accuracy (those, computed on the training examples
+    without noise, are not covered by epsilon); validation is the plain model's on the eval split.
+    The wrapped model holds the weights; it is what gets exported."""
+
+    def __init__(self, model: keras.Model, noise_multiplier: float, clip: float, expected_batch: int):
         super().__init__()
         self.inner = model
-        self.noise_multiplier, self.clip = float(noise_multiplier), float(clip)
+        self.noise_multiplier, self.clip, self.expected_batch = (
+            float(noise_multiplier),
+            float(clip),
+            int(expected_batch),
+        )
+        self.noise = tf.random.Generator.from_non_deterministic_state()
 
     def call(self, inputs, training=False):
         return self.inner(inputs, training=training)
 
     def train_step(self, data):
         x, labels = data[0], data[1]
-        probabilities, losses, gradients = per_example_gradients(self.inner, x, labels)
+        _, _, gradients = per_example_gradients(self.inner, x, labels)
         summed, _ = clipped_sum(gradients, self.clip)
-        noisy = noisy_mean(summed, self.clip, self.noise_multiplier, tf.shape(losses)[0])
+        noisy = noisy_mean(summed, self.clip, self.noise_multiplier, self.expected_batch, self.noise)
         self.optimizer.apply_gradients(zip(noisy, self.inner.trainable_variables))
-        # As Keras's own train_step reports: the batch's mean loss, then the compiled metrics.
-        self._loss_tracker.update_state(tf.reduce_mean(losses), sample_weight=tf.shape(losses)[0])
-        return self.compute_metrics(x, labels, probabilities)
+        # Keras needs a value; anything computed from the training examples would need its own noise.
+        return {"dp_noise_multiplier": tf.constant(self.noise_multiplier)}

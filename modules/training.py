@@ -26,7 +26,10 @@ def model_settings(hparams: HParams, strategy: tf.distribute.Strategy, train_exa
         steps_per_epoch = custom_loop.steps_per_epoch(train_examples, global_batch)
     else:
         steps_per_epoch = math.ceil(train_examples / global_batch)
-    return steps_per_epoch, strategies.precision_policy(hparams.precision, strategy)
+    # Private training computes in float32: per-example gradients in bfloat16 would be clipped and
+    # summed at 8 bits of precision.
+    precision = "float32" if hparams.private else hparams.precision
+    return steps_per_epoch, strategies.precision_policy(precision, strategy)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -100,8 +103,14 @@ def train_one(
             cnn.compile_model(fitted, hparams, steps_per_epoch)
     if hparams.private:
         with strategy.scope():
-            fitted = privacy.PrivateTraining(model, hparams.dp_noise_multiplier, hparams.dp_l2_clip)
-            cnn.compile_model(fitted, hparams, steps_per_epoch)
+            fitted = privacy.PrivateTraining(
+                model,
+                hparams.dp_noise_multiplier,
+                hparams.dp_l2_clip,
+                hparams.batch_size * strategy.num_replicas_in_sync,
+            )
+            # Loss only, for the validation loss early stopping reads: no training metrics (PrivateTraining).
+            cnn.compile_model(fitted, hparams, steps_per_epoch, metrics=None)
     # Eval loss, not accuracy: on 5k images accuracy moves in steps of 0.02% and stalls by chance.
     timer = EpochTimer(hparams.epochs)
     callbacks = [

@@ -275,7 +275,9 @@ def format_summary(summary: dict, log_path: str) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:  # before anything runs: hyperparameters HParams refuses (an attack budget outside (0, 1], ...)
-        settings(args)
+        hparams, _ = settings(args)
+        if args.tune and hparams.private:  # the Tuner fits plain models on the training split
+            raise ValueError("--tune with private=true: the Tuner would train on the training split without privacy")
     except ValueError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 2

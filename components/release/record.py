@@ -40,7 +40,7 @@ def build(
         "pushed_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),
         "data": {"span": span, "uri": examples_uri, "split_counts": inputs.split_counts(statistics_uri, splits)},
         "schema": inputs.describe_schema(schema_uri),
-        "training": {**training, "epochs_run": len(training.get("history", {}).get("loss", [])) or "?"},
+        "training": {**training, "epochs_run": len(training.get("history", {}).get("epoch_seconds", [])) or "?"},
         # (epsilon, delta) of a DP-SGD run (modules/privacy.py), or "not private".
         "privacy": training.get("privacy") or "not private",
         "metrics": metrics.read(evaluation_uri),

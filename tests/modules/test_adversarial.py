@@ -1,5 +1,7 @@
 """modules/adversarial.py: PGD on the [0, 1] scale, and the training step that mixes its examples in."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -54,6 +56,10 @@ def test_a_mixed_batch_attacks_its_share_and_keeps_the_rest_and_the_labels(train
     changed = np.abs(mixed[KEY].numpy() - x[KEY].numpy()).max(axis=1)
     assert (changed[:3] > 0).all() and (changed[3:] == 0).all()
     assert changed.max() <= 0.1 + 1e-6
+    # A share that rounds to no image (a last batch of one) leaves the batch as it is.
+    one = {KEY: x[KEY][:1]}
+    same = adversarial.mixed_batch(trained_model, one, tf.constant(labels[:1].reshape(-1, 1)), 0.3, 0.1, steps=3)
+    np.testing.assert_array_equal(same[KEY].numpy(), one[KEY].numpy())
 
 
 def test_adversarial_training_trains_the_model_it_wraps_and_returns_it(train_images_labels):
@@ -65,17 +71,31 @@ def test_adversarial_training_trains_the_model_it_wraps_and_returns_it(train_ima
         ).batch(32)
 
     hparams = HParams(
-        epochs=1, batch_size=32, precision="float32", distort=0.0, adversarial_share=0.5, adversarial_steps=2
+        epochs=1,
+        batch_size=32,
+        precision="float32",
+        distort=0.0,
+        dropout=0.0,
+        adversarial_share=0.5,
+        adversarial_steps=2,
     )
     model, history = training.train(
         dataset(slice(0, 128)), dataset(slice(128, 160)), hparams, strategy.choose_strategy("default"), 128
     )
     assert not isinstance(model, adversarial.AdversarialTraining)
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0]) and "val_accuracy" in history
-    # The same seed builds the same initial weights: training moved the wrapped model's.
+    # The same seed, data and steps without the attack train other weights: the attack was trained on.
+    plain, _ = training.train(
+        dataset(slice(0, 128)),
+        dataset(slice(128, 160)),
+        dataclasses.replace(hparams, adversarial_share=0.0),
+        strategy.choose_strategy("default"),
+        128,
+    )
     keras.utils.set_random_seed(hparams.seed)
     initial = cnn.build_model(hparams, steps_per_epoch=4).get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(initial, model.get_weights()))
+    assert any(not np.allclose(a, b, atol=1e-4) for a, b in zip(plain.get_weights(), model.get_weights()))
 
 
 @pytest.mark.parametrize(

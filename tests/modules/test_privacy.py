@@ -46,10 +46,50 @@ def test_clipping_matches_each_examples_own_gradient_taken_alone(private_model, 
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-6)
 
 
-def test_the_noise_has_the_stated_deviation_and_is_divided_by_the_batch():
+def test_the_noise_has_the_stated_deviation_and_is_divided_by_the_expected_batch():
     summed = [tf.zeros([200_000])]
-    noisy = privacy.noisy_mean(summed, clip=2.0, noise_multiplier=1.5, batch_size=10)[0].numpy()
-    assert np.std(noisy) == pytest.approx(2.0 * 1.5 / 10, rel=0.01) and abs(np.mean(noisy)) < 0.002
+    generator = tf.random.Generator.from_non_deterministic_state()
+    noisy = privacy.noisy_mean(summed, clip=2.0, noise_multiplier=1.5, expected_batch=10, generator=generator)
+    assert np.std(noisy[0].numpy()) == pytest.approx(2.0 * 1.5 / 10, rel=0.01) and abs(np.mean(noisy[0])) < 0.002
+
+
+def test_an_example_with_a_gradient_that_is_not_finite_adds_nothing():
+    gradients = [tf.constant([[3.0, 4.0], [np.inf, 0.0], [0.6, 0.8]])]
+    summed, _ = privacy.clipped_sum(gradients, clip=1.0)
+    np.testing.assert_allclose(summed[0].numpy(), [0.6 + 0.6, 0.8 + 0.8], atol=1e-6)
+
+
+def test_poisson_batches_sample_each_example_independently_and_anew_each_epoch():
+    images = np.arange(1000, dtype=np.float32)[:, None] * np.ones([1, features.NUM_PIXELS], np.float32)
+    labels = (np.arange(1000) % 10).reshape(-1, 1)
+    dataset = privacy.poisson_batches(images, labels, expected_batch=50)
+    epochs = [[x[KEY][:, 0].numpy().astype(int) for x, _ in dataset] for _ in range(2)]
+    assert [len(epoch) for epoch in epochs] == [20, 20] and int(dataset.cardinality()) == 20
+    sizes = [len(rows) for epoch in epochs for rows in epoch]
+    assert len(set(sizes)) > 1 and 30 < np.mean(sizes) < 70  # random sizes around the expected 50
+    assert all(len(set(rows)) == len(rows) for epoch in epochs for rows in epoch)  # without replacement
+    assert not all(np.array_equal(a, b) for a, b in zip(*epochs))  # not the seed's: new every epoch
+
+
+def test_a_step_moves_the_weights_by_at_most_the_clip_and_its_noise_is_not_the_seeds(
+    private_model, train_images_labels
+):
+    images, labels = train_images_labels
+    x, y = {KEY: tf.constant(_pixels(images[:16]))}, tf.constant(labels[:16].reshape(-1, 1).astype("int64"))
+
+    def one_step(noise_multiplier):
+        keras.utils.set_random_seed(0)
+        model = cnn.build_privacy_tutorial_model(HParams(), steps_per_epoch=1)
+        before = [w.copy() for w in model.get_weights()]
+        wrapper = privacy.PrivateTraining(model, noise_multiplier, clip=0.01, expected_batch=16)
+        wrapper.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        wrapper.train_on_batch(x, y)
+        return [a - b for a, b in zip(model.get_weights(), before)]
+
+    update = one_step(0.0)  # no noise: the mean of 16 clipped gradients
+    assert 0 < math.sqrt(sum(float(np.sum(u**2)) for u in update)) <= 0.01 + 1e-6
+    first, second = one_step(1.0), one_step(1.0)  # the same seed, the same data
+    assert not all(np.allclose(a, b) for a, b in zip(first, second))
 
 
 def _independent_epsilon(noise, q, steps, delta, orders):
@@ -116,15 +156,18 @@ def test_private_training_trains_the_network_without_batch_norm(train_images_lab
             ({KEY: _pixels(images[rows])}, labels[rows].reshape(-1, 1).astype("int64"))
         ).batch(64)
 
-    hparams = HParams(
-        epochs=2, batch_size=64, precision="float32", distort=0.0, network="privacy_tutorial", private=True, seed=4
-    )
+    hparams = HParams(epochs=2, batch_size=64, distort=0.0, network="privacy_tutorial", private=True, seed=4)
+    train_ds = privacy.poisson_batches(_pixels(images[:512]), labels[:512].reshape(-1, 1).astype("int64"), 64)
     model, history = training.train(
-        dataset(slice(0, 512)), dataset(slice(512, 640)), hparams, strategy.choose_strategy("default"), 512
+        train_ds, dataset(slice(512, 640)), hparams, strategy.choose_strategy("default"), 512
     )
     assert not isinstance(model, privacy.PrivateTraining)
     assert not any("normalization" in type(layer).__name__.lower() for layer in model.layers)
-    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all() and "accuracy" in history
+    assert all(layer.dtype_policy.name == "float32" for layer in model.layers)
+    # No training loss or accuracy: those, on the training examples without noise, epsilon does not cover.
+    assert "loss" not in history and "accuracy" not in history
+    assert len(history["val_loss"]) == len(history["epoch_seconds"]) == 2 and np.isfinite(history["val_loss"]).all()
+    assert set(history) == {"val_loss", "epoch_seconds", "dp_noise_multiplier"}
     keras.utils.set_random_seed(hparams.seed)
     initial = cnn.build_privacy_tutorial_model(hparams, steps_per_epoch=8).get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(initial, model.get_weights()))

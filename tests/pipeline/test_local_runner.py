@@ -78,6 +78,9 @@ def test_a_refused_hyperparameter_is_a_plain_error_before_anything_runs(tmp_path
     assert local_runner.main(argv) == 2
     assert "ERROR: adversarial_budget 2.0 is outside (0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    private = ["--hparam", "network=privacy_tutorial", "--hparam", "private=true"]
+    assert local_runner.main(["--output-root", str(tmp_path / "o"), "--tune", *private]) == 2
+    assert "the Tuner would train on the training split without privacy" in capsys.readouterr().err
 
 
 def test_a_boolean_hyperparameter_reads_true_or_false_only():

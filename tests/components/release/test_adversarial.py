@@ -23,6 +23,9 @@ def test_the_release_table_has_every_budget_and_attack_and_falls_as_the_budget_g
     # PGD is the stronger attack at every budget (its first step alone is FGSM-sized and it takes 20).
     assert all(attacked["pgd"][b] <= attacked["fgsm"][b] for b in attacked["pgd"])
     assert "adversarial-robustness-toolbox" in attacked["library"]
+    # The worst case holds a digit only if both attacks failed on it.
+    for budget in attacked["pgd"]:
+        assert attacked["worst_case"][budget] <= min(attacked["pgd"][budget], attacked["fgsm"][budget])
 
 
 def test_arts_pgd_and_the_projects_own_agree_on_the_same_digits(attacked):
@@ -35,7 +38,9 @@ def test_arts_pgd_and_the_projects_own_agree_on_the_same_digits(attacked):
 def test_the_replaced_version_is_scored_on_the_same_digits(attacked):
     assert attacked["baseline"] == "7" and attacked["baseline_note"] is None
     assert attacked["baseline_clean_accuracy"] == attacked["clean_accuracy"]
-    assert attacked["baseline_fgsm"] == attacked["fgsm"]  # FGSM has no random start
+    # The same model: FGSM has no random start, and PGD's comes from the same seed.
+    assert attacked["baseline_fgsm"] == attacked["fgsm"] and attacked["baseline_pgd"] == attacked["pgd"]
+    assert attacked["baseline_worst_case"] == attacked["worst_case"]
 
 
 def test_a_replaced_version_without_the_function_is_named_not_scored(loaded_export, test_images_labels):
@@ -88,3 +93,10 @@ def _minimal_card():
     from tests.components.release.test_model_card import _card
 
     return _card()
+
+
+def test_a_budget_of_one_lets_pgd_break_every_digit(loaded_export, test_images_labels):
+    images, labels = test_images_labels  # any picture is within reach: a working attack wins always
+    predict = adversarial.transformed_predictor(loaded_export)
+    table = adversarial.evaluate(predict, images[:20], labels[:20], budgets=[1.0], steps=5, cross_check_examples=0)
+    assert table["pgd"]["1.0"] == 0.0 and table["cross_check"] is None
