@@ -78,7 +78,7 @@ def run(epsilons, epochs: int, splits=None) -> dict:
         "train_examples": examples,
         "batch_size": BASE.batch_size,
         "epochs": epochs,
-        "accountant": "dp-accounting RDP, Poisson-subsampled Gaussian (shuffled batches treated as Poisson samples)",
+        "accountant": "dp-accounting RDP, Poisson-subsampled Gaussian; Poisson-sampled batches",
         "rows": rows,
     }
 

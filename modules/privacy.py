@@ -77,7 +77,7 @@ def record(noise_multiplier: float, clip: float, batch_size: int, examples: int,
         "batch_size": batch_size,
         "examples": examples,
         "epochs": epochs,
-        "accountant": "dp-accounting RDP, Poisson-subsampled Gaussian (shuffled batches treated as Poisson samples)",
+        "accountant": "dp-accounting RDP, Poisson-subsampled Gaussian",
     }
 
 

@@ -63,8 +63,9 @@ def _privacy_line(privacy) -> str:
             "training digits (train with `private=True` for a stated bound)."
         )
     return (
-        f"- Privacy: **(epsilon {privacy['epsilon']}, delta {privacy['delta']})**-differentially private for the "
-        f"training split's examples: DP-SGD, noise multiplier {privacy['noise_multiplier']}, each example's "
+        f"- Privacy: **(epsilon {privacy['epsilon']}, delta {privacy['delta']})**-differentially private for each "
+        f"example of the training split (someone with many examples is protected less): DP-SGD on Poisson-sampled "
+        f"batches, noise multiplier {privacy['noise_multiplier']}, each example's "
         f"gradient clipped to L2 norm {privacy['l2_clip']}, batch {privacy['batch_size']} of "
         f"{privacy['examples']:,}, {privacy['epochs']} epochs ({privacy['accountant']}). The eval split, "
         "which picks the epoch kept and fits the temperature, is not covered."
