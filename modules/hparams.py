@@ -47,7 +47,9 @@ class HParams:
     seed: int = 0  # weight initialisation, dropout, shuffling and augmentation
     ensemble: int = 1  # models trained one after another (seeds seed, seed+1, ...); served: their mean
     early_stopping_patience: int = 6  # epochs without a lower eval loss; 3 stopped the cosine schedule too early
-    precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on TPU and CPU (1.19x faster here)
+    # auto: mixed_float16 on GPU; mixed_bfloat16 on TPU and on CPUs that compute bfloat16 natively
+    # (AVX512-BF16, AMX: 1.19x faster than float32 on one), float32 on other CPUs (emulated: 10x slower)
+    precision: str = "auto"
     strategy: str = "auto"  # auto: TPU if `tpu` is set, multi-worker if TF_CONFIG has >1 worker, GPUs...
     tpu: str = ""  # TPU name or grpc:// address for TPUClusterResolver; empty: no TPU
     head: str = "flatten"  # see HEADS

@@ -88,6 +88,7 @@ def train_one(
     stops early when eval loss stalls and keeps the best epoch's weights (model.fit path; the
     multi-worker loop runs all epochs). The history also holds each epoch's wall seconds."""
     steps_per_epoch, policy = model_settings(hparams, strategy, train_examples)
+    logging.info("precision %s (requested %s)", policy, hparams.precision)
     keras.utils.set_random_seed(hparams.seed)  # weights and dropout; data.datasets seeds the input
     with strategy.scope():
         build = cnn.build_privacy_tutorial_model if hparams.network == "privacy_tutorial" else cnn.build_model

@@ -47,9 +47,42 @@ def test_chief_is_worker_zero_or_the_chief_task():
     assert not strategy.is_chief(_tf_config(2, index=0, chief=True))
 
 
-def test_cpu_precision_is_bfloat16():
-    assert strategy.precision_policy("auto", tf.distribute.get_strategy()) == "mixed_bfloat16"
-    assert strategy.precision_policy("float32", tf.distribute.get_strategy()) == "float32"
+X86_AVX2 = "fpu vme sse sse2 avx f16c fma avx2 bmi2"  # an AMD EPYC's flags, shortened
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (X86_AVX2, "float32"),
+        (X86_AVX2 + " avx512f avx512bw avx512vl", "float32"),  # AVX-512 without its bfloat16 part
+        (X86_AVX2 + " avx512f avx512_bf16", "mixed_bfloat16"),
+        (X86_AVX2 + " amx_tile amx_bf16 amx_int8", "mixed_bfloat16"),
+        ("fp asimd evtstrm aes sha2 asimddp sve i8mm bf16", "mixed_bfloat16"),  # Arm (Neoverse V1)
+        ("fp asimd evtstrm aes crc32", "float32"),
+        ("", "float32"),
+    ],
+)
+def test_auto_precision_on_a_cpu_is_bfloat16_only_where_it_is_native(flags, expected):
+    cpu = tf.distribute.get_strategy()
+    assert strategy.precision_policy("auto", cpu, frozenset(flags.split())) == expected
+    assert strategy.precision_policy("float32", cpu, frozenset(flags.split())) == "float32"
+    assert strategy.precision_policy("mixed_bfloat16", cpu, frozenset(flags.split())) == "mixed_bfloat16"
+
+
+def test_cpu_flags_are_read_from_x86_and_arm_cpuinfo(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 amx_bf16\n\nprocessor\t: 1\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd bf16\n")
+    assert strategy.cpu_flags(str(x86)) == {"fpu", "avx2", "amx_bf16"}
+    assert strategy.cpu_flags(str(arm)) == {"fp", "asimd", "bf16"}
+    assert strategy.cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+def test_auto_precision_here_follows_this_cpu():
+    native = strategy.native_bfloat16(strategy.cpu_flags())
+    expected = "mixed_bfloat16" if native else "float32"
+    assert strategy.precision_policy("auto", tf.distribute.get_strategy()) == expected
 
 
 def test_default_strategy_on_this_cpu():
