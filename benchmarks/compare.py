@@ -1,12 +1,13 @@
 """The pipeline against the plain Keras script, side by side in one run, plus a roofline figure.
 
     python benchmarks/compare.py                     # default configuration (HParams; 20 epochs took ~35 min here)
-    python benchmarks/compare.py -- --epochs 2       # arguments after -- go to both (only --epochs)
+    python benchmarks/compare.py --epochs 2          # both train for 2 epochs
 
 Writes benchmarks/results/compare.json: wall-time ratio, Trainer vs script training images/s,
 the model's training FLOPs per image against a measured tf.matmul GFLOP/s, and the targets.
 """
 
+import argparse
 import json
 import os
 import statistics
@@ -70,8 +71,10 @@ def median_epoch_ratio(trainer_epochs, script_epochs):
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    shared = argv[argv.index("--") + 1 :] if "--" in argv else []
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, help="training epochs for both (default: the HParams default)")
+    args = p.parse_args(argv)
+    shared = ["--epochs", str(args.epochs)] if args.epochs else []
     pipeline = pipeline_bench.run(shared, name="compare_pipeline")
     pipeline_bench.chart(pipeline, os.path.join(RESULTS, "compare_pipeline.png"))
     baseline_json = os.path.join(RESULTS, "compare_keras_baseline.json")

@@ -219,7 +219,7 @@ def run(args) -> dict:
             print(f"window {k} ({kind}): {check['verdict']}", flush=True)
 
         span_status = _command(
-            ["-m", "monitoring.span", "--data_root", f"{work}/data", "--store", f"{work}/feedback"], log_path
+            ["-m", "monitoring.span", "--data-root", f"{work}/data", "--store", f"{work}/feedback"], log_path
         )
         result["span_exit_status"] = span_status
         with open(os.path.join(idx.span_dir(f"{work}/data", 2), "feedback_rows.json")) as f:

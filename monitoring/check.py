@@ -257,12 +257,12 @@ def main(argv=None) -> int:
     metadata_lib.add_mysql_argument(p, "--metadata")
     p.add_argument("--feedback", default=configs.FEEDBACK_ROOT, help="the labelled rows (monitoring.feedback)")
     p.add_argument(
-        "--since", help="window start: epoch seconds or ISO date-time (default: --window_seconds before --until)"
+        "--since", help="window start: epoch seconds or ISO date-time (default: --window-seconds before --until)"
     )
     p.add_argument("--until", help="window end (default: now)")
-    p.add_argument("--window_seconds", type=float, default=3600.0)
-    p.add_argument("--model_name", default=configs.MODEL_NAME)
-    p.add_argument("--low_confidence_bound", type=float, default=DEFAULT_LOW_CONFIDENCE_BOUND)
+    p.add_argument("--window-seconds", "--window_seconds", type=float, default=3600.0)
+    p.add_argument("--model-name", "--model_name", default=configs.MODEL_NAME)
+    p.add_argument("--low-confidence-bound", "--low_confidence_bound", type=float, default=DEFAULT_LOW_CONFIDENCE_BOUND)
     p.add_argument("--out", default=configs.MONITOR_ROOT)
     args = p.parse_args(argv)
     out = route_library_output("monitor")

@@ -11,7 +11,7 @@ Reported with counts, never stored: ids given twice (in this file or already sto
 log holds more than once (ambiguous: a label could belong to either), labels that are not an
 integer 0-9, lines that cannot be read. A label whose id no log holds yet (its record is still in
 the server's queue, or in a file not yet rotated) waits in the store's pending.jsonl and is joined
-by a later call; after --wait_seconds it is refused as unknown.
+by a later call; after --wait-seconds it is refused as unknown.
 
 The ids are the server's own (serving/server/request_log.py): a client cannot choose the id its request
 is logged under. One call at a time changes a store (a lock file), so two calls never store the
@@ -261,8 +261,9 @@ def main(argv=None) -> int:
     p.add_argument("--labels", required=True, help="CSV (request_id,label[,row]) or JSON lines")
     p.add_argument("--logs", default=configs.REQUEST_LOG_PREFIX, help="the request log's filename_prefix")
     p.add_argument("--store", default=configs.FEEDBACK_ROOT, help="where labelled rows are kept")
-    p.add_argument("--model_name", default=configs.MODEL_NAME)
+    p.add_argument("--model-name", "--model_name", default=configs.MODEL_NAME)
     p.add_argument(
+        "--wait-seconds",
         "--wait_seconds",
         type=float,
         default=DEFAULT_WAIT_SECONDS,

@@ -1,6 +1,6 @@
 """Closing the loop: labelled production traffic becomes the next span.
 
-    python -m monitoring.span [--data_root data/mnist] [--store data/feedback]
+    python -m monitoring.span [--data-root data/mnist] [--store data/feedback]
 
 Writes span-<N+1>/ next to the latest span-N/, in the same IDX layout ExampleGen reads:
   train pair  span-N's training records, then the new labelled rows' training part: the next model
@@ -101,9 +101,9 @@ def write_span(data_root: str, store: str, holdout_share: float = configs.FRESH_
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data_root", default=configs.DATA_ROOT)
+    p.add_argument("--data-root", "--data_root", default=configs.DATA_ROOT)
     p.add_argument("--store", default=configs.FEEDBACK_ROOT, help="the labelled rows (monitoring.feedback)")
-    p.add_argument("--holdout_share", type=float, default=configs.FRESH_HOLDOUT_SHARE)
+    p.add_argument("--holdout-share", "--holdout_share", type=float, default=configs.FRESH_HOLDOUT_SHARE)
     args = p.parse_args(argv)
     try:
         written = write_span(args.data_root, args.store, args.holdout_share)

@@ -157,7 +157,7 @@ def main(argv: Sequence[str] = None) -> int:
     p.add_argument("--logs", default=os.path.join(PROJECT_ROOT, "outputs", "portable_beam"))
     p.add_argument("--serve-pool", action="store_true", help="be one worker pool (what services() starts)")
     p.add_argument("--port", type=int, default=0, help="with --serve-pool: its port (0: the system picks one)")
-    p.add_argument("--port_file", help="with --serve-pool: write the bound port here")
+    p.add_argument("--port-file", "--port_file", help="with --serve-pool: write the bound port here")
     args = p.parse_args(argv)
     if args.serve_pool:
         serve_pool(args.port, args.port_file)
