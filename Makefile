@@ -14,13 +14,17 @@ quick: setup
 	$(PY) pipeline/local_runner.py --quick
 
 # `make test` runs every test, the end-to-end proofs included (the CI command); `make test-fast`
-# leaves out the end-to-end pipeline runs (-m "not e2e"), for the inner loop.
+# leaves out the end-to-end pipeline runs (-m "not e2e"), for the inner loop. Two pytest workers
+# (pytest-xdist), each taking whole files, so a file's module fixtures are built once: much of a
+# test's time is one Python thread (Beam, a server, a subprocess), and the second core is idle.
+# TEST_WORKERS=0 runs in this process.
 test: MARKERS :=
 test-fast: MARKERS := -m "not e2e"
+TEST_WORKERS ?= 2
 test test-fast:
 	@./bootstrap.sh --browser
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest tests $(MARKERS) --durations=30
+	$(PY) -m pytest tests $(MARKERS) -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 # The formatter and the linter (ruff.toml); `make format` rewrites the tree in ruff's style.
 lint:

@@ -49,6 +49,15 @@ setup(
         # ruff formats and lints the tree (pinned: another version may format differently);
         # pytest-random-order runs the suite shuffled on request (`pytest --random-order`).
         # saliency: PAIR's integrated gradients, the independent reference for the explain signatures.
-        "test": ["pytest", "pytest-timeout", "pytest-random-order", "selenium", "ruff==0.17.6", "saliency"],
+        # pytest-xdist: `make test` runs the suite in two workers.
+        "test": [
+            "pytest",
+            "pytest-timeout",
+            "pytest-random-order",
+            "pytest-xdist",
+            "selenium",
+            "ruff==0.17.6",
+            "saliency",
+        ],
     },
 )
