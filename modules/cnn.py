@@ -75,13 +75,20 @@ def compile_model(model: keras.Model, hparams: HParams, steps_per_epoch: int, **
     """Adam with decoupled weight decay on the warm-up-cosine schedule, cross-entropy, accuracy;
     options go to model.compile (benchmarks/trainer_profile.py measures jit_compile and
     steps_per_execution with it)."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate_schedule(hparams, steps_per_epoch), weight_decay=hparams.weight_decay or None
-        ),
-        **{**loss_and_metrics(), **options},
+    optimizer = keras.optimizers.Adam(
+        learning_rate_schedule(hparams, steps_per_epoch), weight_decay=hparams.weight_decay or None
     )
+    if float16_layers(model):
+        # Keras scales the loss only when the model's own policy is mixed_float16; build_model sets
+        # the policy layer by layer, so float16 gradients would underflow without this.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, **{**loss_and_metrics(), **options})
     return model
+
+
+def float16_layers(model: keras.Model) -> bool:
+    """Whether any layer of the model (of a wrapped model too) computes in float16."""
+    return any(layer.dtype_policy.compute_dtype == "float16" for layer in model._flatten_layers())
 
 
 def loss_and_metrics() -> dict:

@@ -1,5 +1,6 @@
 """The model's contract with Transform: input names and output shape."""
 
+import keras
 import numpy as np
 
 from modules import cnn, features
@@ -39,3 +40,22 @@ def test_an_unknown_head_is_refused_by_name():
 
     with pytest.raises(ValueError, match="head 'dense' is not one of"):
         HParams(head="dense")
+
+
+def test_float16_training_scales_its_loss_and_the_others_do_not():
+    for policy, scaled in (("mixed_float16", True), ("mixed_bfloat16", False), ("float32", False)):
+        model = cnn.compile_model(cnn.build_model(HParams(), 10, dtype_policy=policy), HParams(), 10)
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) is scaled, policy
+
+
+def test_a_float16_step_changes_the_weights():
+    # The loss scale starts high and halves on each overflowing step, which it skips; within a few
+    # steps the updates go through and the weights stay finite.
+    model = cnn.compile_model(cnn.build_model(HParams(), 10, dtype_policy="mixed_float16"), HParams(), 10)
+    x = {features.transformed_name(features.IMAGE_KEY): np.random.default_rng(0).random((320, 784), np.float32)}
+    y = np.arange(320) % 10
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    after = [w.numpy() for w in model.trainable_weights]
+    assert all(np.isfinite(a).all() for a in after)
+    assert sum(not np.array_equal(b, a) for b, a in zip(before, after)) > len(after) // 2
