@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run quick test test-fast lint format
+.PHONY: setup run quick test test-fast lint format clean
 
 setup:
 	@./bootstrap.sh
@@ -34,3 +34,7 @@ lint:
 format:
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Deletes what runs and benchmarks wrote; keeps .venv/, data/ and the labels in data/feedback/.
+clean:
+	rm -rf outputs serving_model benchmarks/results
