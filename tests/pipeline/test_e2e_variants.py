@@ -1,0 +1,105 @@
+"""The pipeline's variants, each a quick run of its own: with the Tuner, with an inferred schema,
+and killed during training then resumed. Apart from test_e2e.py so that the two test workers
+share the end-to-end runs."""
+
+import glob
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from pipeline import configs
+from pipeline.configs import PROJECT_ROOT
+from tests.pipeline.test_e2e import CACHED_ON_RERUN, _quick_run, _run_pipeline
+from tests.timeouts import E2E_TIMEOUT, PIPELINE_TIMEOUT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(E2E_TIMEOUT)]
+
+# None of these tests reads the release's adversarial table (test_e2e.py does).
+NO_ATTACKS = ("--attack-examples", "0")
+
+
+def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
+    import keras_tuner
+
+    from modules import tuning
+
+    # Base values outside the search space: a Trainer that ignored the Tuner would train with these.
+    base = {"peak_learning_rate": 0.002, "dropout": 0.1}
+    flags = [f for k, v in base.items() for f in ("--hparam", f"{k}={v}")]
+    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--tune", *flags, *NO_ATTACKS)
+    assert summary["components"]["Tuner"]["state"] == "COMPLETE"
+    assert summary["components"]["Trainer"]["state"] == "COMPLETE"
+    from components import tfx_files
+    from modules import export
+
+    space = tuning.search_space(keras_tuner.HyperParameters())
+    assert set(summary["tuned_hparams"]) == set(space)
+    assert summary["blessed"] and summary["pushed"]
+    # The Trainer trained with the Tuner's values, not the base ones: its training record says so.
+    model_uri = summary["artifacts"]["Trainer.Model"]
+    trained = export.read_training_record(tfx_files.serving_model_path(model_uri))["hparams"]
+    assert {k: trained[k] for k in summary["tuned_hparams"]} == summary["tuned_hparams"]
+    assert all(trained[k] != v for k, v in base.items())
+
+
+def test_infer_schema_has_schemagen_infer_a_schema_and_the_run_pushes(tmp_path):
+    """--infer-schema (to regenerate pipeline/schema/schema.pbtxt): SchemaGen infers the schema from
+    the statistics instead of ImportSchemaGen importing the curated one; the run goes on to a push."""
+    import tensorflow_data_validation as tfdv
+
+    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--infer-schema", *NO_ATTACKS)
+    states = {name: c["state"] for name, c in summary["components"].items()}
+    assert "SchemaGen" in states and "ImportSchemaGen" not in states and set(states.values()) == {"COMPLETE"}
+    [schema] = glob.glob(str(tmp_path / "out" / "pipeline_root" / "SchemaGen" / "schema" / "*" / "schema.pbtxt"))
+    assert {f.name for f in tfdv.load_schema_text(schema).feature} == {"image", "label", "source"}
+    assert summary["blessed"] and summary["pushed"]
+
+
+def _trainer_executions(output_root):
+    """(id, state) of every Trainer execution in the run's ML Metadata, oldest first."""
+    from runs import summary
+
+    store = summary.read_only_store(os.path.join(output_root, configs.METADATA_FILE))
+    node = store.get_context_by_type_and_name("node", f"{configs.PIPELINE_NAME}.Trainer")
+    return sorted((e.id, summary.state_name(e)) for e in store.get_executions_by_context(node.id))
+
+
+def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
+    output_root, serving_dir = tmp_path / "out", tmp_path / "serving" / configs.MODEL_NAME
+    proc = subprocess.Popen(
+        _quick_run(output_root, serving_dir, *NO_ATTACKS),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    # Killed once the Trainer has logged its first epoch of two: inside training, whatever the speed.
+    log_path, deadline = output_root / "run.log", time.time() + PIPELINE_TIMEOUT
+    first_epoch = f"epoch 1/{configs.QUICK_HPARAMS['epochs']} "
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if log_path.exists() and first_epoch in log_path.read_text():
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be killed during training"
+        assert first_epoch in log_path.read_text(), f"no '{first_epoch}' in the run's log in {PIPELINE_TIMEOUT} s"
+    finally:  # killed here whatever happened: a failing test leaves no pipeline running
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert not os.path.exists(serving_dir) or not os.listdir(serving_dir)
+    # ML Metadata holds the killed Trainer execution as it was when the process died: RUNNING.
+    [(killed_id, killed_state)] = _trainer_executions(output_root)
+    assert killed_state == "RUNNING"
+
+    resumed = _run_pipeline(output_root, serving_dir, *NO_ATTACKS)
+    states = {name: c["state"] for name, c in resumed["components"].items()}
+    assert {states[n] for n in CACHED_ON_RERUN if n != "Trainer"} == {"CACHED"}, states
+    assert states["Trainer"] == "COMPLETE" and resumed["blessed"] and resumed["pushed"]
+    assert os.listdir(serving_dir) == [str(resumed["pushed_version"])]
+    # The killed execution is kept unchanged beside the new, complete one.
+    after = _trainer_executions(output_root)
+    assert after[0] == (killed_id, "RUNNING") and [state for _, state in after[1:]] == ["COMPLETE"]
