@@ -17,14 +17,16 @@ quick: setup
 # leaves out the end-to-end pipeline runs (-m "not e2e"), for the inner loop. Two pytest workers
 # (pytest-xdist), each taking whole files, so a file's module fixtures are built once: much of a
 # test's time is one Python thread (Beam, a server, a subprocess), and the second core is idle.
-# TEST_WORKERS=0 runs in this process.
+# Files go out in collection order, which puts the end-to-end modules first (tests/conftest.py;
+# xdist's own order, most tests first, left the longest runs to the end). TEST_WORKERS=0 runs in
+# this process.
 test: MARKERS :=
 test-fast: MARKERS := -m "not e2e"
 TEST_WORKERS ?= 2
 test test-fast:
 	@./bootstrap.sh --browser
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest tests $(MARKERS) -n $(TEST_WORKERS) --dist loadfile --durations=30
+	$(PY) -m pytest tests $(MARKERS) -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 # The formatter and the linter (ruff.toml); `make format` rewrites the tree in ruff's style.
 lint:
