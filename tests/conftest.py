@@ -106,8 +106,9 @@ def trained_model(train_images_labels):
     images, labels = train_images_labels
     hparams = HParams(batch_size=64, bn_momentum=0.9)
     keras.utils.set_random_seed(EXPORTED_MODEL_SEED)
-    # mixed_bfloat16 as in training: the export must still write a float32 model.
-    model = cnn.build_model(hparams, steps_per_epoch=TRAIN_IMAGES // hparams.batch_size, dtype_policy="mixed_bfloat16")
+    # float32, what training picks on a CPU without native bfloat16 (modules/strategy.py), where
+    # bfloat16 is emulated and ten times slower; test_export.py exports mixed-precision models.
+    model = cnn.build_model(hparams, steps_per_epoch=TRAIN_IMAGES // hparams.batch_size, dtype_policy="float32")
     x = images[:TRAIN_IMAGES].reshape(TRAIN_IMAGES, -1).astype(np.float32) / features.MAX_PIXEL_VALUE
     model.fit(
         {features.transformed_name(features.IMAGE_KEY): x},
