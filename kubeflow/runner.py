@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from tfx import v1 as tfx
 
 from modules import hparams as hparams_lib
+from modules import push_layout
 from pipeline import code_version, configs
 from pipeline.blessing import eval_config
 from pipeline.dag import create_pipeline
@@ -72,6 +73,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="test digits the release attacks for its adversarial table, 0 for none",
     )
     p.add_argument(
+        "--formats",
+        default=_env("FORMATS", "all"),
+        help=f"what the release converts beside the SavedModel: all, none, or some of {','.join(push_layout.FORMATS)}",
+    )
+    p.add_argument(
         "--output",
         default=_env("OUTPUT", "pipeline.yaml"),
         help="a .yaml PipelineSpec: what kfp.Client uploads and the kfp SDK loads",
@@ -82,6 +88,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             f"--serving-dir {args.serving_dir}: the push directory must be a mounted file system (a "
             "PersistentVolumeClaim TF Serving also mounts); object stores have no atomic rename"
         )
+    try:
+        push_layout.requested_formats(args.formats)
+    except ValueError as error:
+        p.error(f"--formats {error}")
     return args
 
 
@@ -125,6 +135,7 @@ def build(args: argparse.Namespace):
         schema_file=args.schema_file,
         code_version=code_version.fingerprint(),
         attack_examples=args.attack_examples,
+        formats=args.formats,
     )
 
 

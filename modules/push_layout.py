@@ -30,6 +30,31 @@ RELEASE_FILE = "release.json"
 MODELS_CONFIG_FILE = "models.config"
 STAGING_PREFIX = ".staging-"  # hidden and not an integer: TF Serving never loads a half-copied version
 VERSIONS_SERVED = 1  # version policy: the newest version only; TF Serving swaps when a newer one loads
+# The formats a release can convert beside the SavedModel (components/release/formats.py), by name.
+TFLITE, TFLITE_FLOAT16, TFLITE_INT8, TFLITE_MICRO, ONNX = (
+    "tflite",
+    "tflite_float16",
+    "tflite_int8",
+    "tflite_micro",
+    "onnx",
+)
+FORMATS = (TFLITE, TFLITE_FLOAT16, TFLITE_INT8, TFLITE_MICRO, ONNX)
+
+
+def requested_formats(text: str) -> Tuple[str, ...]:
+    """A --formats value -> the formats to convert, in FORMATS order: "all", "none" (the SavedModel
+    alone) or names separated by commas. ValueError says what is wrong; TFLite Micro's C source is
+    the full-integer model, so it cannot be asked for without tflite_int8."""
+    text = text.strip()
+    if text in ("all", "none"):
+        return FORMATS if text == "all" else ()
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = sorted(names - set(FORMATS))
+    if unknown or not names:
+        raise ValueError(f"{text!r}: expected all, none or some of {', '.join(FORMATS)} separated by commas")
+    if TFLITE_MICRO in names and TFLITE_INT8 not in names:
+        raise ValueError(f"{text!r}: {TFLITE_MICRO} is the {TFLITE_INT8} model as C source; ask for both")
+    return tuple(name for name in FORMATS if name in names)
 
 
 def version_of(name: str) -> Optional[int]:

@@ -65,6 +65,7 @@ def create_pipeline(
     metadata_connection_config: Optional[Any] = None,
     enable_cache: bool = True,
     attack_examples: int = ATTACK_EXAMPLES,
+    formats: str = "all",
 ) -> tfx.dsl.Pipeline:
     """trainer_custom_config: Trainer's custom_config (modules.hparams.custom_config: hyperparameters
     and code version), or a RuntimeParameter holding its JSON (Kubeflow: a run can change it).
@@ -77,7 +78,9 @@ def create_pipeline(
     instead of reusing its cached output (Trainer's is inside trainer_custom_config).
     tuner_fn, tuning_trials: add a Tuner trying that many points; its best hyperparameters override
     trainer_custom_config's in Trainer (needs a fixed trainer_custom_config, not a RuntimeParameter).
-    attack_examples: the test digits the release attacks for its adversarial table (0: none)."""
+    attack_examples: the test digits the release attacks for its adversarial table (0: none).
+    formats: the formats the release converts beside the SavedModel: all, none or a comma-separated
+    list (modules/push_layout.requested_formats)."""
     example_gen = idx_example_gen.create_idx_example_gen(data_root).with_id("IdxExampleGen")
     if schema_file:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("ImportSchemaGen")
@@ -154,6 +157,7 @@ def create_pipeline(
         push_base_dir=serving_model_dir,
         model_name=model_name,
         attack_examples=attack_examples,
+        formats=formats,
     ).with_id("Pusher")
     components = [
         example_gen,

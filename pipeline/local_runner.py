@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from modules import idx
+from modules import idx, push_layout
 from modules.hparams import HParams, custom_config
 from pipeline import configs, console, metadata
 
@@ -54,6 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         help="test digits the release attacks for its adversarial table, 0 for none (default "
         f"{configs.ATTACK_EXAMPLES}; with --quick {configs.QUICK_ATTACK_EXAMPLES})",
+    )
+    p.add_argument(
+        "--formats",
+        default="all",
+        help=f"what the release converts beside the SavedModel: all (default), none, or some of "
+        f"{','.join(push_layout.FORMATS)}",
     )
     p.add_argument(
         "--hparam",
@@ -98,6 +104,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
     args = p.parse_args(argv)
     args.component_beam_args = component_beam_args(args.component_beam_arg)  # checked before anything runs
+    try:
+        push_layout.requested_formats(args.formats)
+    except ValueError as error:
+        raise SystemExit(f"--formats {error}") from None
     return args
 
 
@@ -226,6 +236,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_c
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
         component_beam_args=args.component_beam_args,
         attack_examples=attack_examples(args),
+        formats=args.formats,
         metadata_connection_config=metadata_connection,
         enable_cache=not args.no_cache,
     )

@@ -83,9 +83,11 @@ def release(
     push_base_dir: str,
     model_name: str,
     attack_examples: int,
+    requested_formats=push_layout.FORMATS,
 ):
     """Converts, evaluates and describes the model, then pushes it; returns (version, directory).
-    attack_examples: test digits the adversarial table attacks (0: no table)."""
+    attack_examples: test digits the adversarial table attacks (0: no table). requested_formats:
+    the formats converted beside the SavedModel (push_layout.FORMATS)."""
     saved_model = tfx_files.serving_model_path(model.uri)
     version = safe_push.next_version(push_base_dir)
     images, labels = inputs.test_split(examples.uri)
@@ -114,6 +116,7 @@ def release(
             tflite.calibration_sample(inputs.train_images(examples.uri, tflite.CALIBRATION_POOL)),
             scratch,
             loaded=loaded,
+            requested=requested_formats,
         )
         explained_png = os.path.join(scratch, push_layout.EXPLANATIONS_FILE)
         explained = explanations.release_record(
@@ -159,6 +162,7 @@ def Release(
     push_base_dir: tfx.dsl.components.Parameter[str],
     model_name: tfx.dsl.components.Parameter[str],
     attack_examples: tfx.dsl.components.Parameter[int],
+    formats: tfx.dsl.components.Parameter[str],
 ) -> None:
     if not model_blessing.get_int_custom_property("blessed"):
         pushed_model.set_int_custom_property("pushed", 0)
@@ -170,7 +174,16 @@ def Release(
         log.info("model %s is already served as version %s: nothing copied", model.uri, version)
     else:
         version, destination = release(
-            model, evaluation, model_blessing, examples, statistics, schema, push_base_dir, model_name, attack_examples
+            model,
+            evaluation,
+            model_blessing,
+            examples,
+            statistics,
+            schema,
+            push_base_dir,
+            model_name,
+            attack_examples,
+            push_layout.requested_formats(formats),
         )
     push_layout.update_models_config(
         push_layout.models_config_path(push_base_dir),

@@ -8,6 +8,8 @@ against the SavedModel and timed in the same process: release.json's "formats".
 
 A format that fails to convert or falls outside its bound is left out of the version directory,
 and the record says which and why; the SavedModel's push goes on (it is what TF Serving serves).
+A run may ask for fewer formats (`--formats`, modules/push_layout.requested_formats); the record
+names those not requested.
 Bounds: a file's test accuracy within ACCURACY_BOUND of the SavedModel's; TFLite Micro's classes
 LiteRT's on all but ACCURACY_BOUND of the checked digits.
 """
@@ -26,7 +28,7 @@ from modules import push_layout, signatures
 log = logging.getLogger(__name__)
 
 SAVED_MODEL = "saved_model"
-MICRO, ONNX = "tflite_micro", "onnx"
+MICRO, ONNX = push_layout.TFLITE_MICRO, push_layout.ONNX
 ORDER = (SAVED_MODEL, *tflite.KINDS, MICRO, ONNX)
 DESCRIPTIONS = {
     SAVED_MODEL: "SavedModel (TF Serving)",
@@ -92,13 +94,15 @@ def release_record(
     scratch: str,
     micro_rows: int = MICRO_ROWS,
     loaded=None,
+    requested: Tuple[str, ...] = push_layout.FORMATS,
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """(release.json's "formats", {file name in the version directory: path in scratch}).
 
     saved_model_probabilities: the SavedModel's answers on images; saved_model_run: a function
     timing it (uint8 images -> anything). calibration_images: training images for the full-integer
     model. micro_rows: test digits TFLite Micro runs. loaded: the SavedModel already loaded (else
-    it is loaded from saved_model_dir). Every format is tried; one that fails is
+    it is loaded from saved_model_dir). requested: the formats to make (push_layout.FORMATS); the
+    others are listed under "not_requested". Every requested format is tried; one that fails is
     recorded under "missing" with its reason."""
     loaded = tf.saved_model.load(saved_model_dir) if loaded is None else loaded  # once, for every converter
     reference = np.argmax(saved_model_probabilities, axis=-1)
@@ -115,7 +119,13 @@ def release_record(
     flatbuffers: Dict[str, bytes] = {}
     int8_inputs: Dict[str, np.ndarray] = {}  # the full-integer model's device inputs, for TFLite Micro too
 
+    not_requested = [name for name in ORDER[1:] if name not in requested]
+    if not_requested:
+        record["not_requested"] = not_requested
+
     def attempt(name: str, make: Callable[[], Tuple[Dict[str, Any], Dict[str, str]]]) -> None:
+        if name not in requested:
+            return
         try:
             entry, written = make()
         except Exception as error:
@@ -160,7 +170,8 @@ def release_record(
 
     def make_micro():
         if tflite.FULL_INTEGER not in flatbuffers:
-            raise tflite.ConversionError(f"{MICRO}: no full-integer model ({record['missing'][tflite.FULL_INTEGER]})")
+            reason = record["missing"].get(tflite.FULL_INTEGER, f"{tflite.FULL_INTEGER} not requested")
+            raise tflite.ConversionError(f"{MICRO}: no full-integer model ({reason})")
         flatbuffer = flatbuffers[tflite.FULL_INTEGER]
         fed = int8_inputs["test"][:micro_rows]
         arena = micro.arena_bytes(flatbuffer, fed[:1])
@@ -241,6 +252,8 @@ def summary_line(record: Dict[str, Any]) -> str:
     missing = record.get("missing") or {}
     if missing:
         line += "; MISSING " + "; ".join(reason for reason in missing.values())
+    if record.get("not_requested"):
+        line += f"; not requested: {', '.join(record['not_requested'])}"
     return line
 
 

@@ -133,6 +133,12 @@ def _files(card: Dict[str, Any]) -> List[str]:
         if shipped.get("missing"):
             lines.append("")
             lines.append("Missing from this version: " + "; ".join(shipped["missing"].values()))
+        if shipped.get("not_requested"):
+            lines.append("")
+            lines.append(
+                "Not converted for this version (the run asked for fewer formats): "
+                + ", ".join(shipped["not_requested"])
+            )
         lines.append("")
     else:
         lines.append(f"- SavedModel (TF Serving): {card['saved_model_size_bytes'] / 1e6:.2f} MB")

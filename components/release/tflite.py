@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from modules import features, push_layout, signatures
 
-DYNAMIC_RANGE, FLOAT16, FULL_INTEGER = "tflite", "tflite_float16", "tflite_int8"
+DYNAMIC_RANGE, FLOAT16, FULL_INTEGER = push_layout.TFLITE, push_layout.TFLITE_FLOAT16, push_layout.TFLITE_INT8
 KINDS = (DYNAMIC_RANGE, FLOAT16, FULL_INTEGER)
 FILES = {
     DYNAMIC_RANGE: push_layout.TFLITE_FILE,

@@ -29,7 +29,7 @@ def loop(tmp_path_factory):
         epochs=3,
         # 3 epochs on 10k records: two trainings differ by a few tenths of a point on 2k test records.
         max_accuracy_drop=0.01,
-        pipeline_arg=["--min-accuracy=0.9", "--hparam=bn_momentum=0.9", "--attack-examples=0"],
+        pipeline_arg=["--min-accuracy=0.9", "--hparam=bn_momentum=0.9", "--attack-examples=0", "--formats=none"],
         window_rows=1000,
         clean_windows=2,
         shifted_windows=1,

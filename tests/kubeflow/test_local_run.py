@@ -56,6 +56,7 @@ def two_runs(tmp_path_factory, small_data_root):
             f"--schema-file={configs.SCHEMA_FILE}",  # the image's path, here the checkout's
             f"--output={root / 'pipeline.yaml'}",
             f"--attack-examples={configs.QUICK_ATTACK_EXAMPLES}",
+            "--formats=tflite",  # the one other format the tests read
         ]
     )
     spec = local_run.local_task.load_spec(runner.compile_pipeline(args))

@@ -106,6 +106,20 @@ def test_the_min_accuracy_flag_reaches_the_compiled_default(tmp_path, small_data
     assert _eval_thresholds(parameters[runner.EVAL_CONFIG_PARAMETER]["defaultValue"])[0] == 0.97
 
 
+def test_the_release_converts_every_format_unless_the_compile_asks_for_fewer(compiled, tmp_path, small_data_root):
+    def pusher_formats(path):
+        return _spec(path)["root"]["dag"]["tasks"]["Pusher"]["inputs"]["parameters"]["formats"]["runtimeValue"]
+
+    assert pusher_formats(compiled) == {"constant": "all"}
+    argv = ["--image", IMAGE, "--pipeline-root", str(tmp_path / "root"), "--data-root", small_data_root]
+    argv += ["--serving-dir", str(tmp_path / "serving"), "--output", str(tmp_path / "pipeline.yaml")]
+    assert pusher_formats(runner.compile_pipeline(runner.parse_args([*argv, "--formats", "onnx"]))) == {
+        "constant": "onnx"
+    }
+    with pytest.raises(SystemExit):  # refused before anything is compiled
+        runner.parse_args([*argv, "--formats", "tflite_micro"])
+
+
 def test_loads_with_the_kfp_sdk_and_parses_strictly(compiled):
     component = kfp.components.load_component_from_file(compiled)
     assert component.name == "mnist-tfx"

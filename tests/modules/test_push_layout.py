@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from components.release import safe_push
 from modules import push_layout
 
@@ -45,3 +47,19 @@ def test_request_logging_is_rendered_and_survives_the_next_push():
     assert again.count("logging_config") == 1 and 'base_path: "/srv/m2"' in again
     assert "sampling_rate: 0.1" in again
     assert "logging_config" not in push_layout.render_models_config([("mnist", "/srv/m")])
+
+
+def test_a_run_asks_for_all_formats_none_or_a_list_and_micro_needs_the_int8_model():
+    assert push_layout.requested_formats("all") == push_layout.FORMATS
+    assert push_layout.requested_formats("none") == ()
+    # In the release's order, whatever order they were named in.
+    assert push_layout.requested_formats(" onnx, tflite ") == (push_layout.TFLITE, push_layout.ONNX)
+    assert push_layout.requested_formats("tflite_int8,tflite_micro") == (
+        push_layout.TFLITE_INT8,
+        push_layout.TFLITE_MICRO,
+    )
+    for wrong, says in (("tflite,coreml", "expected all, none or some of"), ("", "expected"), (",", "expected")):
+        with pytest.raises(ValueError, match=says):
+            push_layout.requested_formats(wrong)
+    with pytest.raises(ValueError, match="tflite_micro is the tflite_int8 model as C source"):
+        push_layout.requested_formats("tflite_micro")

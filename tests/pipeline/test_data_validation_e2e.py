@@ -40,6 +40,7 @@ def _run(data_root, output_root, serving_dir):
             "--max-accuracy-drop",
             "1",
             "--attack-examples=0",
+            "--formats=none",
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,

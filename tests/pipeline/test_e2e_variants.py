@@ -17,8 +17,9 @@ from tests.timeouts import E2E_TIMEOUT, PIPELINE_TIMEOUT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(E2E_TIMEOUT)]
 
-# None of these tests reads the release's adversarial table (test_e2e.py does).
-NO_ATTACKS = ("--attack-examples", "0")
+# None of these tests reads the release's adversarial table or its other formats (test_e2e.py
+# does): the release makes neither.
+SAVED_MODEL_ONLY = ("--attack-examples", "0", "--formats", "none")
 
 
 def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
@@ -29,7 +30,7 @@ def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
     # Base values outside the search space: a Trainer that ignored the Tuner would train with these.
     base = {"peak_learning_rate": 0.002, "dropout": 0.1}
     flags = [f for k, v in base.items() for f in ("--hparam", f"{k}={v}")]
-    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--tune", *flags, *NO_ATTACKS)
+    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--tune", *flags, *SAVED_MODEL_ONLY)
     assert summary["components"]["Tuner"]["state"] == "COMPLETE"
     assert summary["components"]["Trainer"]["state"] == "COMPLETE"
     from components import tfx_files
@@ -50,7 +51,7 @@ def test_infer_schema_has_schemagen_infer_a_schema_and_the_run_pushes(tmp_path):
     the statistics instead of ImportSchemaGen importing the curated one; the run goes on to a push."""
     import tensorflow_data_validation as tfdv
 
-    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--infer-schema", *NO_ATTACKS)
+    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--infer-schema", *SAVED_MODEL_ONLY)
     states = {name: c["state"] for name, c in summary["components"].items()}
     assert "SchemaGen" in states and "ImportSchemaGen" not in states and set(states.values()) == {"COMPLETE"}
     [schema] = glob.glob(str(tmp_path / "out" / "pipeline_root" / "SchemaGen" / "schema" / "*" / "schema.pbtxt"))
@@ -70,7 +71,7 @@ def _trainer_executions(output_root):
 def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     output_root, serving_dir = tmp_path / "out", tmp_path / "serving" / configs.MODEL_NAME
     proc = subprocess.Popen(
-        _quick_run(output_root, serving_dir, *NO_ATTACKS),
+        _quick_run(output_root, serving_dir, *SAVED_MODEL_ONLY),
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -95,7 +96,7 @@ def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
     [(killed_id, killed_state)] = _trainer_executions(output_root)
     assert killed_state == "RUNNING"
 
-    resumed = _run_pipeline(output_root, serving_dir, *NO_ATTACKS)
+    resumed = _run_pipeline(output_root, serving_dir, *SAVED_MODEL_ONLY)
     states = {name: c["state"] for name, c in resumed["components"].items()}
     assert {states[n] for n in CACHED_ON_RERUN if n != "Trainer"} == {"CACHED"}, states
     assert states["Trainer"] == "COMPLETE" and resumed["blessed"] and resumed["pushed"]

@@ -66,6 +66,13 @@ def test_the_release_attacks_fewer_digits_in_quick_mode_and_as_many_as_asked():
         local_runner.attack_examples(local_runner.parse_args(["--attack-examples", "-1"]))
 
 
+def test_the_release_converts_every_format_unless_asked_for_fewer():
+    assert local_runner.parse_args([]).formats == "all"
+    assert local_runner.parse_args(["--formats", "none"]).formats == "none"
+    with pytest.raises(SystemExit, match="--formats 'tflite,coreml': expected all, none or some of"):
+        local_runner.parse_args(["--formats", "tflite,coreml"])
+
+
 def test_a_refused_hyperparameter_is_a_plain_error_before_anything_runs(tmp_path, capsys):
     argv = [
         "--output-root",

@@ -31,6 +31,7 @@ def _run(data_root, output_root, *beam_flags):
         "--epochs=1",
         "--min-accuracy=0",
         "--attack-examples=0",
+        "--formats=none",
         *beam_flags,
     ]
     proc = subprocess.run(

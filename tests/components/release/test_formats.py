@@ -129,3 +129,21 @@ def test_tflite_micro_is_left_out_when_its_classes_stray_from_litert_s(
     )
     assert record["missing"]["tflite_micro"] == "tflite_micro: 1 of 100 classes differ from LiteRT's (at most 0.1%)"
     assert "model_data.cc" not in files and "model_int8.tflite" in files
+
+
+def test_formats_not_requested_are_not_made_and_the_record_says_so(exported_model, test_images_labels, tmp_path):
+    images, labels = (a[:50] for a in test_images_labels)
+    predict = confidence.images_predictor(exported_model)
+    # TFLite Micro alone: its C source is the full-integer model, which was not asked for.
+    record, files = formats.release_record(
+        exported_model, images, labels, predict(images), predict, None, str(tmp_path), requested=(formats.MICRO,)
+    )
+    assert files == {} and set(record) == {formats.SAVED_MODEL, "missing", "not_requested"}
+    assert record["not_requested"] == [*tflite.KINDS, formats.ONNX]
+    assert record["missing"] == {formats.MICRO: "tflite_micro: no full-integer model (tflite_int8 not requested)"}
+    assert formats.summary_line(record).endswith("; not requested: tflite, tflite_float16, tflite_int8, onnx")
+    record, files = formats.release_record(
+        exported_model, images, labels, predict(images), predict, None, str(tmp_path), requested=()
+    )
+    assert files == {} and record["missing"] == {} and record["not_requested"] == list(formats.ORDER[1:])
+    assert formats.summary_line(record).startswith("formats: none besides the SavedModel; not requested: tflite,")

@@ -183,3 +183,10 @@ def test_the_card_states_the_privacy_bound_or_not_private():
     assert (
         "noise multiplier 1.1, each example's gradient clipped to L2 norm 1.0, batch 256 of 55,000, 15 epochs" in text
     )
+
+
+def test_formats_the_run_did_not_ask_for_are_named_apart_from_failures():
+    card = model_card.render(_card(shipped={**SHIPPED, "not_requested": ["tflite_micro"]}))
+    assert "Missing from this version: onnx: Unsupported ops: SomeOp" in card
+    assert "Not converted for this version (the run asked for fewer formats): tflite_micro" in card
+    assert "Not converted" not in model_card.render(_card(shipped=SHIPPED))
