@@ -99,11 +99,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help=f"add a Tuner ({configs.TUNING_TRIALS} trials); its best values override the defaults",
     )
+    p.add_argument(
+        "--tuning-trials",
+        type=int,
+        default=configs.TUNING_TRIALS,
+        help=f"points of the search space the Tuner tries with --tune (default {configs.TUNING_TRIALS})",
+    )
     metadata.add_mysql_argument(p, "<output-root>/metadata.sqlite")
     p.add_argument("--no-cache", action="store_true", help="re-execute every component")
     p.add_argument("--verbose", action="store_true", help="show every library's log on the terminal as well")
     args = p.parse_args(argv)
     args.component_beam_args = component_beam_args(args.component_beam_arg)  # checked before anything runs
+    if args.tuning_trials < 1:
+        raise SystemExit(f"--tuning-trials {args.tuning_trials}: the Tuner tries at least one point")
     try:
         push_layout.requested_formats(args.formats)
     except ValueError as error:
@@ -232,7 +240,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_c
         schema_file=None if args.infer_schema else configs.SCHEMA_FILE,
         code_version=fingerprint,
         tuner_fn=configs.TUNER_FN if args.tune else None,
-        tuning_trials=configs.TUNING_TRIALS if args.tune else None,
+        tuning_trials=args.tuning_trials if args.tune else None,
         beam_pipeline_args=args.beam_args or configs.BEAM_PIPELINE_ARGS,
         component_beam_args=args.component_beam_args,
         attack_examples=attack_examples(args),

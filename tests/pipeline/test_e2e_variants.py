@@ -30,7 +30,9 @@ def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
     # Base values outside the search space: a Trainer that ignored the Tuner would train with these.
     base = {"peak_learning_rate": 0.002, "dropout": 0.1}
     flags = [f for k, v in base.items() for f in ("--hparam", f"{k}={v}")]
-    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--tune", *flags, *SAVED_MODEL_ONLY)
+    # Two trials: enough to show the best one's values reach the Trainer.
+    tune_flags = ("--tune", "--tuning-trials", "2")
+    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", *tune_flags, *flags, *SAVED_MODEL_ONLY)
     assert summary["components"]["Tuner"]["state"] == "COMPLETE"
     assert summary["components"]["Trainer"]["state"] == "COMPLETE"
     from components import tfx_files

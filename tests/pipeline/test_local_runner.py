@@ -73,6 +73,13 @@ def test_the_release_converts_every_format_unless_asked_for_fewer():
         local_runner.parse_args(["--formats", "tflite,coreml"])
 
 
+def test_the_tuner_tries_as_many_points_as_asked_and_at_least_one():
+    assert local_runner.parse_args(["--tune"]).tuning_trials == configs.TUNING_TRIALS
+    assert local_runner.parse_args(["--tune", "--tuning-trials", "2"]).tuning_trials == 2
+    with pytest.raises(SystemExit, match="--tuning-trials 0: the Tuner tries at least one point"):
+        local_runner.parse_args(["--tune", "--tuning-trials", "0"])
+
+
 def test_a_refused_hyperparameter_is_a_plain_error_before_anything_runs(tmp_path, capsys):
     argv = [
         "--output-root",
