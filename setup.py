@@ -11,7 +11,8 @@ setup(
     name="mnist-tfx",
     version="0.1.0",
     description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
-    python_requires=">=3.9,<3.12",
+    # What TFX 1.21 supports; make test runs on 3.11 (Debian 12) and 3.13 (Debian 13).
+    python_requires=">=3.10,<3.14",
     packages=find_packages(
         include=["pipeline*", "components*", "modules*", "runs*", "serving*", "kubeflow*", "monitoring*"]
     ),

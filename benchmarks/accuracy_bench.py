@@ -10,7 +10,7 @@ strength, expected calibration error clean and per family at its middle strength
 after temperature scaling fitted on eval (as the Trainer does). Then the median and the spread
 (max - min) of test accuracy and fit time, and the accuracy of the seeds' models averaged, all
 together and in pairs.
-Targets (issue 16): median >= 99.70% with every family >= 97% at its middle strength.
+Targets: median >= 99.70% with every family >= 97% at its middle strength.
 Writes benchmarks/results/accuracy_bench.json.
 """
 

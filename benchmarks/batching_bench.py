@@ -11,7 +11,7 @@ each row is the rounds' median.
 
 Per row: requests/s, p50/p99 ms, CPU ms per request (in-process: this process; gRPC: the server
 process and this process, the clients), and for the in-process batcher the mean rows per model
-call. Issue 15's target for gRPC: batching at least 2x the requests/s of batching off, p99 at most
+call. The target for gRPC: batching at least 2x the requests/s of batching off, p99 at most
 2x. Writes benchmarks/results/batching_bench.json.
 """
 
@@ -45,7 +45,7 @@ CANDIDATES = (
 )
 
 # TF Serving's thread flags at one thread each: a batch-1 call then runs on the calling thread
-# instead of waking TensorFlow's thread pools (docs/PERFORMANCE.md, Serving).
+# instead of waking TensorFlow's thread pools (benchmarks/batching_bench.py measures both).
 ONE_TF_THREAD = ("--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=1")
 BEST_WITH_ONE_THREAD = "8 rows, 1 ms, 1 thread"  # the one batching setting also run with ONE_TF_THREAD
 

@@ -1,5 +1,6 @@
 """Where the benchmarks write their results: indented JSON under benchmarks/results/ (ignored by
-git: numbers quoted in docs/PERFORMANCE.md name the run they came from)."""
+git: docs/PERFORMANCE.md quotes today's results with their commands, and the JSON behind them is
+committed under docs/results/)."""
 
 import json
 import os

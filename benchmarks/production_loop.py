@@ -38,7 +38,7 @@ from serving.tools.process import ServerProcess
 REQUESTS_OF = 10  # images per request
 # With the thicker pen both trainings leave out the pen and scan distortions (modules/augment.py):
 # the scenario is a pen the served model never saw. With them on, the Trainer already trains for a
-# 3x3 dilation and the served model hardly notices this shift (docs/PERFORMANCE.md, robustness table).
+# 3x3 dilation and the served model hardly notices this shift (benchmarks/robustness.py).
 UNSEEN_PEN = ["--hparam=distort=0"]
 SHIFTS = {"thicker": "thicker strokes", "other-writers": "other writers (UCI digits)"}
 

@@ -30,7 +30,7 @@ def build_model(
     image_key = features.transformed_name(features.IMAGE_KEY)
     inputs = keras.Input(shape=(features.NUM_PIXELS,), name=image_key)
     x = keras.layers.Reshape((features.IMAGE_HEIGHT, features.IMAGE_WIDTH, 1))(inputs)
-    # The 128C3 at 7x7 adds a fifth of the compute and lifted the 3-seed median (docs/PERFORMANCE.md).
+    # The 128C3 at 7x7 adds a fifth of the compute and lifted the 3-seed median (benchmarks/accuracy_bench.py).
     for filters in (32, 32, None, 64, 64, None, 128):
         if filters is None:
             x = keras.layers.MaxPooling2D(dtype=dtype_policy)(x)

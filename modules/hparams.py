@@ -13,7 +13,7 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu"
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # The classifier's input: the last 7x7x128 feature map flattened (6,272 x 128 weights in the Dense
 # layer, most of the model) or averaged over its 7x7 positions (128 x 128: a model about a fifth the
-# size, for microcontrollers; its accuracy: docs/PERFORMANCE.md, Formats).
+# size, for microcontrollers; its accuracy: benchmarks/formats.py).
 HEADS = ("flatten", "global_average")
 # "cnn": modules/cnn.build_model, with BatchNorm; "privacy_tutorial": TensorFlow Privacy's MNIST
 # tutorial network (cnn.build_privacy_tutorial_model), without: the one private training can use.
@@ -33,13 +33,15 @@ def check_budget(budget: float, name: str = "budget") -> float:
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-    epochs: int = 12  # the cosine schedule ends here; 16 scored no better (docs/PERFORMANCE.md, accuracy_bench)
+    epochs: int = 12  # the cosine schedule ends here; 16 scored no better (benchmarks/accuracy_bench.py)
     batch_size: int = 128  # per replica; the global batch is this times the number of replicas
     peak_learning_rate: float = 3e-3  # Adam with BatchNorm tolerates it; higher diverged in warm-up
     warmup_fraction: float = 0.1  # of all steps, linear from 0: large early steps upset BN statistics
     bn_momentum: float = 0.99  # BatchNorm moving averages; short runs (quick mode) need ~0.9
     dropout: float = 0.4  # before the classifier; BN and augmentation regularize the rest
-    weight_decay: float = 0.05  # decoupled (AdamW), times the learning rate; 0: none (docs/PERFORMANCE.md)
+    weight_decay: float = (
+        0.05  # decoupled (AdamW), times the learning rate; 0: none (benchmarks/accuracy_bench.py compares)
+    )
     translate: float = 0.1  # random shift, as a fraction of 28 px, training only
     rotate_degrees: float = 15.0  # random rotation either way, training only: digits are written at a slant
     zoom: float = 0.1  # random scale in [1 - zoom, 1 + zoom], training only
@@ -48,7 +50,7 @@ class HParams:
     ensemble: int = 1  # models trained one after another (seeds seed, seed+1, ...); served: their mean
     early_stopping_patience: int = 6  # epochs without a lower eval loss; 3 stopped the cosine schedule too early
     # auto: mixed_float16 on GPU; mixed_bfloat16 on TPU and on CPUs that compute bfloat16 natively
-    # (AVX512-BF16, AMX: 1.19x faster than float32 on one), float32 on other CPUs (emulated: 10x slower)
+    # (AVX512-BF16, AMX), float32 on other CPUs, where bfloat16 is emulated (benchmarks/precision_bench.py)
     precision: str = "auto"
     strategy: str = "auto"  # auto: TPU if `tpu` is set, multi-worker if TF_CONFIG has >1 worker, GPUs...
     tpu: str = ""  # TPU name or grpc:// address for TPUClusterResolver; empty: no TPU
@@ -56,7 +58,7 @@ class HParams:
     shuffle_buffer: int = 10_000  # about a sixth of the training set: batches mix all digits
     # PGD adversarial training (modules/adversarial.py): this share of every training batch is
     # replaced by its PGD examples. 0: off, the default: it costs Trainer time and clean accuracy
-    # for robustness only a deliberate attacker tests (docs/PERFORMANCE.md, Adversarial robustness).
+    # for robustness only a deliberate attacker tests (benchmarks/adversarial.py, docs/SECURITY.md).
     adversarial_share: float = 0.0  # half: Goodfellow et al.'s mix; the clean half keeps clean accuracy
     adversarial_budget: float = 0.3  # L-infinity on the [0, 1] scale: the largest budget the release attacks with
     adversarial_steps: int = 5  # each step costs about one forward and backward pass of the attacked share
@@ -90,7 +92,7 @@ class HParams:
         if self.private and self.dp_noise_multiplier <= 0:
             raise ValueError(
                 f"dp_noise_multiplier {self.dp_noise_multiplier!r} adds no noise: epsilon would be infinite. "
-                "DP-SGD needs a positive multiplier (modules/privacy.py; docs/PERFORMANCE.md has its accuracy)"
+                "DP-SGD needs a positive multiplier (modules/privacy.py; benchmarks/privacy.py measures its accuracy)"
             )
         if self.private and self.dp_l2_clip <= 0:
             raise ValueError(

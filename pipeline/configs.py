@@ -64,8 +64,8 @@ QUICK_TRAIN_RECORDS = 3000
 QUICK_TEST_RECORDS = 1000
 QUICK_HPARAMS = {"epochs": 2, "bn_momentum": 0.9}
 QUICK_MIN_ACCURACY = 0.5
-# Test digits the release attacks for its adversarial table (components/release/adversarial.py):
-# about 45 s for the pushed model and 35 s for the one it replaces on this machine.
+# Test digits the release attacks for its adversarial table (components/release/adversarial.py),
+# for the pushed model and for the one it replaces: the attacks' time grows with this number.
 ATTACK_EXAMPLES = 500
 # The release's adversarial table on 40 digits: its code runs, its numbers mean little.
 QUICK_ATTACK_EXAMPLES = 40

@@ -1,4 +1,4 @@
-"""The slice model's formats, converted once per session for the release's format tests."""
+"""The slice model's formats, converted once per test run for the release's format tests."""
 
 import pytest
 
