@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--serving-dir",
         help="Pusher's base directory: versions land in <serving-dir>/<version>/ (default "
-        f"serving_model/{configs.MODEL_NAME}/; with --quick <output-root>/serving_model/)",
+        f"serving_model/{configs.MODEL_NAME}/; with --quick <output-root>/serving_model/{configs.MODEL_NAME}/)",
     )
     p.add_argument(
         "--quick",

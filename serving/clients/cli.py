@@ -103,12 +103,15 @@ def main(argv=None) -> int:
             result = client.metadata(args.version)
         elif args.command == "predict":
             prediction = client.predict_pictures([images.load(f) for f in args.files], args.version)
+            # The request id and the picture's row in the request: the key a label sent back later
+            # needs (python -m monitoring.feedback --labels: request_id,row,label).
+            ids = {"request_id": prediction.request_id} if prediction.request_id else {}
             result = [
-                {"file": f, "class": int(c), "probabilities": [round(float(x), 4) for x in p]}
+                {"file": f, **ids, "row": row, "class": int(c), "probabilities": [round(float(x), 4) for x in p]}
                 if found
-                else {"file": f, "class": None, "no digit": "no ink found on the picture"}
-                for f, c, p, found in zip(
-                    args.files, prediction.classes, prediction.probabilities, prediction.digit_found
+                else {"file": f, **ids, "row": row, "class": None, "no digit": "no ink found on the picture"}
+                for row, (f, c, p, found) in enumerate(
+                    zip(args.files, prediction.classes, prediction.probabilities, prediction.digit_found)
                 )
             ]
         elif args.command == "explain":

@@ -31,6 +31,9 @@ def test_predict_reads_picture_files_and_says_no_digit_for_a_blank_page(
         .numpy()
     )
     assert [a["file"] for a in answers] == files
+    # What a label sent back later is keyed by: the server's id for the request, the picture's row.
+    assert len({a["request_id"] for a in answers}) == 1 and answers[0]["request_id"]
+    assert [a["row"] for a in answers] == list(range(len(files)))
     assert [a["class"] for a in answers[:3]] == expected[:3].tolist()
     assert answers[3]["class"] is None and "no ink" in answers[3]["no digit"]
 
