@@ -14,15 +14,16 @@ quick: setup
 	$(PY) pipeline/local_runner.py --quick
 
 # `make test` runs every test, the end-to-end proofs included (the CI command); `make test-fast`
-# leaves out the end-to-end pipeline runs (-m "not e2e"), for the inner loop. Two pytest workers
-# (pytest-xdist), each taking whole files, so a file's module fixtures are built once: much of a
-# test's time is one Python thread (Beam, a server, a subprocess), and the second core is idle.
+# leaves out the end-to-end pipeline runs (-m "not e2e"), for the inner loop. Three pytest workers
+# (pytest-xdist) on two cores, each taking whole files, so a file's module fixtures are built once:
+# much of a test's time is one Python thread (Beam, a server, a subprocess) or a wait, and with two
+# workers the cores were idle a sixth of the time.
 # Files go out in collection order, which puts the end-to-end modules first (tests/conftest.py;
 # xdist's own order, most tests first, left the longest runs to the end). TEST_WORKERS=0 runs in
 # this process.
 test: MARKERS :=
 test-fast: MARKERS := -m "not e2e"
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test test-fast:
 	@./bootstrap.sh --browser
 	$(MAKE) --no-print-directory lint

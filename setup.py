@@ -50,7 +50,7 @@ setup(
         # ruff formats and lints the tree (pinned: another version may format differently);
         # pytest-random-order runs the suite shuffled on request (`pytest --random-order`).
         # saliency: PAIR's integrated gradients, the independent reference for the explain signatures.
-        # pytest-xdist: `make test` runs the suite in two workers.
+        # pytest-xdist: `make test` runs the suite in several workers.
         "test": [
             "pytest",
             "pytest-timeout",

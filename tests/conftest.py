@@ -132,6 +132,6 @@ def exported_model(tmp_path_factory, transform_output, trained_model) -> str:
 
 def pytest_collection_modifyitems(config, items):
     """The end-to-end modules, the longest, first (a stable sort keeps every other order): `make
-    test`'s two workers take whole files in this order, so they share the long runs and finish
+    test`'s workers take whole files in this order, so they share the long runs and finish
     together on short tests instead of one worker starting a long run near the end."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is None)

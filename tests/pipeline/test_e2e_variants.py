@@ -1,6 +1,6 @@
-"""The pipeline's variants, each a quick run of its own: with the Tuner, with an inferred schema,
-and killed during training then resumed. Apart from test_e2e.py so that the two test workers
-share the end-to-end runs."""
+"""The pipeline's variants, quick runs of their own: with the Tuner; with an inferred schema, killed
+during training, then resumed. Apart from test_e2e.py so that the test workers share the
+end-to-end runs."""
 
 import glob
 import os
@@ -30,8 +30,9 @@ def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
     # Base values outside the search space: a Trainer that ignored the Tuner would train with these.
     base = {"peak_learning_rate": 0.002, "dropout": 0.1}
     flags = [f for k, v in base.items() for f in ("--hparam", f"{k}={v}")]
-    # Two trials: enough to show the best one's values reach the Trainer.
-    tune_flags = ("--tune", "--tuning-trials", "2")
+    # Two trials of one epoch each, and one epoch of training: enough to show the best trial's values
+    # reach the Trainer.
+    tune_flags = ("--tune", "--tuning-trials", "2", "--epochs", "1")
     summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", *tune_flags, *flags, *SAVED_MODEL_ONLY)
     assert summary["components"]["Tuner"]["state"] == "COMPLETE"
     assert summary["components"]["Trainer"]["state"] == "COMPLETE"
@@ -48,19 +49,6 @@ def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
     assert all(trained[k] != v for k, v in base.items())
 
 
-def test_infer_schema_has_schemagen_infer_a_schema_and_the_run_pushes(tmp_path):
-    """--infer-schema (to regenerate pipeline/schema/schema.pbtxt): SchemaGen infers the schema from
-    the statistics instead of ImportSchemaGen importing the curated one; the run goes on to a push."""
-    import tensorflow_data_validation as tfdv
-
-    summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", "--infer-schema", *SAVED_MODEL_ONLY)
-    states = {name: c["state"] for name, c in summary["components"].items()}
-    assert "SchemaGen" in states and "ImportSchemaGen" not in states and set(states.values()) == {"COMPLETE"}
-    [schema] = glob.glob(str(tmp_path / "out" / "pipeline_root" / "SchemaGen" / "schema" / "*" / "schema.pbtxt"))
-    assert {f.name for f in tfdv.load_schema_text(schema).feature} == {"image", "label", "source"}
-    assert summary["blessed"] and summary["pushed"]
-
-
 def _trainer_executions(output_root):
     """(id, state) of every Trainer execution in the run's ML Metadata, oldest first."""
     from runs import summary
@@ -70,10 +58,15 @@ def _trainer_executions(output_root):
     return sorted((e.id, summary.state_name(e)) for e in store.get_executions_by_context(node.id))
 
 
-def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
-    output_root, serving_dir = tmp_path / "out", tmp_path / "serving" / configs.MODEL_NAME
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """A quick run that infers its schema (--infer-schema), killed during training, then run again:
+    (the Trainer executions after the kill, the resumed run's summary, output root, serving folder)."""
+    root = tmp_path_factory.mktemp("resume")
+    output_root, serving_dir = root / "out", root / "serving" / configs.MODEL_NAME
+    flags = ("--infer-schema", *SAVED_MODEL_ONLY)
     proc = subprocess.Popen(
-        _quick_run(output_root, serving_dir, *SAVED_MODEL_ONLY),
+        _quick_run(output_root, serving_dir, *flags),
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -94,13 +87,31 @@ def test_a_run_killed_during_training_resumes_from_cache(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     assert not os.path.exists(serving_dir) or not os.listdir(serving_dir)
-    # ML Metadata holds the killed Trainer execution as it was when the process died: RUNNING.
-    [(killed_id, killed_state)] = _trainer_executions(output_root)
-    assert killed_state == "RUNNING"
+    killed = _trainer_executions(output_root)
+    resumed = _run_pipeline(output_root, serving_dir, *flags)
+    return killed, resumed, output_root, serving_dir
 
-    resumed = _run_pipeline(output_root, serving_dir, *SAVED_MODEL_ONLY)
+
+def test_infer_schema_has_schemagen_infer_a_schema_and_the_run_pushes(killed_and_resumed):
+    """--infer-schema (to regenerate pipeline/schema/schema.pbtxt): SchemaGen infers the schema from
+    the statistics instead of ImportSchemaGen importing the curated one; the run goes on to a push."""
+    import tensorflow_data_validation as tfdv
+
+    _, summary, output_root, _ = killed_and_resumed
+    assert "SchemaGen" in summary["components"] and "ImportSchemaGen" not in summary["components"]
+    [schema] = glob.glob(str(output_root / "pipeline_root" / "SchemaGen" / "schema" / "*" / "schema.pbtxt"))
+    assert {f.name for f in tfdv.load_schema_text(schema).feature} == {"image", "label", "source"}
+    assert summary["blessed"] and summary["pushed"]
+
+
+def test_a_run_killed_during_training_resumes_from_cache(killed_and_resumed):
+    killed, resumed, output_root, serving_dir = killed_and_resumed
+    # ML Metadata holds the killed Trainer execution as it was when the process died: RUNNING.
+    [(killed_id, killed_state)] = killed
+    assert killed_state == "RUNNING"
     states = {name: c["state"] for name, c in resumed["components"].items()}
-    assert {states[n] for n in CACHED_ON_RERUN if n != "Trainer"} == {"CACHED"}, states
+    upstream = [n.replace("ImportSchemaGen", "SchemaGen") for n in CACHED_ON_RERUN if n != "Trainer"]
+    assert {states[n] for n in upstream} == {"CACHED"}, states
     assert states["Trainer"] == "COMPLETE" and resumed["blessed"] and resumed["pushed"]
     assert os.listdir(serving_dir) == [str(resumed["pushed_version"])]
     # The killed execution is kept unchanged beside the new, complete one.
