@@ -85,15 +85,12 @@ def _truncated(kind, images, labels, images_path, labels_path):
             f.write(data[: len(data) // 2])
 
 
-
-
 def _label_ten(kind, images, labels, images_path, labels_path):
     labels = labels.copy()
     if kind == "train":
         labels[5] = 10
     idx._write(labels_path, idx._encode(labels, idx.LABELS_MAGIC))
     idx.write_images(images_path, images)
-
 
 
 def _all_black(kind, images, labels, images_path, labels_path):
