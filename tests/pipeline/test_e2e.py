@@ -352,16 +352,8 @@ def rejected(runs, tmp_path_factory):
     impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
     after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
     # A far worse model (tiny learning rate) with no lower bound: only the change threshold can reject it.
-    # Also --no-cache: every component runs again; it does not change what blessing decides.
     worse = _run_pipeline(
-        output_root,
-        serving_dir,
-        "--min-accuracy",
-        "0",
-        "--hparam",
-        "peak_learning_rate=1e-6",
-        "--no-cache",
-        check=False,
+        output_root, serving_dir, "--min-accuracy", "0", "--hparam", "peak_learning_rate=1e-6", check=False
     )
     return before, impossible, after_impossible, worse, (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
 
@@ -375,13 +367,6 @@ def test_a_bound_above_one_is_not_blessed_and_pushes_nothing(runs, rejected):
     [reason] = impossible["validation_failures"]
     assert "lowerBound" in reason and "(source=t10k)" in reason
     assert names == versions and digest == before
-
-
-def test_no_cache_runs_every_component_again(runs, rejected):
-    worse = rejected[3]
-    states = {name: c["state"] for name, c in worse["components"].items()}
-    # Without --no-cache the components up to the Trainer, whose inputs are unchanged, come from cache.
-    assert sorted(states) == sorted(COMPONENTS) and set(states.values()) == {"COMPLETE"}, states
 
 
 def test_a_worse_model_is_rejected_by_the_change_threshold(runs, rejected):

@@ -73,6 +73,23 @@ def test_the_release_converts_every_format_unless_asked_for_fewer():
         local_runner.parse_args(["--formats", "tflite,coreml"])
 
 
+def test_no_cache_turns_the_pipelines_cache_off(tmp_path, monkeypatch):
+    import pipeline.dag
+
+    made = {}
+
+    def create_pipeline(**kwargs):
+        made.update(kwargs)
+        raise RuntimeError("stop before running")
+
+    monkeypatch.setattr(pipeline.dag, "create_pipeline", create_pipeline)
+    for argv, cached in (([], True), (["--no-cache"], False)):
+        args = local_runner.parse_args(["--quick", "--output-root", str(tmp_path), *argv])
+        with pytest.raises(RuntimeError, match="stop before running"):
+            local_runner.run(args, str(tmp_path), str(tmp_path / "serving"), None)
+        assert made["enable_cache"] is cached
+
+
 def test_the_tuner_tries_as_many_points_as_asked_and_at_least_one():
     assert local_runner.parse_args(["--tune"]).tuning_trials == configs.TUNING_TRIALS
     assert local_runner.parse_args(["--tune", "--tuning-trials", "2"]).tuning_trials == 2
