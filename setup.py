@@ -11,7 +11,7 @@ setup(
     name="mnist-tfx",
     version="0.1.0",
     description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
-    # What TFX 1.21 supports; make test runs on 3.11 (Debian 12) and 3.13 (Debian 13).
+    # What TFX 1.21 supports (its wheels and this project's pins exist for 3.10-3.13); the tests run on 3.11.
     python_requires=">=3.10,<3.14",
     packages=find_packages(
         include=["pipeline*", "components*", "modules*", "runs*", "serving*", "kubeflow*", "monitoring*"]

@@ -85,14 +85,6 @@ def _truncated(kind, images, labels, images_path, labels_path):
             f.write(data[: len(data) // 2])
 
 
-def _label_ten(kind, images, labels, images_path, labels_path):
-    labels = labels.copy()
-    if kind == "train":
-        labels[5] = 10
-    idx._write(labels_path, idx._encode(labels, idx.LABELS_MAGIC))
-    idx.write_images(images_path, images)
-
-
 def _all_black(kind, images, labels, images_path, labels_path):
     _write_ok(kind, np.zeros_like(images), labels, images_path, labels_path)
 
@@ -102,14 +94,12 @@ def _skewed_labels(kind, images, labels, images_path, labels_path):
     _write_ok(kind, images[keep], labels[keep], images_path, labels_path)
 
 
-# Each way a span stops: a file IdxExampleGen cannot read (a broken gzip) and one it reads but
-# refuses (a label outside 0-9), both reported by IdxExampleGen; pixels and labels that drifted,
-# reported by the DataGate. The IDX reader's other refusals (a wrong magic number, 27x27 images, a
-# count mismatch) take the label's path to the runner and are tested on the reader alone
-# (tests/modules/test_idx.py).
+# Each way a span stops: a file IdxExampleGen refuses (a broken gzip), reported by IdxExampleGen;
+# pixels and labels that drifted, reported by the DataGate. The IDX reader's other refusals (a label
+# outside 0-9, a wrong magic number, 27x27 images, a count mismatch) take the same path to the
+# runner and are tested on the reader alone (tests/modules/test_idx.py).
 CASES = [
     ("truncated_gzip", _truncated, "IdxExampleGen", f"{idx.PAIRS['train'][0]}: not a complete gzip file"),
-    ("label_10", _label_ten, "IdxExampleGen", "1 labels outside 0-9 (first at record 5: 10)"),
     ("all_black", _all_black, "DataGate", "feature 'image': High approximate Jensen-Shannon divergence"),
     ("skewed_labels", _skewed_labels, "DataGate", "feature 'label': High Linfty distance"),
 ]
