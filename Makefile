@@ -17,7 +17,7 @@ quick: setup
 # leaves out the end-to-end pipeline runs (-m "not e2e"), for the inner loop. Three pytest workers
 # (pytest-xdist) on two cores, each taking whole files, so a file's module fixtures are built once:
 # much of a test's time is one Python thread (Beam, a server, a subprocess) or a wait, and with two
-# workers the cores were idle a sixth of the time.
+# workers the cores sat idle part of the time (docs/PERFORMANCE.md, The test suite).
 # Files go out in collection order, which puts the end-to-end modules first (tests/conftest.py;
 # xdist's own order, most tests first, left the longest runs to the end). TEST_WORKERS=0 runs in
 # this process.

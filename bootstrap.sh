@@ -102,8 +102,7 @@ ensure_venv() {
   step "Installing mnist-tfx and its test extras into $VENV (first time: about 3 minutes, 3.3 GB; output in $LOG)"
   quietly "$VENV/bin/pip" install -q --upgrade pip
   # compat mode: a .pth with the project root, so packages added later import without a reinstall.
-  # --no-compile: Python compiles a module when it is first imported, not all 25,000 of them here.
-  quietly "$VENV/bin/pip" install -q --no-compile -e ".[test]" --config-settings editable_mode=compat
+  quietly "$VENV/bin/pip" install -q -e ".[test]" --config-settings editable_mode=compat
   echo "$want" > "$stamp"
 }
 

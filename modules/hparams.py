@@ -39,9 +39,7 @@ class HParams:
     warmup_fraction: float = 0.1  # of all steps, linear from 0: large early steps upset BN statistics
     bn_momentum: float = 0.99  # BatchNorm moving averages; short runs (quick mode) need ~0.9
     dropout: float = 0.4  # before the classifier; BN and augmentation regularize the rest
-    weight_decay: float = (
-        0.05  # decoupled (AdamW), times the learning rate; 0: none (benchmarks/accuracy_bench.py compares)
-    )
+    weight_decay: float = 0.05  # decoupled (AdamW), times the learning rate; 0: none (accuracy_bench.py)
     translate: float = 0.1  # random shift, as a fraction of 28 px, training only
     rotate_degrees: float = 15.0  # random rotation either way, training only: digits are written at a slant
     zoom: float = 0.1  # random scale in [1 - zoom, 1 + zoom], training only
