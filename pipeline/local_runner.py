@@ -206,7 +206,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_c
     # Imported here, after console.start(): TensorFlow, TFX and Beam print as they load.
     from tfx import v1 as tfx
 
-    from pipeline import code_version, data_slice
+    from pipeline import beam_dependencies, code_version, data_slice
     from pipeline.blessing import eval_config
     from pipeline.dag import create_pipeline
     from runs import report
@@ -248,6 +248,7 @@ def run(args: argparse.Namespace, output_root: str, serving_dir: str, metadata_c
         metadata_connection_config=metadata_connection,
         enable_cache=not args.no_cache,
     )
+    beam_dependencies.install()  # workers on this environment need no TFX sdist (pipeline/beam_dependencies.py)
     started = time.time()
     error = None
     try:

@@ -338,24 +338,31 @@ def test_lineage_prints_the_chain_behind_the_pushed_version(runs):
 @pytest.fixture(scope="module")
 def rejected(runs, tmp_path_factory):
     """Two runs that must not push: an impossible bound, then a worse model against the baseline.
-    They run on a copy of the two runs' outputs, store and served folder, so the tests that read
-    those see them as the two runs left them, whatever order the tests run in."""
-    _, _, first_root, first_serving = runs[:4]
-    copy = tmp_path_factory.mktemp("rejected")
-    output_root = copy / "out"
-    serving_dir = copy / "serving" / os.path.basename(first_serving)
-    shutil.copytree(first_root, output_root)
-    shutil.copytree(os.path.dirname(first_serving), serving_dir.parent)  # the model folder and models.config
+    They run in the two runs' own folders, whose paths the first run's cached executions name, and
+    leave them as the two runs left them: the output root and the served folder are set aside first
+    and put back after, so the tests that read them see the same whatever order the tests run in."""
+    _, _, output_root, serving_dir = runs[:4]
+    model_folder = os.path.dirname(serving_dir)  # the model folder and models.config
+    kept, rejected_runs = tmp_path_factory.mktemp("two_runs"), tmp_path_factory.mktemp("rejected")
+    shutil.copytree(output_root, kept / "out")
+    shutil.copytree(model_folder, kept / "serving")
     before = _tree_digest(serving_dir)
-    # The same model as the first run's (everything up to the Trainer from cache), judged against a
-    # bound no model reaches.
-    impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
-    after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
-    # A far worse model (tiny learning rate) with no lower bound: only the change threshold can reject it.
-    worse = _run_pipeline(
-        output_root, serving_dir, "--min-accuracy", "0", "--hparam", "peak_learning_rate=1e-6", check=False
-    )
-    return before, impossible, after_impossible, worse, (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
+    try:
+        # The first run's model (everything up to the Trainer from cache), judged against a bound
+        # no model reaches.
+        impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
+        after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
+        # A far worse model (tiny learning rate) with no lower bound: only the change threshold can reject it.
+        worse = _run_pipeline(
+            output_root, serving_dir, "--min-accuracy", "0", "--hparam", "peak_learning_rate=1e-6", check=False
+        )
+        after_worse = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
+    finally:
+        shutil.move(output_root, rejected_runs / "out")  # kept for a look when a test here fails
+        shutil.move(model_folder, rejected_runs / "serving")
+        shutil.move(kept / "out", output_root)
+        shutil.move(kept / "serving", model_folder)
+    return before, impossible, after_impossible, worse, after_worse
 
 
 def test_a_bound_above_one_is_not_blessed_and_pushes_nothing(runs, rejected):
@@ -363,6 +370,7 @@ def test_a_bound_above_one_is_not_blessed_and_pushes_nothing(runs, rejected):
     before, impossible, (names, digest), _, _ = rejected
     assert impossible["blessed"] is False and impossible["pushed"] is False
     assert impossible["exit_status"] == 1  # not blessed: the runner says so to scripts and schedulers
+    assert {impossible["components"][n]["state"] for n in CACHED_ON_RERUN} == {"CACHED"}  # the first run's model
     # One failure, on MNIST's test rows: the per-class slices carry no threshold.
     [reason] = impossible["validation_failures"]
     assert "lowerBound" in reason and "(source=t10k)" in reason
