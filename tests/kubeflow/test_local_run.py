@@ -64,8 +64,8 @@ def two_runs(tmp_path_factory, small_data_root):
     first = local_run.run(spec, kfp_root, "run-1", _params())
     # A recurring run whose Trainer settings changed: upstream tasks come from cache, a new model is
     # trained, and the resolver must hand the first run's blessed model to the Evaluator. Its learning
-    # rate is too small to learn anything in 4 epochs: it must be refused and the first version kept.
-    second = local_run.run(spec, kfp_root, "run-2", _params(peak_learning_rate=1e-6))
+    # rate is too small to learn anything in its one epoch: it must be refused and the first version kept.
+    second = local_run.run(spec, kfp_root, "run-2", _params(peak_learning_rate=1e-6, epochs=1))
     return first, second, serving_dir, small_data_root
 
 

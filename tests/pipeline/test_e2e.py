@@ -352,9 +352,18 @@ def rejected(runs, tmp_path_factory):
         # no model reaches.
         impossible = _run_pipeline(output_root, serving_dir, "--min-accuracy", "1.01", check=False)
         after_impossible = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
-        # A far worse model (tiny learning rate) with no lower bound: only the change threshold can reject it.
+        # A far worse model (a tiny learning rate, one epoch) with no lower bound: only the change
+        # threshold can reject it.
         worse = _run_pipeline(
-            output_root, serving_dir, "--min-accuracy", "0", "--hparam", "peak_learning_rate=1e-6", check=False
+            output_root,
+            serving_dir,
+            "--min-accuracy",
+            "0",
+            "--epochs",
+            "1",
+            "--hparam",
+            "peak_learning_rate=1e-6",
+            check=False,
         )
         after_worse = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
     finally:
