@@ -367,10 +367,10 @@ def rejected(runs, tmp_path_factory):
         )
         after_worse = (sorted(os.listdir(serving_dir)), _tree_digest(serving_dir))
     finally:
-        shutil.move(output_root, rejected_runs / "out")  # kept for a look when a test here fails
-        shutil.move(model_folder, rejected_runs / "serving")
-        shutil.move(kept / "out", output_root)
-        shutil.move(kept / "serving", model_folder)
+        for path, name in ((output_root, "out"), (model_folder, "serving")):
+            if os.path.exists(path):
+                shutil.move(path, rejected_runs / name)  # kept for a look when a test here fails
+            shutil.move(kept / name, path)
     return before, impossible, after_impossible, worse, after_worse
 
 

@@ -30,9 +30,9 @@ def test_quick_run_with_tuner_feeds_trainer_and_pushes(tmp_path):
     # Base values outside the search space: a Trainer that ignored the Tuner would train with these.
     base = {"peak_learning_rate": 0.002, "dropout": 0.1}
     flags = [f for k, v in base.items() for f in ("--hparam", f"{k}={v}")]
-    # One trial of one epoch, and one epoch of training, in batches of 32: the 3,000 records make 94
-    # steps, which the seeded trial's learning rate (1e-3) needs to pass the quick bound (22 steps of
-    # 128 left the model at 14%). The search space leaves out the base values, so the Tuner's values
+    # One trial of one epoch, and one epoch of training, in batches of 32: the slice's 2,750 training
+    # rows make 86 steps, which the seeded trial's learning rate (1e-3) needs to pass the quick bound
+    # (22 steps of 128 left the model at 14%). The search space leaves out the base values, so the Tuner's values
     # reaching the Trainer show in its training record.
     tune_flags = ("--tune", "--tuning-trials", "1", "--epochs", "1", "--hparam", "batch_size=32")
     summary = _run_pipeline(tmp_path / "out", tmp_path / "serving", *tune_flags, *flags, *SAVED_MODEL_ONLY)
