@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what `make run` and `make test` need, printing each step; a second call
 # skips finished steps in seconds.
+#   0. g++ and the Python headers, with which pip compiles pyfarmhash (no wheel on PyPI).
 #   1. glibc >= 2.38 and GLIBCXX_3.4.32 (the ml-metadata and tensorflow-data-validation
 #      1.21 wheels need them). On Debian 12 they come from Debian trixie, pinned at
 #      priority 100 so nothing else is upgraded; elsewhere we stop with a clear message.
@@ -84,6 +85,31 @@ PIN
   quietly $sudo apt-get update -qq
   quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t trixie libc6 libstdc++6
   glibc_ok || { echo "ERROR: glibc/libstdc++ still too old after the trixie install" >&2; exit 1; }
+}
+
+ensure_build_tools() {
+  # tensorflow-data-validation 1.21 pins pyfarmhash below 0.4, which PyPI has as source only: pip
+  # compiles it, with g++ and the interpreter's headers. On Debian 12 this runs before glibc comes
+  # from trixie, whose install then takes libc6-dev along with libc6.
+  local include missing=()
+  include=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  command -v g++ >/dev/null || missing+=(g++)
+  [ -f "$include/Python.h" ] || missing+=(python3-dev)
+  if [ ${#missing[@]} = 0 ]; then
+    step "g++ and the headers of $($PYTHON --version) present: nothing to install"
+    return
+  fi
+  if ! command -v apt-get >/dev/null; then
+    echo "ERROR: pip compiles pyfarmhash (a tensorflow-data-validation dependency): install a C++" >&2
+    echo "compiler and the headers of $($PYTHON --version) (Debian: ${missing[*]})" >&2
+    exit 1
+  fi
+  if [ -f /etc/apt/preferences.d/mnist-tfx-trixie ] \
+      && ! dpkg-query -W -f='${Status}' libc6-dev 2>/dev/null | grep -q "ok installed"; then
+    missing+=(libc6-dev/trixie)  # glibc came from trixie already: its headers must match it
+  fi
+  step "apt-get install ${missing[*]} (pip compiles pyfarmhash, which tensorflow-data-validation needs; output in $LOG)"
+  apt_install "${missing[@]}"
 }
 
 ensure_venv() {
@@ -172,6 +198,7 @@ ensure_page_runtime() {  # $1: "required" (the tests need it) or "optional" (a f
   rm -rf "$tmp"
 }
 
+ensure_build_tools
 ensure_glibc
 ensure_venv
 if [ "${1:-}" = "--browser" ]; then
