@@ -139,7 +139,19 @@ def build(args: argparse.Namespace):
     )
 
 
+def require_kfp() -> None:
+    """TFX 1.21 installs kfp (tfx[kfp]) only on Python 3.10 and 3.11, and offers its
+    KubeflowV2DagRunner only where kfp imports."""
+    if not hasattr(tfx.orchestration.experimental, "KubeflowV2DagRunner"):
+        raise SystemExit(
+            "compiling for Kubeflow needs the kfp package, which TFX 1.21 installs (tfx[kfp]) only on "
+            f"Python 3.10 and 3.11; this is Python {sys.version_info.major}.{sys.version_info.minor}. "
+            "Make the virtualenv with Python 3.11: PYTHON=python3.11 ./bootstrap.sh"
+        )
+
+
 def compile_pipeline(args: argparse.Namespace) -> str:
+    require_kfp()
     output = os.path.abspath(args.output)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         # Spec 2.1: the task entrypoint reads KFP 2.x's parameterValues (with 2.0 it reads only the

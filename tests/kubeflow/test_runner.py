@@ -139,3 +139,20 @@ def test_an_object_store_serving_dir_is_refused_at_compile_time(capsys):
             ["--image", "i", "--pipeline-root", "gs://b/r", "--data-root", "gs://b/d", "--serving-dir", "gs://b/s"]
         )
     assert "atomic rename" in capsys.readouterr().err
+
+
+def test_without_kfp_the_compile_says_which_python_it_needs(monkeypatch, tmp_path):
+    from tfx import v1 as tfx
+
+    # What TFX offers where kfp is not installed (Python 3.12 and later): no KubeflowV2DagRunner.
+    monkeypatch.delattr(tfx.orchestration.experimental, "KubeflowV2DagRunner")
+    with pytest.raises(
+        SystemExit, match=r"needs the kfp package, .* only on Python 3.10 and 3.11; this is Python 3\.\d+"
+    ):
+        runner.main(
+            [
+                *("--image", IMAGE, "--pipeline-root", str(tmp_path / "root"), "--data-root", str(tmp_path)),
+                *("--serving-dir", str(tmp_path / "serving"), "--output", str(tmp_path / "pipeline.yaml")),
+            ]
+        )
+    assert not (tmp_path / "pipeline.yaml").exists()
