@@ -11,7 +11,8 @@ setup(
     name="mnist-tfx",
     version="0.1.0",
     description="A TFX pipeline from raw MNIST IDX files to a blessed model for TF Serving.",
-    # What TFX 1.21 supports (its wheels and this project's pins exist for 3.10-3.13); the tests run on 3.11.
+    # What TFX 1.21 supports (its wheels and this project's pins exist for 3.10-3.13); `make test` runs
+    # on 3.11, `make test-fast` on 3.13 too (docs/TESTING.md). TFX installs kfp only below 3.12.
     python_requires=">=3.10,<3.14",
     packages=find_packages(
         include=["pipeline*", "components*", "modules*", "runs*", "serving*", "kubeflow*", "monitoring*"]
