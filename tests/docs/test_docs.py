@@ -240,10 +240,32 @@ def generated_roots() -> List[str]:
         return [line.strip().rstrip("/") for line in f if line.strip() and not line.startswith("#")]
 
 
+OUTPUT_FLAGS = ("--output", "--out", ">", ">>")  # what follows them is written, so need not exist
+
+
+def fenced_words(markdown: str) -> List[str]:
+    """The words of the shell lines in code blocks that a command reads, a flag's value as its own
+    word (`predict data/samples/one.png`, `--model_config_file=serving_model/...`)."""
+    words = []
+    for i, part in enumerate(re.split(r"^```.*$", markdown, flags=re.M)):
+        if i % 2:
+            for line in part.replace("\\\n", " ").splitlines():
+                line = re.split(r"(?:^|\s)#", line)[0]  # a shell comment
+                previous = ""
+                for word in line.split():
+                    flag, _, value = word.rpartition("=")
+                    if previous not in OUTPUT_FLAGS and flag not in OUTPUT_FLAGS:
+                        words.append(value.strip("'\""))
+                    previous = word
+    return words
+
+
 def named_paths(markdown: str) -> List[str]:
-    """Code spans and link targets that name a path under one of the repository's top folders."""
+    """Code spans, link targets and the words of code blocks that name a path under one of the
+    repository's top folders."""
     tops = {d for d in os.listdir(PROJECT_ROOT) if not d.startswith(".")}
     spans = re.findall(r"`([^`\s]+)`", markdown) + re.findall(r"\]\(([^)\s#]+)", markdown)
+    spans += fenced_words(markdown)
     paths = []
     for span in spans:
         span = span.rstrip(".,:;")
