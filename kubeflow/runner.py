@@ -146,7 +146,7 @@ def require_kfp() -> None:
         raise SystemExit(
             "compiling for Kubeflow needs the kfp package, which TFX 1.21 installs (tfx[kfp]) only on "
             f"Python 3.10 and 3.11; this is Python {sys.version_info.major}.{sys.version_info.minor}. "
-            "Make the virtualenv with Python 3.11: PYTHON=python3.11 ./bootstrap.sh"
+            "Make the virtualenv with Python 3.11: rm -rf .venv; PYTHON=python3.11 ./bootstrap.sh"
         )
 
 
