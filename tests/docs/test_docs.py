@@ -43,14 +43,15 @@ def pages() -> List[str]:
     return found
 
 
-def code_texts(markdown: str) -> List[str]:
-    """Code blocks (backslash continuations joined) and inline code spans, in order."""
+def code_texts(markdown: str, spans: bool = True) -> List[str]:
+    """The lines of code blocks (backslash continuations joined) and, with spans, inline code
+    spans, in order."""
     texts = []
     blocks = re.split(r"^```.*$", markdown, flags=re.M)
     for i, part in enumerate(blocks):
         if i % 2:  # inside a fence
             texts.extend(part.replace("\\\n", " ").splitlines())
-        else:
+        elif spans:
             texts.extend(re.findall(r"`([^`\n]+)`", part))
     return texts
 
@@ -247,16 +248,14 @@ def fenced_words(markdown: str) -> List[str]:
     """The words of the shell lines in code blocks that a command reads, a flag's value as its own
     word (`predict data/samples/one.png`, `--model_config_file=serving_model/...`)."""
     words = []
-    for i, part in enumerate(re.split(r"^```.*$", markdown, flags=re.M)):
-        if i % 2:
-            for line in part.replace("\\\n", " ").splitlines():
-                line = re.split(r"(?:^|\s)#", line)[0]  # a shell comment
-                previous = ""
-                for word in line.split():
-                    flag, _, value = word.rpartition("=")
-                    if previous not in OUTPUT_FLAGS and flag not in OUTPUT_FLAGS:
-                        words.append(value.strip("'\""))
-                    previous = word
+    for line in code_texts(markdown, spans=False):
+        line = re.split(r"(?:^|\s)#", line)[0]  # a shell comment
+        previous = ""
+        for word in line.split():
+            flag, _, value = word.rpartition("=")
+            if previous not in OUTPUT_FLAGS and flag not in OUTPUT_FLAGS:
+                words.append(value.strip("'\""))
+            previous = word
     return words
 
 
